@@ -1,0 +1,1 @@
+//! diamond-api (being written).

@@ -1,0 +1,1 @@
+//! diamond-config (being written).

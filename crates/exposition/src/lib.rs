@@ -1,0 +1,1 @@
+//! diamond-exposition (being written).

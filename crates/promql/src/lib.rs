@@ -1,0 +1,1 @@
+//! diamond-promql (being written).

@@ -1,0 +1,1 @@
+//! diamond-scrape (being written).

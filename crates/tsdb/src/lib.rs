@@ -1,0 +1,1 @@
+//! diamond-tsdb (being written).

@@ -1,0 +1,1 @@
+//! diamond-wire (being written).
