@@ -1,0 +1,123 @@
+//! Remote write 1.0: `prometheus.WriteRequest` ⇄ [`WriteBatch`].
+
+use diamond_model::{Exemplar, Label, Labels, Metadata, Sample};
+use prost::Message;
+
+use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels};
+use crate::proto::v1 as pb;
+use crate::{Error, TimeSeries, WriteBatch};
+
+/// Decodes a (decompressed) remote write 1.0 body into model types.
+///
+/// Series labels are sorted and validated as Prometheus does (see [`Error::InvalidLabels`]); the first
+/// invalid series fails the whole request. Exemplar timestamps of 0 become `has_ts == false`. Native
+/// histograms are decoded (so malformed ones fail the request) and counted in
+/// [`TimeSeries::histograms_dropped`].
+pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
+    let req = pb::WriteRequest::decode(raw)?;
+    let mut series = Vec::with_capacity(req.timeseries.len());
+    for ts in req.timeseries {
+        let labels = series_labels(ts.labels.into_iter().map(label_from_pb).collect())?;
+        let samples = ts
+            .samples
+            .iter()
+            .map(|s| Sample {
+                t: s.timestamp,
+                v: s.value,
+            })
+            .collect();
+        let exemplars = ts
+            .exemplars
+            .into_iter()
+            .map(|e| Exemplar {
+                labels: exemplar_labels(e.labels.into_iter().map(label_from_pb).collect()),
+                value: e.value,
+                ts: e.timestamp,
+                has_ts: e.timestamp != 0,
+            })
+            .collect();
+        series.push(TimeSeries {
+            labels,
+            samples,
+            exemplars,
+            histograms_dropped: ts.histograms.len(),
+            metadata: None,
+        });
+    }
+    let metadata = req
+        .metadata
+        .into_iter()
+        .map(|m| {
+            let md = Metadata {
+                metric_type: metric_type_from_wire(m.r#type),
+                help: m.help,
+                unit: m.unit,
+            };
+            (m.metric_family_name, md)
+        })
+        .collect();
+    Ok(WriteBatch { series, metadata })
+}
+
+/// Encodes a batch as a remote write 1.0 protobuf body (uncompressed; see [`crate::compress_snappy`]).
+///
+/// An exemplar with `has_ts == false` is written with timestamp 0 (the wire's "no timestamp").
+/// A value of -0.0 is written as absent (proto3 elides defaults) and so decodes as +0.0.
+/// [`TimeSeries::histograms_dropped`] and [`TimeSeries::metadata`] have no 1.0 representation and are not
+/// written; per-family metadata goes in [`WriteBatch::metadata`].
+pub fn encode_remote_write_v1(batch: &WriteBatch) -> Vec<u8> {
+    let req = pb::WriteRequest {
+        timeseries: batch
+            .series
+            .iter()
+            .map(|s| pb::TimeSeries {
+                labels: labels_to_pb(&s.labels),
+                samples: s
+                    .samples
+                    .iter()
+                    .map(|x| pb::Sample {
+                        value: x.v,
+                        timestamp: x.t,
+                    })
+                    .collect(),
+                exemplars: s
+                    .exemplars
+                    .iter()
+                    .map(|e| pb::Exemplar {
+                        labels: labels_to_pb(&e.labels),
+                        value: e.value,
+                        timestamp: if e.has_ts { e.ts } else { 0 },
+                    })
+                    .collect(),
+                histograms: Vec::new(),
+            })
+            .collect(),
+        metadata: batch
+            .metadata
+            .iter()
+            .map(|(name, m)| pb::MetricMetadata {
+                r#type: metric_type_to_wire(m.metric_type),
+                metric_family_name: name.clone(),
+                help: m.help.clone(),
+                unit: m.unit.clone(),
+            })
+            .collect(),
+    };
+    req.encode_to_vec()
+}
+
+fn label_from_pb(l: pb::Label) -> Label {
+    Label {
+        name: l.name,
+        value: l.value,
+    }
+}
+
+fn labels_to_pb(l: &Labels) -> Vec<pb::Label> {
+    l.iter()
+        .map(|l| pb::Label {
+            name: l.name.clone(),
+            value: l.value.clone(),
+        })
+        .collect()
+}

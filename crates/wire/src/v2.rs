@@ -1,0 +1,183 @@
+//! Remote write 2.0: `io.prometheus.write.v2.Request` ⇄ [`WriteBatch`].
+
+use std::collections::HashMap;
+
+use diamond_model::{Exemplar, Label, Labels, Metadata, MetricType, Sample};
+use prost::Message;
+
+use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels};
+use crate::proto::v2 as pb;
+use crate::{Error, TimeSeries, WriteBatch};
+
+/// Decodes a (decompressed) remote write 2.0 body into model types, resolving every reference into the
+/// symbol table.
+///
+/// Errors: the first symbol is not `""` (the spec's MUST), an odd number of label references, or a reference
+/// (label, help or unit) past the table are [`Error::InvalidSymbols`]; series labels are validated as in
+/// 1.0 ([`Error::InvalidLabels`]). The first error fails the whole request. (Prometheus's receiver instead
+/// writes the valid series of a 2.0 request and then answers 400; Prometheus 3.5 panics on an out-of-range
+/// reference, later versions return 400.)
+pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
+    let req = pb::Request::decode(raw)?;
+    let symbols = &req.symbols;
+    if let Some(first) = symbols.first()
+        && !first.is_empty()
+    {
+        return Err(Error::InvalidSymbols(format!(
+            "first symbol must be \"\", got {first:?}"
+        )));
+    }
+    let mut series = Vec::with_capacity(req.timeseries.len());
+    for ts in req.timeseries {
+        let labels = series_labels(resolve_pairs(&ts.labels_refs, symbols)?)?;
+        let samples = ts
+            .samples
+            .iter()
+            .map(|s| Sample {
+                t: s.timestamp,
+                v: s.value,
+            })
+            .collect();
+        let mut exemplars = Vec::with_capacity(ts.exemplars.len());
+        for e in &ts.exemplars {
+            exemplars.push(Exemplar {
+                labels: exemplar_labels(resolve_pairs(&e.labels_refs, symbols)?),
+                value: e.value,
+                ts: e.timestamp,
+                has_ts: e.timestamp != 0,
+            });
+        }
+        let metadata = match ts.metadata {
+            None => None,
+            Some(m) => {
+                let md = Metadata {
+                    metric_type: metric_type_from_wire(m.r#type),
+                    help: symbol(symbols, m.help_ref)?.to_owned(),
+                    unit: symbol(symbols, m.unit_ref)?.to_owned(),
+                };
+                (md != Metadata::default()).then_some(md)
+            }
+        };
+        series.push(TimeSeries {
+            labels,
+            samples,
+            exemplars,
+            histograms_dropped: ts.histograms.len(),
+            metadata,
+        });
+    }
+    Ok(WriteBatch {
+        series,
+        metadata: Vec::new(),
+    })
+}
+
+/// Encodes a batch as a remote write 2.0 protobuf body (uncompressed; see [`crate::compress_snappy`]),
+/// building the symbol table (first symbol `""`, then strings in first-use order).
+///
+/// An exemplar with `has_ts == false` is written with timestamp 0.
+/// A value of -0.0 is written as absent (proto3 elides defaults) and so decodes as +0.0. [`WriteBatch::metadata`] (1.0's
+/// per-family metadata) has no 2.0 representation: the sender must put it on each series instead; it is
+/// not written. A `Some` metadata equal to the default (unknown, no help, no unit) is indistinguishable from
+/// none on the wire and decodes as `None`.
+pub fn encode_remote_write_v2(batch: &WriteBatch) -> Vec<u8> {
+    let mut table = SymbolTable::default();
+    table.intern("");
+    let timeseries = batch
+        .series
+        .iter()
+        .map(|s| pb::TimeSeries {
+            labels_refs: table.refs(&s.labels),
+            samples: s
+                .samples
+                .iter()
+                .map(|x| pb::Sample {
+                    value: x.v,
+                    timestamp: x.t,
+                })
+                .collect(),
+            histograms: Vec::new(),
+            exemplars: s
+                .exemplars
+                .iter()
+                .map(|e| pb::Exemplar {
+                    labels_refs: table.refs(&e.labels),
+                    value: e.value,
+                    timestamp: if e.has_ts { e.ts } else { 0 },
+                })
+                .collect(),
+            metadata: s
+                .metadata
+                .as_ref()
+                .filter(|m| m.metric_type != MetricType::Unknown || !m.help.is_empty() || !m.unit.is_empty())
+                .map(|m| pb::Metadata {
+                    r#type: metric_type_to_wire(m.metric_type),
+                    help_ref: table.intern(&m.help),
+                    unit_ref: table.intern(&m.unit),
+                }),
+            created_timestamp: 0,
+        })
+        .collect();
+    pb::Request {
+        symbols: table.strings,
+        timeseries,
+    }
+    .encode_to_vec()
+}
+
+/// Resolves (name, value) reference pairs into labels.
+fn resolve_pairs(refs: &[u32], symbols: &[String]) -> Result<Vec<Label>, Error> {
+    if !refs.len().is_multiple_of(2) {
+        return Err(Error::InvalidSymbols(format!(
+            "odd number of label references ({})",
+            refs.len()
+        )));
+    }
+    refs.chunks_exact(2)
+        .map(|p| {
+            Ok(Label {
+                name: symbol(symbols, p[0])?.to_owned(),
+                value: symbol(symbols, p[1])?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn symbol(symbols: &[String], r: u32) -> Result<&str, Error> {
+    symbols.get(r as usize).map(String::as_str).ok_or_else(|| {
+        Error::InvalidSymbols(format!(
+            "reference {r} outside of symbols table (size {})",
+            symbols.len()
+        ))
+    })
+}
+
+/// Interns strings for the encoder.
+#[derive(Default)]
+struct SymbolTable {
+    strings: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl SymbolTable {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        // More than u32::MAX distinct strings cannot be encoded in 2.0; such a batch would be far beyond any
+        // body limit, so this is a caller bug.
+        let i = u32::try_from(self.strings.len()).expect("remote write 2.0 symbol table exceeds u32::MAX entries");
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+
+    fn refs(&mut self, labels: &Labels) -> Vec<u32> {
+        let mut v = Vec::with_capacity(labels.len() * 2);
+        for l in labels {
+            v.push(self.intern(&l.name));
+            v.push(self.intern(&l.value));
+        }
+        v
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of diamond-wire, one binary:
+//! - `remote_write`: round-trip properties (1.0, 2.0), hand-built wire bytes, and the bad-input table;
+//! - `otlp`: OTLP decoding and translation;
+//! - `no_panic`: arbitrary bytes into every decoder.
+
+mod common;
+mod no_panic;
+mod otlp;
+mod remote_write;

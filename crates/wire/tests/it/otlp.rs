@@ -1,0 +1,1 @@
+//! OTLP decoding and translation.
