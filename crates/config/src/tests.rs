@@ -1,0 +1,320 @@
+//! Resolution and error-location tests.
+
+use super::*;
+
+fn ok(yaml: &str) -> Config {
+    match parse(yaml, "prometheus.yml") {
+        Ok(c) => c,
+        Err(e) => panic!("expected valid config, got: {e}\n{yaml}"),
+    }
+}
+
+#[test]
+fn default_config_is_prometheus_defaults() {
+    let c = Config::default();
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(60));
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(10));
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(60));
+    assert_eq!(c.global.scrape_protocols, ScrapeProtocol::DEFAULT.to_vec());
+    assert!(c.scrape_configs.is_empty());
+    assert_eq!(c.storage.max_exemplars, 100_000);
+    assert!(c.warnings.is_empty());
+    // An empty file resolves to the same values.
+    let empty = ok("");
+    assert_eq!(empty.global, c.global);
+    assert_eq!(empty.storage, c.storage);
+}
+
+#[test]
+fn scrape_config_defaults_and_inheritance() {
+    let c = ok("
+global:
+  scrape_interval: 15s
+  sample_limit: 100
+scrape_configs:
+  - job_name: a
+  - job_name: b
+    scrape_interval: 5s
+  - job_name: c
+    scrape_interval: 1h
+    scrape_timeout: 30s
+    sample_limit: 7
+    metrics_path: /m
+    scheme: https
+    honor_labels: true
+    honor_timestamps: false
+    enable_compression: false
+    scrape_protocols: [PrometheusText0.0.4]
+    body_size_limit: 10MB
+    params: {module: [x, y]}
+");
+    let [a, b, cc] = &c.scrape_configs[..] else {
+        panic!("three jobs")
+    };
+    assert_eq!(
+        (a.scrape_interval, a.scrape_timeout),
+        (Duration::from_secs(15), Duration::from_secs(10))
+    );
+    assert_eq!(a.metrics_path, "/metrics");
+    assert_eq!(a.scheme, Scheme::Http);
+    assert!(a.honor_timestamps && !a.honor_labels && a.enable_compression);
+    assert_eq!(a.sample_limit, 100);
+    // A timeout inherited from global is capped at the job's shorter interval.
+    assert_eq!(
+        (b.scrape_interval, b.scrape_timeout),
+        (Duration::from_secs(5), Duration::from_secs(5))
+    );
+    assert_eq!(
+        (cc.scrape_interval, cc.scrape_timeout),
+        (Duration::from_secs(3600), Duration::from_secs(30))
+    );
+    assert_eq!(cc.sample_limit, 7);
+    assert_eq!(cc.metrics_path, "/m");
+    assert_eq!(cc.scheme, Scheme::Https);
+    assert!(cc.honor_labels && !cc.honor_timestamps && !cc.enable_compression);
+    assert_eq!(cc.scrape_protocols, vec![ScrapeProtocol::PrometheusText0_0_4]);
+    assert_eq!(cc.body_size_limit, 10 << 20);
+    assert_eq!(cc.params["module"], vec!["x".to_owned(), "y".to_owned()]);
+}
+
+#[test]
+fn global_timeout_defaults_to_short_interval() {
+    let c = ok("global: {scrape_interval: 5s}");
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn auth_tls_relabel_and_sd_resolve() {
+    let c = ok("
+scrape_configs:
+  - job_name: a
+    basic_auth: {username: u, password_file: /p}
+    tls_config: {ca_file: /ca, server_name: s, insecure_skip_verify: true}
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: host
+    metric_relabel_configs:
+      - {action: drop, source_labels: [__name__], regex: 'go_.*'}
+    static_configs:
+      - targets: ['a:1', 'b:2']
+        labels: {env: prod}
+      - targets: ['c:3']
+    file_sd_configs:
+      - files: ['/tmp/sd/*.json']
+  - job_name: b
+    authorization: {credentials: tok}
+");
+    let a = &c.scrape_configs[0];
+    assert_eq!(a.basic_auth.as_ref().map(|b| b.username.as_str()), Some("u"));
+    assert_eq!(a.tls_config.server_name.as_deref(), Some("s"));
+    assert!(a.tls_config.insecure_skip_verify);
+    assert_eq!(a.relabel_configs.len(), 1);
+    assert_eq!(a.metric_relabel_configs[0].action, relabel::Action::Drop);
+    assert_eq!(a.static_configs[1].targets, vec!["c:3".to_owned()]);
+    assert_eq!(a.static_configs[1].source, "1");
+    assert_eq!(a.static_configs[0].labels["env"], "prod");
+    assert_eq!(a.file_sd_configs[0].refresh_interval, Duration::from_secs(300));
+    let b = &c.scrape_configs[1];
+    let auth = b.authorization.as_ref().expect("authorization");
+    assert_eq!(
+        (auth.kind.as_str(), auth.credentials.as_deref()),
+        ("Bearer", Some("tok"))
+    );
+}
+
+#[test]
+fn ignored_sections_are_kept_with_warnings() {
+    let c = ok("
+rule_files: [a.yml]
+remote_write:
+  - url: http://x/api/v1/write
+storage:
+  exemplars: {max_exemplars: 5}
+  tsdb: {out_of_order_time_window: 30m}
+scrape_configs:
+  - job_name: k
+    kubernetes_sd_configs: [{role: pod}]
+");
+    assert_eq!(c.storage.max_exemplars, 5);
+    assert_eq!(c.storage.out_of_order_time_window, Duration::from_secs(1800));
+    let names: Vec<&str> = c.ignored_sections.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["rule_files", "remote_write"]);
+    assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("prometheus.yml:2: section `rule_files`"))
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("prometheus.yml:3: section `remote_write`"))
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("prometheus.yml:10: `kubernetes_sd_configs`"))
+    );
+}
+
+/// Each case: YAML, expected `line:column`, expected message prefix.
+const ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "global:\n  scrape_intervl: 15s\n",
+        "2:3",
+        "unknown field `scrape_intervl`, expected one of",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    metric_path: /x\n",
+        "3:5",
+        "unknown field `metric_path`",
+    ),
+    (
+        "global:\n  scrape_interval: 15\n",
+        "2:3",
+        "not a valid duration string: \"15\"",
+    ),
+    (
+        "global:\n  scrape_interval: 10s\n  scrape_timeout: 20s\n",
+        "3:3",
+        "global scrape timeout greater than scrape interval",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_interval: 5s\n    scrape_timeout: 6s\n",
+        "5:5",
+        "scrape timeout greater than scrape interval for scrape config with job name \"b\"",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n  - job_name: a\n",
+        "3:5",
+        "found multiple scrape configs with job name \"a\"",
+    ),
+    ("scrape_configs:\n  - scrape_interval: 5s\n", "2:5", "job_name is empty"),
+    (
+        "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [x]\n        regex: '('\n        target_label: y\n",
+        "5:9",
+        "invalid regex \"(\"",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [x]\n        action: replace\n",
+        "5:9",
+        "relabel configuration for replace action requires 'target_label' value",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    scrape_protocols: [OpenMetricsText1.0.0, Foo]\n",
+        "3:5",
+        "unknown scrape protocol Foo, supported:",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusProto, PrometheusProto]\n",
+        "3:5",
+        "duplicated protocol in scrape_protocols",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    scheme: ftp\n",
+        "3:5",
+        "scheme must be \"http\" or \"https\"",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    sample_limit: -1\n",
+        "3:19",
+        "invalid type: integer `-1`, expected u64",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [targets.txt]\n",
+        "4:9",
+        "path name \"targets.txt\" is not valid for file discovery",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n",
+        "3:5",
+        "at most one of basic_auth password & password_file must be configured",
+    ),
+    (
+        "storage:\n  tsdb:\n    out_of_order_time_window: 1.5h\n",
+        "3:5",
+        "not a valid duration string",
+    ),
+    ("scrape_configs: [\n", "2:1", "did not find expected node content"),
+    ("unknown_section: 1\n", "1:1", "unknown field `unknown_section`"),
+];
+
+#[test]
+fn error_locations_table() {
+    for (yaml, at, msg) in ERRORS {
+        let e = parse(yaml, "prometheus.yml").expect_err(yaml);
+        let s = e.to_string();
+        let want = format!("prometheus.yml:{at}: {msg}");
+        assert!(
+            s.starts_with(&want),
+            "\nyaml:\n{yaml}\nwant prefix: {want}\ngot:         {s}"
+        );
+    }
+}
+
+#[test]
+fn load_file_reports_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.yml");
+    std::fs::write(&p, "global:\n  bogus: 1\n").expect("write");
+    let e = load_file(&p).expect_err("bogus key");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:2:3: unknown field `bogus`", p.display())),
+        "{e}"
+    );
+    let missing = load_file(&dir.path().join("missing.yml")).expect_err("missing file");
+    assert!(matches!(missing, Error::Io { .. }));
+}
+
+#[test]
+fn to_yaml_round_trips_with_defaults() {
+    let c = ok("
+global: {scrape_interval: 15s, external_labels: {dc: eu}}
+scrape_configs:
+  - job_name: a
+    basic_auth: {username: u, password: hunter2}
+    relabel_configs: [{source_labels: [a], target_label: b}]
+    static_configs: [{targets: ['x:1'], labels: {k: v}}]
+remote_write: [{url: 'http://r'}]
+");
+    let y = to_yaml(&c);
+    assert!(!y.contains("hunter2"), "{y}");
+    assert!(y.contains("password: <secret>"), "{y}");
+    assert!(y.contains("scrape_timeout: 10s"), "{y}");
+    assert!(y.contains("honor_timestamps: true"), "{y}");
+    assert!(y.contains("- OpenMetricsText1.0.0"), "{y}");
+    assert!(y.contains("replacement: $1"), "{y}");
+    // What we print parses back to the same resolved values (secrets aside).
+    let back = parse(&y, "status").expect("to_yaml output parses");
+    assert_eq!(back.global, c.global);
+    assert_eq!(
+        back.scrape_configs[0].relabel_configs,
+        c.scrape_configs[0].relabel_configs
+    );
+    assert_eq!(
+        back.scrape_configs[0].static_configs,
+        c.scrape_configs[0].static_configs
+    );
+    assert_eq!(
+        back.scrape_configs[0].scrape_timeout,
+        c.scrape_configs[0].scrape_timeout
+    );
+    assert_eq!(back.ignored_sections.len(), 1);
+}
+
+#[test]
+fn bytes_table() {
+    for (s, v) in [
+        ("0", Some(0)),
+        ("100", Some(100)),
+        ("1KB", Some(1024)),
+        ("2MiB", Some(2 << 20)),
+        ("1GB", Some(1 << 30)),
+    ] {
+        assert_eq!(parse_bytes(s), v, "{s}");
+    }
+    for s in ["", "MB", "1.5MB", "1mb", "-1"] {
+        assert_eq!(parse_bytes(s), None, "{s}");
+    }
+}
