@@ -1,0 +1,210 @@
+//! The PromQL parser seam: a thin wrapper over `promql-parser` that returns a typed [`ParseError`], plus the
+//! conversions the rest of Diamond needs from its AST ([`extract_selectors`], [`to_matchers`]).
+//!
+//! ```
+//! let expr = diamond_promql::parse(r#"rate(http_requests_total{job="api"}[5m])"#).unwrap();
+//! let sets = diamond_promql::extract_selectors(&expr);
+//! assert_eq!(sets.len(), 1);
+//! assert!(sets[0].iter().any(|m| m.name == "__name__" && m.value == "http_requests_total"));
+//! ```
+
+use std::fmt;
+
+use diamond_model::{METRIC_NAME, MatchOp, Matcher, MatcherError};
+use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher, Matchers as PMatchers};
+use promql_parser::parser::{Expr, VectorSelector};
+
+/// A position in the query text (1-based line and column), as Prometheus prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+}
+
+/// A query that does not parse (or does not type-check). Displayed like Prometheus's parse errors:
+/// `1:5: parse error: unexpected ...` when the position is known, `parse error: ...` otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    /// Where the error is, when the underlying parser reports it.
+    pub position: Option<Position>,
+    /// What is wrong, without the `parse error:` prefix.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some(p) => write!(f, "{}:{}: parse error: {}", p.line, p.column, self.message),
+            None => write!(f, "parse error: {}", self.message),
+        }
+    }
+}
+
+/// Parses a PromQL expression. Never panics on any input: a panic inside the third-party parser is caught and
+/// reported as a parse error, because a user query must not take down a server thread.
+pub fn parse(expr: &str) -> Result<Expr, ParseError> {
+    let owned = expr.to_owned();
+    let res = std::panic::catch_unwind(move || promql_parser::parser::parse(&owned));
+    match res {
+        Ok(Ok(e)) => Ok(e),
+        Ok(Err(msg)) => Err(parse_error_from(&msg)),
+        Err(_) => Err(ParseError {
+            position: None,
+            message: "unparsable query".to_owned(),
+        }),
+    }
+}
+
+/// promql-parser reports plain strings; some start with a `line:col:` position which we lift out.
+fn parse_error_from(msg: &str) -> ParseError {
+    let msg = msg.trim();
+    let mut parts = msg.splitn(3, ':');
+    if let (Some(l), Some(c), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        && let (Ok(line), Ok(column)) = (l.trim().parse::<usize>(), c.trim().parse::<usize>())
+    {
+        let rest = rest.trim();
+        let rest = rest.strip_prefix("parse error:").map(str::trim).unwrap_or(rest);
+        return ParseError {
+            position: Some(Position { line, column }),
+            message: rest.to_owned(),
+        };
+    }
+    let m = msg.strip_prefix("parse error:").map(str::trim).unwrap_or(msg);
+    ParseError {
+        position: None,
+        message: m.to_owned(),
+    }
+}
+
+/// Converts promql-parser matchers into model matchers. A selector's metric name (written before the braces)
+/// is not part of `Matchers` in every promql-parser version, so [`selector_matchers`] adds it; this function
+/// converts exactly what it is given. `or` alternatives are not included (see [`selector_matcher_sets`]).
+pub fn to_matchers(ms: &PMatchers) -> Result<Vec<Matcher>, MatcherError> {
+    ms.matchers.iter().map(to_matcher).collect()
+}
+
+/// Converts one promql-parser matcher.
+pub fn to_matcher(m: &PMatcher) -> Result<Matcher, MatcherError> {
+    let op = match m.op {
+        PMatchOp::Equal => MatchOp::Equal,
+        PMatchOp::NotEqual => MatchOp::NotEqual,
+        PMatchOp::Re(_) => MatchOp::Regex,
+        PMatchOp::NotRe(_) => MatchOp::NotRegex,
+    };
+    Matcher::new(op, m.name.clone(), m.value.clone())
+}
+
+/// The matcher sets of one vector selector: one set normally, one per alternative when the selector uses
+/// `or` between matcher groups. Each set includes the `__name__ =` matcher when a name is written.
+pub fn selector_matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, MatcherError> {
+    let name_matcher = |set: &mut Vec<Matcher>| {
+        if let Some(n) = &vs.name
+            && !set
+                .iter()
+                .any(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal && &m.value == n)
+        {
+            set.insert(0, Matcher::equal(METRIC_NAME, n.clone()));
+        }
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        let mut set = to_matchers(&vs.matchers)?;
+        name_matcher(&mut set);
+        return Ok(vec![set]);
+    }
+    let mut out = Vec::new();
+    for alt in &vs.matchers.or_matchers {
+        let mut set: Vec<Matcher> = alt.iter().map(to_matcher).collect::<Result<_, _>>()?;
+        set.extend(to_matchers(&vs.matchers)?);
+        name_matcher(&mut set);
+        out.push(set);
+    }
+    Ok(out)
+}
+
+/// The matchers of a selector without `or` alternatives (the first set when there are several).
+pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, MatcherError> {
+    Ok(selector_matcher_sets(vs)?.into_iter().next().unwrap_or_default())
+}
+
+/// Every vector selector of the expression (including those under range selectors and subqueries), each as
+/// a matcher set including `__name__ =`. Selectors whose regex does not compile are skipped (the parser has
+/// already rejected those, so this only guards against a disagreement between the two regex dialects).
+pub fn extract_selectors(expr: &Expr) -> Vec<Vec<Matcher>> {
+    let mut out = Vec::new();
+    walk(expr, &mut |vs| {
+        if let Ok(sets) = selector_matcher_sets(vs) {
+            out.extend(sets);
+        }
+    });
+    out
+}
+
+/// Calls `f` on every vector selector in `expr`, left to right.
+pub(crate) fn walk(expr: &Expr, f: &mut dyn FnMut(&VectorSelector)) {
+    match expr {
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                walk(p, f);
+            }
+            walk(&a.expr, f);
+        }
+        Expr::Unary(u) => walk(&u.expr, f),
+        Expr::Binary(b) => {
+            walk(&b.lhs, f);
+            walk(&b.rhs, f);
+        }
+        Expr::Paren(p) => walk(&p.expr, f),
+        Expr::Subquery(s) => walk(&s.expr, f),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        Expr::VectorSelector(vs) => f(vs),
+        Expr::MatrixSelector(ms) => f(&ms.vs),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                walk(a, f);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_every_selector() {
+        let e = parse(r#"sum(rate(a{x="1"}[5m])) / on() b + max_over_time(c[10m:1m]) + d offset 1m"#).unwrap();
+        let sets = extract_selectors(&e);
+        let names: Vec<&str> = sets
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .find(|m| m.name == METRIC_NAME)
+                    .map(|m| m.value.as_str())
+                    .unwrap_or("")
+            })
+            .collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        assert!(sets[0].iter().any(|m| m.name == "x" && m.value == "1"));
+    }
+
+    #[test]
+    fn regex_matchers_convert() {
+        let e = parse(r#"{__name__=~"a.*", job!~"x|y"}"#).unwrap();
+        let sets = extract_selectors(&e);
+        assert_eq!(sets.len(), 1);
+        let m = sets[0].iter().find(|m| m.name == "job").unwrap();
+        assert_eq!(m.op, MatchOp::NotRegex);
+        assert!(!m.matches("x"));
+        assert!(m.matches("z"));
+    }
+
+    #[test]
+    fn errors_are_prefixed() {
+        let e = parse("sum(").unwrap_err();
+        assert!(e.to_string().contains("parse error: "), "{e}");
+        assert!(parse("1 +").is_err());
+        assert!(parse("").is_err());
+    }
+}
