@@ -1,0 +1,155 @@
+//! A most-significant-bit-first bit stream (writer and reader), as Prometheus's `bstream`.
+
+/// Appends bits to a byte vector, most significant bit first.
+#[derive(Debug, Clone, Default)]
+pub struct BitWriter {
+    buf: Vec<u8>,
+    /// Free bits in the last byte of `buf` (0 when the stream is byte aligned).
+    free: u8,
+}
+
+impl BitWriter {
+    /// A writer over `buf`, appending after its existing bytes (byte aligned).
+    pub fn from_vec(buf: Vec<u8>) -> Self {
+        BitWriter { buf, free: 0 }
+    }
+
+    /// The bytes written so far (the last byte zero-padded).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Mutable access to the bytes (for in-place header updates).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Consumes the writer into its bytes.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Writes one bit.
+    #[inline]
+    pub fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.buf.push(0);
+            self.free = 8;
+        }
+        self.free -= 1;
+        if bit && let Some(last) = self.buf.last_mut() {
+            *last |= 1 << self.free;
+        }
+    }
+
+    /// Writes the low `n` bits of `v` (`n <= 64`), most significant first.
+    #[inline]
+    pub fn write_bits(&mut self, v: u64, mut n: u8) {
+        debug_assert!(n <= 64);
+        while n > 0 {
+            if self.free == 0 {
+                self.buf.push(0);
+                self.free = 8;
+            }
+            let take = n.min(self.free);
+            // The `take` bits of `v` just below bit `n`.
+            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            self.free -= take;
+            if let Some(last) = self.buf.last_mut() {
+                *last |= chunk << self.free;
+            }
+            n -= take;
+        }
+    }
+
+    /// Writes a byte (8 bits).
+    #[inline]
+    pub fn write_byte(&mut self, b: u8) {
+        self.write_bits(u64::from(b), 8);
+    }
+}
+
+/// Reads bits from a byte slice, most significant bit first. Reads past the end return `None`.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    buf: &'a [u8],
+    /// Position in bits.
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader at the start of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        BitReader { buf, pos: 0 }
+    }
+
+    /// Reads one bit.
+    #[inline]
+    pub fn read_bit(&mut self) -> Option<bool> {
+        let byte = *self.buf.get(self.pos >> 3)?;
+        let bit = (byte >> (7 - (self.pos & 7))) & 1;
+        self.pos += 1;
+        Some(bit == 1)
+    }
+
+    /// Reads `n` bits (`n <= 64`) into the low bits of the result.
+    #[inline]
+    pub fn read_bits(&mut self, mut n: u8) -> Option<u64> {
+        debug_assert!(n <= 64);
+        if self.pos + usize::from(n) > self.buf.len() * 8 {
+            return None;
+        }
+        let mut v: u64 = 0;
+        while n > 0 {
+            let byte = self.buf[self.pos >> 3];
+            let avail = 8 - (self.pos & 7) as u8;
+            let take = n.min(avail);
+            let chunk = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            v = if take == 64 { chunk } else { (v << take) | chunk };
+            self.pos += usize::from(take);
+            n -= take;
+        }
+        Some(v)
+    }
+
+    /// Reads a byte.
+    #[inline]
+    pub fn read_byte(&mut self) -> Option<u8> {
+        self.read_bits(8).map(|b| b as u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bits_round_trip(items in proptest::collection::vec((any::<u64>(), 1u8..=64), 0..50)) {
+            let mut w = BitWriter::default();
+            for &(v, n) in &items {
+                w.write_bits(v, n);
+            }
+            let bytes = w.into_vec();
+            let mut r = BitReader::new(&bytes);
+            for &(v, n) in &items {
+                let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                prop_assert_eq!(r.read_bits(n), Some(v & mask));
+            }
+        }
+    }
+
+    #[test]
+    fn msb_first() {
+        let mut w = BitWriter::default();
+        w.write_bit(true);
+        w.write_bits(0b01, 2);
+        assert_eq!(w.bytes(), &[0b1010_0000]);
+        let mut r = BitReader::new(w.bytes());
+        assert_eq!(r.read_bit(), Some(true));
+        assert_eq!(r.read_bits(2), Some(1));
+        assert_eq!(r.read_bits(5), Some(0));
+        assert_eq!(r.read_bit(), None);
+    }
+}
