@@ -5,14 +5,55 @@ use diamond_model::{Exemplar, Label, Labels, METRIC_NAME, Metadata, MetricType, 
 use crate::Error;
 
 /// A decoded, validated remote write request (1.0 or 2.0), in model types.
+///
+/// # Partial requests
+/// Prometheus's receiver judges each series on its own, and so does this crate: a series whose labels are
+/// invalid (see [`Rejection`]) is left out of [`WriteBatch::series`] and recorded in
+/// [`WriteBatch::rejected`], and the rest of the request is kept. What the HTTP answer should be differs by
+/// version, as observed on Prometheus 3.5.3:
+/// - **1.0**: the invalid series are skipped silently (Prometheus only counts their samples in
+///   `prometheus_api_remote_write_invalid_labels_samples_total`) and the request answers **204**.
+/// - **2.0**: the valid series are written and committed, then the request answers **400** with the
+///   rejection reasons joined (Prometheus joins them with `", "`).
+///
+/// Only structural problems (size limits, snappy, protobuf) fail the whole request with an [`Error`].
+/// [`WriteBatch::check_strict`] turns any rejection into an error for callers that want all-or-nothing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteBatch {
-    /// The series in request order. The same label set may appear more than once (2.0 allows it, 1.0
+    /// The valid series in request order. The same label set may appear more than once (2.0 allows it, 1.0
     /// senders do it across shards); the receiver appends them in order.
     pub series: Vec<TimeSeries>,
     /// Metric family metadata `(family name, metadata)` of a 1.0 request. Always empty for 2.0, which
     /// carries metadata per series ([`TimeSeries::metadata`]).
     pub metadata: Vec<(String, Metadata)>,
+    /// Series (or, in 2.0, exemplars) left out because they are invalid, in request order. Never produced
+    /// by the encoders; ignored by them.
+    pub rejected: Vec<Rejection>,
+}
+
+/// A part of a request that was left out of a [`WriteBatch`], and why.
+///
+/// Reasons, with Prometheus's wording where Prometheus has one:
+/// - `invalid metric name or labels, got {…}`: no `__name__`, an empty `__name__`, or an empty label name;
+/// - `invalid labels for series, labels {…}, duplicated label <name>`: a label name given twice;
+/// - `parsing labels for series [refs]: …` (2.0): an odd number of label references, or a reference past
+///   the symbol table (Prometheus 3.5 panics on the latter; later versions reject the series like this);
+/// - `parsing metadata for series [refs]: …` (2.0): a help or unit reference past the table (the series is
+///   left out, as later Prometheus versions do);
+/// - `parsing exemplar for series {…}: …` (2.0): an exemplar's references are invalid; only that exemplar
+///   is left out, the series and its samples are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Position of the series in the request's `timeseries` list.
+    pub series_index: usize,
+    /// Human-readable reason (see above); suitable for a 400 response body.
+    pub reason: String,
+    /// Float samples not written because of this rejection (0 when only an exemplar was left out).
+    pub samples: usize,
+    /// Native histogram samples not written because of this rejection.
+    pub histograms: usize,
+    /// Exemplars not written because of this rejection.
+    pub exemplars: usize,
 }
 
 impl WriteBatch {
@@ -26,21 +67,52 @@ impl WriteBatch {
         self.series.iter().map(|s| s.exemplars.len()).sum()
     }
 
-    /// Total native histogram samples that were decoded but not kept.
+    /// Total native histogram samples of kept series that were decoded but not kept.
     pub fn histograms_dropped(&self) -> usize {
         self.series.iter().map(|s| s.histograms_dropped).sum()
+    }
+
+    /// Float samples and native histograms of rejected series: what Prometheus counts in
+    /// `prometheus_api_remote_write_invalid_labels_samples_total`.
+    pub fn rejected_samples(&self) -> usize {
+        self.rejected.iter().map(|r| r.samples + r.histograms).sum()
+    }
+
+    /// All-or-nothing view: `Err(Error::InvalidLabels)` naming the first rejection, if any.
+    pub fn check_strict(&self) -> Result<(), Error> {
+        match self.rejected.first() {
+            Some(r) => Err(Error::InvalidLabels(r.reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The rejection reasons joined with `", "`, as Prometheus's 2.0 receiver writes its 400 body; `None`
+    /// when nothing was rejected.
+    pub fn rejection_message(&self) -> Option<String> {
+        if self.rejected.is_empty() {
+            return None;
+        }
+        Some(
+            self.rejected
+                .iter()
+                .map(|r| r.reason.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
     }
 }
 
 /// One series of a [`WriteBatch`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TimeSeries {
-    /// The series labels: sorted, unique, with `__name__`, empty values dropped.
+    /// The series labels: sorted, unique, with a non-empty `__name__`, empty values dropped.
     pub labels: Labels,
     /// Float samples in request order (senders send them oldest first).
     pub samples: Vec<Sample>,
     /// Exemplars in request order. A wire timestamp of 0 means "none": such an exemplar has `ts == 0` and
-    /// `has_ts == false`, exactly as Prometheus's receiver builds it (it does not substitute the sample time).
+    /// `has_ts == false`, exactly as Prometheus's receiver builds it; Prometheus 3.5.3 then stores it at
+    /// timestamp 0 (observed: `query_exemplars` returns it with `"timestamp": 0`), it does not substitute
+    /// the sample's time.
     pub exemplars: Vec<Exemplar>,
     /// Native histogram samples in the request for this series, which Diamond does not ingest yet.
     pub histograms_dropped: usize,
@@ -49,35 +121,27 @@ pub struct TimeSeries {
     pub metadata: Option<Metadata>,
 }
 
-/// Builds and validates a series label set as Prometheus's remote write receiver does (with UTF-8 names
-/// allowed, the Prometheus 3 default): the pairs are sorted by name; a repeated name, an empty name, or a
-/// missing or empty `__name__` is an error. Pairs with an empty value are then dropped, as the TSDB head
-/// does before creating a series.
-pub(crate) fn series_labels(mut pairs: Vec<Label>) -> Result<Labels, Error> {
+/// Builds and validates a series label set as Prometheus's remote write receiver does (UTF-8 names allowed,
+/// the Prometheus 3 default): the pairs are sorted by name; a missing or empty `__name__`, an empty name, or
+/// a repeated name is invalid, and the reason is returned in Prometheus's words. Pairs with an empty value
+/// are then dropped, as the TSDB head does before creating a series (observed on 3.5.3: `{foo=""}` is not
+/// stored).
+pub(crate) fn series_labels(mut pairs: Vec<Label>) -> Result<Labels, String> {
     if !pairs.is_sorted_by(|a, b| a.name <= b.name) {
         pairs.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    let dup = pairs
-        .windows(2)
-        .find(|w| w[0].name == w[1].name)
-        .map(|w| w[0].name.clone());
-    if let Some(name) = dup {
-        return Err(Error::InvalidLabels(format!(
-            "duplicate label name {name:?} in {}",
-            display_pairs(&pairs)
-        )));
+    // Prometheus checks the name and label validity before duplicates.
+    let has_name = pairs.iter().any(|l| l.name == METRIC_NAME && !l.value.is_empty());
+    if !has_name || pairs.iter().any(|l| l.name.is_empty()) {
+        return Err(format!("invalid metric name or labels, got {}", display_pairs(&pairs)));
     }
-    if pairs.iter().any(|l| l.name.is_empty()) {
-        return Err(Error::InvalidLabels(format!(
-            "empty label name in {}",
-            display_pairs(&pairs)
-        )));
-    }
-    if !pairs.iter().any(|l| l.name == METRIC_NAME && !l.value.is_empty()) {
-        return Err(Error::InvalidLabels(format!(
-            "missing metric name in {}",
-            display_pairs(&pairs)
-        )));
+    let dup = pairs.windows(2).find(|w| w[0].name == w[1].name);
+    if let Some(w) = dup {
+        return Err(format!(
+            "invalid labels for series, labels {}, duplicated label {}",
+            display_pairs(&pairs),
+            w[0].name
+        ));
     }
     pairs.retain(|l| !l.value.is_empty());
     Ok(Labels::from_sorted(pairs))
@@ -152,7 +216,6 @@ mod tests {
 
     #[test]
     fn series_label_table() {
-        // (input, Ok(rendered) or Err(message fragment))
         type Case<'a> = (&'a [(&'a str, &'a str)], Result<&'a str, &'a str>);
         let cases: &[Case] = &[
             (&[("__name__", "up")], Ok(r#"{__name__="up"}"#)),
@@ -162,31 +225,33 @@ mod tests {
                 &[("__name__", "up"), ("héllo.wörld", "ü")],
                 Ok(r#"{__name__="up", héllo.wörld="ü"}"#),
             ),
-            (&[("job", "a")], Err("missing metric name")),
-            (&[], Err("missing metric name")),
-            (&[("__name__", ""), ("job", "a")], Err("missing metric name")),
-            (&[("__name__", "up"), ("", "x")], Err("empty label name")),
+            (&[("job", "a")], Err(r#"invalid metric name or labels, got {job="a"}"#)),
+            (&[], Err("invalid metric name or labels, got {}")),
+            (
+                &[("__name__", ""), ("job", "a")],
+                Err(r#"invalid metric name or labels, got {__name__="", job="a"}"#),
+            ),
+            (
+                &[("__name__", "up"), ("", "x")],
+                Err(r#"invalid metric name or labels, got {="x", __name__="up"}"#),
+            ),
             (
                 &[("__name__", "up"), ("a", "1"), ("a", "2")],
-                Err("duplicate label name \"a\""),
+                Err(r#"invalid labels for series, labels {__name__="up", a="1", a="2"}, duplicated label a"#),
             ),
             (
                 &[("a", "1"), ("__name__", "up"), ("a", "1")],
-                Err("duplicate label name \"a\""),
+                Err(r#"invalid labels for series, labels {__name__="up", a="1", a="1"}, duplicated label a"#),
             ),
             (
                 &[("__name__", "up"), ("__name__", "up")],
-                Err("duplicate label name \"__name__\""),
+                Err(r#"invalid labels for series, labels {__name__="up", __name__="up"}, duplicated label __name__"#),
             ),
         ];
         for (input, want) in cases {
-            let got = series_labels(pairs(input));
-            match (got, want) {
+            match (series_labels(pairs(input)), want) {
                 (Ok(l), Ok(w)) => assert_eq!(l.to_string(), *w, "input {input:?}"),
-                (Err(e), Err(w)) => {
-                    assert!(matches!(e, Error::InvalidLabels(_)), "input {input:?}: {e:?}");
-                    assert!(e.to_string().contains(w), "input {input:?}: {e} does not contain {w}");
-                }
+                (Err(e), Err(w)) => assert_eq!(e, *w, "input {input:?}"),
                 (got, want) => panic!("input {input:?}: got {got:?}, want {want:?}"),
             }
         }

@@ -38,14 +38,17 @@ impl RemoteWriteVersion {
     }
 }
 
-/// Chooses the message from the Content-Type header as Prometheus's receiver does: a missing header or
-/// `application/x-protobuf` without a `proto` parameter means 1.0 (senders before the 2.0 spec send exactly
-/// that); `proto=prometheus.WriteRequest` means 1.0 and `proto=io.prometheus.write.v2.Request` 2.0. Any other
-/// media type or `proto` value is [`Error::UnsupportedContentType`] (HTTP 415).
+/// Chooses the message from the Content-Type header as Prometheus's receiver does (checked against
+/// Prometheus 3.5.3): a missing or empty header, or `application/x-protobuf` without a `proto` parameter,
+/// means 1.0; `proto=prometheus.WriteRequest` means 1.0 and `proto=io.prometheus.write.v2.Request` 2.0. Any
+/// other media type, `proto` value, or a parameter without `=` is [`Error::UnsupportedContentType`]
+/// (HTTP 415).
 ///
-/// Media type and parameter names are compared case-insensitively, the `proto` value exactly (it is a
-/// protobuf message name); other parameters (such as `charset`) are ignored. A missing or empty header is
-/// accepted as 1.0 because Prometheus 3.x's receiver defaults it to `application/x-protobuf` before parsing.
+/// As in Prometheus, the media type and the `proto` value are compared exactly (`APPLICATION/X-PROTOBUF` and
+/// `proto="prometheus.WriteRequest"` are refused) and other parameters (such as `charset`) are ignored. One
+/// deliberate difference: whitespace around parameters is trimmed, so `; proto=io.prometheus.write.v2.Request`
+/// means 2.0, where Prometheus does not recognise the parameter, decodes the 2.0 body as 1.0 and silently
+/// writes nothing.
 pub fn remote_write_version(content_type: Option<&str>) -> Result<RemoteWriteVersion, Error> {
     let ct = match content_type {
         None => return Ok(RemoteWriteVersion::V1),
@@ -54,7 +57,7 @@ pub fn remote_write_version(content_type: Option<&str>) -> Result<RemoteWriteVer
     };
     let mut parts = ct.split(';');
     let media = parts.next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/x-protobuf") {
+    if media != "application/x-protobuf" {
         return Err(Error::UnsupportedContentType(ct.to_owned()));
     }
     let mut version = RemoteWriteVersion::V1;
@@ -66,10 +69,10 @@ pub fn remote_write_version(content_type: Option<&str>) -> Result<RemoteWriteVer
         let Some((name, value)) = param.split_once('=') else {
             return Err(Error::UnsupportedContentType(ct.to_owned()));
         };
-        if !name.trim().eq_ignore_ascii_case("proto") {
+        if name.trim() != "proto" {
             continue;
         }
-        let value = value.trim().trim_matches('"');
+        let value = value.trim();
         version = match value {
             "prometheus.WriteRequest" => RemoteWriteVersion::V1,
             "io.prometheus.write.v2.Request" => RemoteWriteVersion::V2,
@@ -89,7 +92,9 @@ mod tests {
         let cases: &[(Option<&str>, Option<RemoteWriteVersion>)] = &[
             (None, Some(V1)),
             (Some("application/x-protobuf"), Some(V1)),
-            (Some("Application/X-Protobuf"), Some(V1)),
+            (Some("Application/X-Protobuf"), None),
+            (Some("   "), Some(V1)),
+            (Some("application/x-protobuf; charset=utf-8"), Some(V1)),
             (Some("application/x-protobuf;proto=prometheus.WriteRequest"), Some(V1)),
             (Some("application/x-protobuf; proto=prometheus.WriteRequest"), Some(V1)),
             (
@@ -102,7 +107,7 @@ mod tests {
             ),
             (
                 Some("application/x-protobuf;proto=\"io.prometheus.write.v2.Request\""),
-                Some(V2),
+                None,
             ),
             (
                 Some("application/x-protobuf;proto=io.prometheus.write.v3.Request"),
@@ -110,6 +115,12 @@ mod tests {
             ),
             (Some("application/x-protobuf;proto=Prometheus.WriteRequest"), None),
             (Some("application/x-protobuf;garbage"), None),
+            (Some("application/x-protobuf;proto=\"prometheus.WriteRequest\""), None),
+            (Some("application/x-protobuf;proto=foo"), None),
+            (
+                Some("application/x-protobuf ; proto=io.prometheus.write.v2.Request"),
+                Some(V2),
+            ),
             (Some("application/json"), None),
             (Some("text/plain"), None),
             (Some(""), Some(V1)),

@@ -28,14 +28,11 @@ pub enum Error {
     /// The decompressed body is not a valid protobuf message of the expected type.
     #[error("protobuf: {0}")]
     Protobuf(prost::DecodeError),
-    /// A series' (or exemplar's) label set is invalid: no or empty metric name, an empty label name, or a
-    /// repeated label name. The message names the labels, as Prometheus's receiver does.
+    /// Part of the request is invalid (see [`crate::Rejection`] for the reasons). The decoders do not return
+    /// this themselves, since Prometheus keeps the valid part of a request; [`crate::WriteBatch::check_strict`]
+    /// and the OTLP translation do.
     #[error("invalid labels: {0}")]
     InvalidLabels(String),
-    /// A remote write 2.0 symbol table or reference is invalid (first symbol not empty, reference out of
-    /// range, odd number of label references).
-    #[error("invalid symbols: {0}")]
-    InvalidSymbols(String),
     /// The Content-Type names no message this receiver accepts.
     #[error("unsupported content type: {0}")]
     UnsupportedContentType(String),
@@ -49,7 +46,7 @@ impl Error {
         match self {
             Error::UnsupportedContentType(_) => 415,
             Error::BodyTooLarge { .. } | Error::DecompressedTooLarge { .. } => 413,
-            Error::Snappy(_) | Error::Protobuf(_) | Error::InvalidLabels(_) | Error::InvalidSymbols(_) => 400,
+            Error::Snappy(_) | Error::Protobuf(_) | Error::InvalidLabels(_) => 400,
         }
     }
 }

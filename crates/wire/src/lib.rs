@@ -21,7 +21,7 @@
 //!         samples: vec![Sample { t: 1_000, v: 1.0 }],
 //!         ..Default::default()
 //!     }],
-//!     metadata: vec![],
+//!     ..Default::default()
 //! };
 //! let body = compress_snappy(&encode_remote_write_v1(&batch));
 //!
@@ -41,7 +41,7 @@ mod snappy;
 mod v1;
 mod v2;
 
-pub use batch::{TimeSeries, WriteBatch};
+pub use batch::{Rejection, TimeSeries, WriteBatch};
 pub use content_type::{RemoteWriteVersion, remote_write_version};
 pub use error::Error;
 pub use otlp::{decode_otlp_metrics, decode_otlp_traces};

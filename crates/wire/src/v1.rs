@@ -5,19 +5,33 @@ use prost::Message;
 
 use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels};
 use crate::proto::v1 as pb;
-use crate::{Error, TimeSeries, WriteBatch};
+use crate::{Error, Rejection, TimeSeries, WriteBatch};
 
 /// Decodes a (decompressed) remote write 1.0 body into model types.
 ///
-/// Series labels are sorted and validated as Prometheus does (see [`Error::InvalidLabels`]); the first
-/// invalid series fails the whole request. Exemplar timestamps of 0 become `has_ts == false`. Native
-/// histograms are decoded (so malformed ones fail the request) and counted in
-/// [`TimeSeries::histograms_dropped`].
+/// Series labels are sorted and validated as Prometheus does; an invalid series is left out and recorded in
+/// [`WriteBatch::rejected`] (a 1.0 receiver still answers 204, see [`WriteBatch`]). Exemplar timestamps of 0
+/// become `has_ts == false`. Native histograms are decoded (so malformed ones fail the request, as in
+/// Prometheus) and counted in [`TimeSeries::histograms_dropped`]. Only a body that is not a valid
+/// `WriteRequest` is an [`Error`].
 pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
     let req = pb::WriteRequest::decode(raw)?;
     let mut series = Vec::with_capacity(req.timeseries.len());
-    for ts in req.timeseries {
-        let labels = series_labels(ts.labels.into_iter().map(label_from_pb).collect())?;
+    let mut rejected = Vec::new();
+    for (index, ts) in req.timeseries.into_iter().enumerate() {
+        let labels = match series_labels(ts.labels.into_iter().map(label_from_pb).collect()) {
+            Ok(l) => l,
+            Err(reason) => {
+                rejected.push(Rejection {
+                    series_index: index,
+                    reason,
+                    samples: ts.samples.len(),
+                    histograms: ts.histograms.len(),
+                    exemplars: ts.exemplars.len(),
+                });
+                continue;
+            }
+        };
         let samples = ts
             .samples
             .iter()
@@ -56,7 +70,11 @@ pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
             (m.metric_family_name, md)
         })
         .collect();
-    Ok(WriteBatch { series, metadata })
+    Ok(WriteBatch {
+        series,
+        metadata,
+        rejected,
+    })
 }
 
 /// Encodes a batch as a remote write 1.0 protobuf body (uncompressed; see [`crate::compress_snappy`]).

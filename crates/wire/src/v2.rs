@@ -7,29 +7,52 @@ use prost::Message;
 
 use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels};
 use crate::proto::v2 as pb;
-use crate::{Error, TimeSeries, WriteBatch};
+use crate::{Error, Rejection, TimeSeries, WriteBatch};
 
 /// Decodes a (decompressed) remote write 2.0 body into model types, resolving every reference into the
 /// symbol table.
 ///
-/// Errors: the first symbol is not `""` (the spec's MUST), an odd number of label references, or a reference
-/// (label, help or unit) past the table are [`Error::InvalidSymbols`]; series labels are validated as in
-/// 1.0 ([`Error::InvalidLabels`]). The first error fails the whole request. (Prometheus's receiver instead
-/// writes the valid series of a 2.0 request and then answers 400; Prometheus 3.5 panics on an out-of-range
-/// reference, later versions return 400.)
+/// Per-series problems (invalid labels, an odd number of label references, a label, help or unit reference
+/// past the table) leave the series out and record it in [`WriteBatch::rejected`]; an exemplar with bad
+/// references is left out alone (its series is kept) and recorded too. A 2.0 receiver writes the rest and
+/// answers 400 (see [`WriteBatch`]). Only a body that is not a valid `Request` is an [`Error`].
+///
+/// The spec says the first symbol MUST be `""`; Prometheus 3.5.3 does not check it (observed: such a
+/// request is written and answered 204), and neither does this function, since the empty symbol only
+/// matters as the default help/unit reference.
 pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
     let req = pb::Request::decode(raw)?;
     let symbols = &req.symbols;
-    if let Some(first) = symbols.first()
-        && !first.is_empty()
-    {
-        return Err(Error::InvalidSymbols(format!(
-            "first symbol must be \"\", got {first:?}"
-        )));
-    }
     let mut series = Vec::with_capacity(req.timeseries.len());
-    for ts in req.timeseries {
-        let labels = series_labels(resolve_pairs(&ts.labels_refs, symbols)?)?;
+    let mut rejected = Vec::new();
+    for (index, ts) in req.timeseries.into_iter().enumerate() {
+        let reject = |reason: String| Rejection {
+            series_index: index,
+            reason,
+            samples: ts.samples.len(),
+            histograms: ts.histograms.len(),
+            exemplars: ts.exemplars.len(),
+        };
+        let labels = match resolve_pairs(&ts.labels_refs, symbols) {
+            Ok(pairs) => match series_labels(pairs) {
+                Ok(l) => l,
+                Err(reason) => {
+                    rejected.push(reject(reason));
+                    continue;
+                }
+            },
+            Err(e) => {
+                rejected.push(reject(format!("parsing labels for series {:?}: {e}", ts.labels_refs)));
+                continue;
+            }
+        };
+        let metadata = match resolve_metadata(ts.metadata, symbols) {
+            Ok(m) => m,
+            Err(e) => {
+                rejected.push(reject(format!("parsing metadata for series {:?}: {e}", ts.labels_refs)));
+                continue;
+            }
+        };
         let samples = ts
             .samples
             .iter()
@@ -40,24 +63,22 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
             .collect();
         let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for e in &ts.exemplars {
-            exemplars.push(Exemplar {
-                labels: exemplar_labels(resolve_pairs(&e.labels_refs, symbols)?),
-                value: e.value,
-                ts: e.timestamp,
-                has_ts: e.timestamp != 0,
-            });
-        }
-        let metadata = match ts.metadata {
-            None => None,
-            Some(m) => {
-                let md = Metadata {
-                    metric_type: metric_type_from_wire(m.r#type),
-                    help: symbol(symbols, m.help_ref)?.to_owned(),
-                    unit: symbol(symbols, m.unit_ref)?.to_owned(),
-                };
-                (md != Metadata::default()).then_some(md)
+            match resolve_pairs(&e.labels_refs, symbols) {
+                Ok(pairs) => exemplars.push(Exemplar {
+                    labels: exemplar_labels(pairs),
+                    value: e.value,
+                    ts: e.timestamp,
+                    has_ts: e.timestamp != 0,
+                }),
+                Err(err) => rejected.push(Rejection {
+                    series_index: index,
+                    reason: format!("parsing exemplar for series {labels}: {err}"),
+                    samples: 0,
+                    histograms: 0,
+                    exemplars: 1,
+                }),
             }
-        };
+        }
         series.push(TimeSeries {
             labels,
             samples,
@@ -69,7 +90,21 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
     Ok(WriteBatch {
         series,
         metadata: Vec::new(),
+        rejected,
     })
+}
+
+/// Resolves a series' metadata; `None` when it says nothing (unspecified type, empty help and unit).
+fn resolve_metadata(m: Option<pb::Metadata>, symbols: &[String]) -> Result<Option<Metadata>, String> {
+    let Some(m) = m else {
+        return Ok(None);
+    };
+    let md = Metadata {
+        metric_type: metric_type_from_wire(m.r#type),
+        help: symbol(symbols, m.help_ref)?.to_owned(),
+        unit: symbol(symbols, m.unit_ref)?.to_owned(),
+    };
+    Ok((md != Metadata::default()).then_some(md))
 }
 
 /// Encodes a batch as a remote write 2.0 protobuf body (uncompressed; see [`crate::compress_snappy`]),
@@ -125,13 +160,10 @@ pub fn encode_remote_write_v2(batch: &WriteBatch) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// Resolves (name, value) reference pairs into labels.
-fn resolve_pairs(refs: &[u32], symbols: &[String]) -> Result<Vec<Label>, Error> {
+/// Resolves (name, value) reference pairs into labels; the error is in Prometheus's words.
+fn resolve_pairs(refs: &[u32], symbols: &[String]) -> Result<Vec<Label>, String> {
     if !refs.len().is_multiple_of(2) {
-        return Err(Error::InvalidSymbols(format!(
-            "odd number of label references ({})",
-            refs.len()
-        )));
+        return Err(format!("invalid labelRefs length {}", refs.len()));
     }
     refs.chunks_exact(2)
         .map(|p| {
@@ -143,13 +175,11 @@ fn resolve_pairs(refs: &[u32], symbols: &[String]) -> Result<Vec<Label>, Error> 
         .collect()
 }
 
-fn symbol(symbols: &[String], r: u32) -> Result<&str, Error> {
-    symbols.get(r as usize).map(String::as_str).ok_or_else(|| {
-        Error::InvalidSymbols(format!(
-            "reference {r} outside of symbols table (size {})",
-            symbols.len()
-        ))
-    })
+fn symbol(symbols: &[String], r: u32) -> Result<&str, String> {
+    symbols
+        .get(r as usize)
+        .map(String::as_str)
+        .ok_or_else(|| format!("reference {r} outside of symbols table (size {})", symbols.len()))
 }
 
 /// Interns strings for the encoder.

@@ -86,6 +86,7 @@ pub fn batch_v1() -> impl Strategy<Value = WriteBatch> {
                 })
                 .collect(),
             metadata,
+            rejected: Vec::new(),
         })
 }
 
@@ -114,6 +115,7 @@ pub fn batch_v2() -> impl Strategy<Value = WriteBatch> {
             })
             .collect(),
         metadata: Vec::new(),
+        rejected: Vec::new(),
     })
 }
 

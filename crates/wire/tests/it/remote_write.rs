@@ -243,8 +243,6 @@ enum Want {
     DecompressedTooLarge,
     Snappy,
     Protobuf,
-    InvalidLabels,
-    InvalidSymbols,
 }
 
 fn matches_want(e: &Error, want: Want) -> bool {
@@ -254,8 +252,6 @@ fn matches_want(e: &Error, want: Want) -> bool {
             | (Error::DecompressedTooLarge { .. }, Want::DecompressedTooLarge)
             | (Error::Snappy(_), Want::Snappy)
             | (Error::Protobuf(_), Want::Protobuf)
-            | (Error::InvalidLabels(_), Want::InvalidLabels)
-            | (Error::InvalidSymbols(_), Want::InvalidSymbols)
     )
 }
 
@@ -339,30 +335,17 @@ fn bad_input_table() {
         }
     }
 
-    let v2 = |symbols: &[&str], labels: &[u64], ex: &[u64], help: u64| hand_built_v2(symbols, labels, ex, help);
     type Decoder = fn(&[u8]) -> Result<WriteBatch, Error>;
     let v1d: Decoder = decode_remote_write_v1;
     let v2d: Decoder = decode_remote_write_v2;
-    let protobuf_cases: Vec<(&str, Decoder, Vec<u8>, Want)> = vec![
-        (
-            "v1 truncated by one byte",
-            v1d,
-            good_v1[..good_v1.len() - 1].to_vec(),
-            Want::Protobuf,
-        ),
-        (
-            "v1 truncated inside a label",
-            v1d,
-            good_v1[..12].to_vec(),
-            Want::Protobuf,
-        ),
-        ("v1 length past the end", v1d, vec![0x0a, 0x7f, 0x00], Want::Protobuf),
-        (
-            "v1 wrong wire type for timeseries",
-            v1d,
-            vec![0x08, 0x01],
-            Want::Protobuf,
-        ),
+    let good_v2 = hand_built_v2(V2_SYMBOLS, &[1, 2], &[], 0);
+    let protobuf_cases: Vec<(&str, Decoder, Vec<u8>)> = vec![
+        ("v1 truncated by one byte", v1d, good_v1[..good_v1.len() - 1].to_vec()),
+        ("v1 truncated inside a label", v1d, good_v1[..12].to_vec()),
+        ("v1 length past the end", v1d, vec![0x0a, 0x7f, 0x00]),
+        ("v1 wrong wire type for timeseries", v1d, vec![0x08, 0x01]),
+        ("v1 unterminated varint", v1d, vec![0x0a, 0xff, 0xff]),
+        ("v1 field number 0", v1d, vec![0x02, 0x00]),
         (
             "v1 invalid UTF-8 label value",
             v1d,
@@ -370,124 +353,247 @@ fn bad_input_table() {
                 .iter()
                 .map(|&b| if b == 0xef { 0xff } else { b })
                 .collect(),
-            Want::Protobuf,
         ),
-        (
-            "v1 duplicate label names",
-            v1d,
-            v1_series(&[("__name__", "up"), ("a", "1"), ("a", "2")]),
-            Want::InvalidLabels,
-        ),
-        (
-            "v1 duplicate label names, same value",
-            v1d,
-            v1_series(&[("a", "1"), ("__name__", "up"), ("a", "1")]),
-            Want::InvalidLabels,
-        ),
-        (
-            "v1 empty label name",
-            v1d,
-            v1_series(&[("__name__", "up"), ("", "x")]),
-            Want::InvalidLabels,
-        ),
-        (
-            "v1 no metric name",
-            v1d,
-            v1_series(&[("job", "x")]),
-            Want::InvalidLabels,
-        ),
-        (
-            "v1 empty metric name",
-            v1d,
-            v1_series(&[("__name__", ""), ("job", "x")]),
-            Want::InvalidLabels,
-        ),
-        ("v1 series without labels", v1d, v1_series(&[]), Want::InvalidLabels),
-        (
-            "v2 truncated",
-            v2d,
-            {
-                let r = v2(V2_SYMBOLS, &[1, 2], &[], 0);
-                r[..r.len() - 2].to_vec()
-            },
-            Want::Protobuf,
-        ),
-        (
-            "v2 label ref out of range",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 8], &[], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 label ref u32::MAX",
-            v2d,
-            v2(V2_SYMBOLS, &[u64::from(u32::MAX), 2], &[], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 exemplar ref out of range",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 2], &[5, 99], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 help ref out of range",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 2], &[], 8),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 odd number of label refs",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 2, 3], &[], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 odd number of exemplar refs",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 2], &[5], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 first symbol not empty",
-            v2d,
-            v2(&["x", "__name__", "up"], &[1, 2], &[], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 refs into an empty table",
-            v2d,
-            v2(&[], &[0, 0], &[], 0),
-            Want::InvalidSymbols,
-        ),
-        (
-            "v2 duplicate label names",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 2, 3, 4, 3, 6], &[], 0),
-            Want::InvalidLabels,
-        ),
-        (
-            "v2 no metric name",
-            v2d,
-            v2(V2_SYMBOLS, &[3, 4], &[], 0),
-            Want::InvalidLabels,
-        ),
-        (
-            "v2 empty label name",
-            v2d,
-            v2(V2_SYMBOLS, &[1, 2, 0, 4], &[], 0),
-            Want::InvalidLabels,
-        ),
+        ("v2 truncated", v2d, good_v2[..good_v2.len() - 2].to_vec()),
+        ("v2 symbols with wrong wire type", v2d, vec![0x20, 0x01]),
+        ("v2 packed refs cut mid-varint", v2d, vec![0x2a, 0x03, 0x0a, 0x01, 0x80]),
     ];
-    for (name, decode, raw, want) in protobuf_cases {
+    for (name, decode, raw) in protobuf_cases {
         match decode(&raw) {
             Err(e) => {
-                assert!(matches_want(&e, want), "{name}: got {e:?}, want {want:?}");
+                assert!(matches_want(&e, Want::Protobuf), "{name}: got {e:?}, want Protobuf");
                 assert_eq!(e.http_status(), 400, "{name}");
             }
-            Ok(b) => panic!("{name}: decoded {b:?}, want {want:?}"),
+            Ok(b) => panic!("{name}: decoded {b:?}, want a protobuf error"),
         }
     }
+}
+
+fn v1_request(series: &[&[(&str, &str)]]) -> Vec<u8> {
+    let req = proto::v1::WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|labels| proto::v1::TimeSeries {
+                labels: labels
+                    .iter()
+                    .map(|(n, v)| proto::v1::Label {
+                        name: (*n).into(),
+                        value: (*v).into(),
+                    })
+                    .collect(),
+                samples: vec![
+                    proto::v1::Sample {
+                        value: 1.0,
+                        timestamp: 1
+                    };
+                    2
+                ],
+                exemplars: vec![proto::v1::Exemplar {
+                    labels: vec![],
+                    value: 1.0,
+                    timestamp: 1,
+                }],
+                histograms: vec![proto::v1::Histogram::default()],
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    prost::Message::encode_to_vec(&req)
+}
+
+/// Invalid series are left out and reported, the rest is kept: what Prometheus 3.5.3 does (1.0 answers 204,
+/// 2.0 writes the rest and answers 400). Each case: a valid series `ok`, then the invalid one.
+#[test]
+fn invalid_series_are_rejected_alone() {
+    type V1Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let v1_cases: &[V1Case] = &[
+        (
+            "duplicate label names",
+            &[("__name__", "bad"), ("a", "1"), ("a", "2")],
+            r#"invalid labels for series, labels {__name__="bad", a="1", a="2"}, duplicated label a"#,
+        ),
+        (
+            "duplicate label names, same value, unsorted",
+            &[("a", "1"), ("__name__", "bad"), ("a", "1")],
+            r#"invalid labels for series, labels {__name__="bad", a="1", a="1"}, duplicated label a"#,
+        ),
+        (
+            "empty label name",
+            &[("__name__", "bad"), ("", "x")],
+            r#"invalid metric name or labels, got {="x", __name__="bad"}"#,
+        ),
+        (
+            "no metric name",
+            &[("job", "x")],
+            r#"invalid metric name or labels, got {job="x"}"#,
+        ),
+        (
+            "empty metric name",
+            &[("__name__", ""), ("job", "x")],
+            r#"invalid metric name or labels, got {__name__="", job="x"}"#,
+        ),
+        ("no labels at all", &[], "invalid metric name or labels, got {}"),
+    ];
+    for (name, bad, reason) in v1_cases {
+        let batch = decode_remote_write_v1(&v1_request(&[&[("__name__", "ok")], bad])).unwrap();
+        assert_eq!(batch.series.len(), 1, "{name}");
+        assert_eq!(batch.series[0].labels.metric_name(), Some("ok"), "{name}");
+        assert_eq!(
+            batch.rejected,
+            vec![Rejection {
+                series_index: 1,
+                reason: (*reason).into(),
+                samples: 2,
+                histograms: 1,
+                exemplars: 1
+            }],
+            "{name}"
+        );
+        assert_eq!(batch.rejected_samples(), 3, "{name}");
+        assert_eq!(batch.rejection_message().as_deref(), Some(*reason), "{name}");
+        assert!(
+            matches!(batch.check_strict(), Err(Error::InvalidLabels(r)) if r == *reason),
+            "{name}"
+        );
+    }
+
+    // 2.0: symbols 0 "", 1 __name__, 2 ok, 3 a, 4 1, 5 trace_id, 6 help
+    let symbols: Vec<String> = ["", "__name__", "ok", "a", "1", "trace_id", "help"]
+        .map(String::from)
+        .to_vec();
+    let series = |refs: &[u32], ex_refs: &[u32], help_ref: u32| proto::v2::TimeSeries {
+        labels_refs: refs.to_vec(),
+        samples: vec![proto::v2::Sample {
+            value: 1.0,
+            timestamp: 1,
+        }],
+        exemplars: vec![proto::v2::Exemplar {
+            labels_refs: ex_refs.to_vec(),
+            value: 2.0,
+            timestamp: 2,
+        }],
+        metadata: Some(proto::v2::Metadata {
+            r#type: 1,
+            help_ref,
+            unit_ref: 0,
+        }),
+        ..Default::default()
+    };
+    let ok = series(&[1, 2], &[5, 4], 6);
+    type V2Case<'a> = (&'a str, proto::v2::TimeSeries, &'a str, usize);
+    let v2_cases: Vec<V2Case> = vec![
+        (
+            "duplicate label names",
+            series(&[1, 2, 3, 4, 3, 4], &[], 0),
+            r#"invalid labels for series, labels {__name__="ok", a="1", a="1"}, duplicated label a"#,
+            1,
+        ),
+        (
+            "no metric name",
+            series(&[3, 4], &[], 0),
+            r#"invalid metric name or labels, got {a="1"}"#,
+            1,
+        ),
+        (
+            "empty label name",
+            series(&[1, 2, 0, 4], &[], 0),
+            r#"invalid metric name or labels, got {="1", __name__="ok"}"#,
+            1,
+        ),
+        (
+            "label ref out of range",
+            series(&[1, 7], &[], 0),
+            "parsing labels for series [1, 7]: reference 7 outside of symbols table (size 7)",
+            1,
+        ),
+        (
+            "label ref u32::MAX",
+            series(&[u32::MAX, 2], &[], 0),
+            "parsing labels for series [4294967295, 2]: reference 4294967295 outside of symbols table (size 7)",
+            1,
+        ),
+        (
+            "odd number of label refs",
+            series(&[1, 2, 3], &[], 0),
+            "parsing labels for series [1, 2, 3]: invalid labelRefs length 3",
+            1,
+        ),
+        (
+            "help ref out of range",
+            series(&[1, 2], &[], 99),
+            "parsing metadata for series [1, 2]: reference 99 outside of symbols table (size 7)",
+            1,
+        ),
+        (
+            "exemplar ref out of range: only the exemplar goes",
+            series(&[1, 2], &[5, 70], 0),
+            r#"parsing exemplar for series {__name__="ok"}: reference 70 outside of symbols table (size 7)"#,
+            2,
+        ),
+        (
+            "odd number of exemplar refs: only the exemplar goes",
+            series(&[1, 2], &[5], 0),
+            r#"parsing exemplar for series {__name__="ok"}: invalid labelRefs length 1"#,
+            2,
+        ),
+    ];
+    for (name, bad, reason, kept) in v2_cases {
+        let exemplar_only = kept == 2;
+        let req = proto::v2::Request {
+            symbols: symbols.clone(),
+            timeseries: vec![ok.clone(), bad],
+        };
+        let batch = decode_remote_write_v2(&prost::Message::encode_to_vec(&req)).unwrap();
+        assert_eq!(batch.series.len(), kept, "{name}");
+        assert_eq!(
+            batch.series[0].exemplars[0].labels,
+            Labels::from_pairs(&[("trace_id", "1")]),
+            "{name}"
+        );
+        assert_eq!(
+            batch.series[0].metadata.as_ref().map(|m| m.help.as_str()),
+            Some("help"),
+            "{name}"
+        );
+        let want = if exemplar_only {
+            assert!(batch.series[1].exemplars.is_empty(), "{name}");
+            assert_eq!(batch.series[1].samples.len(), 1, "{name}");
+            Rejection {
+                series_index: 1,
+                reason: reason.into(),
+                samples: 0,
+                histograms: 0,
+                exemplars: 1,
+            }
+        } else {
+            Rejection {
+                series_index: 1,
+                reason: reason.into(),
+                samples: 1,
+                histograms: 0,
+                exemplars: 1,
+            }
+        };
+        assert_eq!(batch.rejected, vec![want], "{name}");
+    }
+}
+
+/// The spec's "first symbol MUST be empty" is not enforced, as Prometheus 3.5.3 does not (observed 204).
+#[test]
+fn v2_first_symbol_need_not_be_empty() {
+    let batch = decode_remote_write_v2(&hand_built_v2(&["x", "__name__", "up"], &[1, 2], &[], 0)).unwrap();
+    assert_eq!(batch.series[0].labels.to_string(), r#"{__name__="up"}"#);
+    // Help ref 0 is then "x", exactly as Prometheus would read it.
+    assert_eq!(batch.series[0].metadata.as_ref().map(|m| m.help.as_str()), Some("x"));
+    assert!(batch.rejected.is_empty());
+}
+
+/// A 2.0 request whose refs point into an empty table rejects the series (not the request).
+#[test]
+fn v2_refs_into_an_empty_table() {
+    let batch = decode_remote_write_v2(&hand_built_v2(&[], &[0, 0], &[], 0)).unwrap();
+    assert!(batch.series.is_empty());
+    assert_eq!(batch.rejected.len(), 1);
 }
 
 /// Every prefix of a valid body decodes or fails cleanly; a prefix that cuts a field fails.
@@ -511,16 +617,13 @@ fn every_truncation_is_handled() {
 
 #[test]
 fn error_messages_name_the_problem() {
-    let e = decode_remote_write_v1(&v1_series(&[("__name__", "up"), ("a", "1"), ("a", "2")])).unwrap_err();
+    let b = decode_remote_write_v1(&v1_series(&[("__name__", "up"), ("a", "1"), ("a", "2")])).unwrap();
+    let e = b.check_strict().unwrap_err();
     assert_eq!(
         e.to_string(),
-        r#"invalid labels: duplicate label name "a" in {__name__="up", a="1", a="2"}"#
+        r#"invalid labels: invalid labels for series, labels {__name__="up", a="1", a="2"}, duplicated label a"#
     );
-    let e = decode_remote_write_v2(&hand_built_v2(V2_SYMBOLS, &[1, 8], &[], 0)).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid symbols: reference 8 outside of symbols table (size 8)"
-    );
+    assert_eq!(e.http_status(), 400);
     let mut bomb = Vec::new();
     varint(1 << 32, &mut bomb);
     let e = decompress_snappy(&bomb, &Limits::default()).unwrap_err();
