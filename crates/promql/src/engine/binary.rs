@@ -1,0 +1,328 @@
+//! Binary operators: arithmetic, comparison (with and without `bool`), `atan2`, the set operators, and
+//! vector matching (`on`/`ignoring`, `group_left`/`group_right`), step by step.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use diamond_model::{Labels, METRIC_NAME};
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use super::Error;
+use super::eval::{Evaluator, Sample, Val};
+
+/// The operator kinds we evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    And,
+    Or,
+    Unless,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "+" => Op::Add,
+            "-" => Op::Sub,
+            "*" => Op::Mul,
+            "/" => Op::Div,
+            "%" => Op::Mod,
+            "^" => Op::Pow,
+            "atan2" => Op::Atan2,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            ">" => Op::Gt,
+            "<" => Op::Lt,
+            ">=" => Op::Ge,
+            "<=" => Op::Le,
+            "and" => Op::And,
+            "or" => Op::Or,
+            "unless" => Op::Unless,
+            _ => return None,
+        })
+    }
+
+    fn is_comparison(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne | Op::Gt | Op::Lt | Op::Ge | Op::Le)
+    }
+}
+
+/// Applies an arithmetic or comparison operator to two floats: the value, and whether a comparison keeps it.
+pub(crate) fn apply(op: Op, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        Op::Add => (l + r, true),
+        Op::Sub => (l - r, true),
+        Op::Mul => (l * r, true),
+        Op::Div => (l / r, true),
+        Op::Mod => (go_mod(l, r), true),
+        Op::Pow => (l.powf(r), true),
+        Op::Atan2 => (l.atan2(r), true),
+        Op::Eq => (l, l == r),
+        Op::Ne => (l, l != r),
+        Op::Gt => (l, l > r),
+        Op::Lt => (l, l < r),
+        Op::Ge => (l, l >= r),
+        Op::Le => (l, l <= r),
+        Op::And | Op::Or | Op::Unless => (l, true),
+    }
+}
+
+/// Go's `math.Mod`: the result has the sign of `l`; Rust's `%` on floats has the same semantics.
+fn go_mod(l: f64, r: f64) -> f64 {
+    l % r
+}
+
+/// Evaluates a binary expression at every step.
+pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: &[i64]) -> Result<Val, Error> {
+    let op_s = b.op.to_string();
+    let op = Op::parse(&op_s).ok_or_else(|| Error::bad_data(format!("unknown binary operator {op_s}")))?;
+    let return_bool = b.return_bool();
+    let lhs = ev.eval(&b.lhs, ts)?;
+    let rhs = ev.eval(&b.rhs, ts)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
+            l.into_iter()
+                .zip(r)
+                .map(|(a, c)| {
+                    let (v, keep) = apply(op, a, c);
+                    if op.is_comparison() {
+                        if keep { 1.0 } else { 0.0 }
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        )),
+        (Val::Vector(l), Val::Scalar(r)) => Ok(Val::Vector(vector_scalar(op, l, &r, false, return_bool))),
+        (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(vector_scalar(op, r, &l, true, return_bool))),
+        (Val::Vector(l), Val::Vector(r)) => {
+            let mut out = Vec::with_capacity(ts.len());
+            for (ls, rs) in l.into_iter().zip(r) {
+                ev.check()?;
+                out.push(vector_vector(op, b, ls, rs, return_bool)?);
+            }
+            Ok(Val::Vector(out))
+        }
+        _ => Err(Error::bad_data(format!(
+            "binary expression must contain only scalar and instant vector types, got {op_s}"
+        ))),
+    }
+}
+
+fn vector_scalar(op: Op, steps: Vec<Vec<Sample>>, s: &[f64], swap: bool, return_bool: bool) -> Vec<Vec<Sample>> {
+    steps
+        .into_iter()
+        .zip(s)
+        .map(|(step, &sv)| {
+            step.into_iter()
+                .filter_map(|smp| {
+                    let (l, r) = if swap { (sv, smp.v) } else { (smp.v, sv) };
+                    let (mut v, mut keep) = apply(op, l, r);
+                    // In `scalar > vector` the vector element's value is kept, whichever side it is on.
+                    if op.is_comparison() && swap {
+                        v = r;
+                    }
+                    if return_bool {
+                        v = if keep { 1.0 } else { 0.0 };
+                        keep = true;
+                    }
+                    keep.then(|| Sample {
+                        labels: smp.labels,
+                        v,
+                        drop_name: smp.drop_name || return_bool || !op.is_comparison(),
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// How samples are matched: `on` (only these labels) or `ignoring` (all but these and `__name__`).
+struct Matching<'a> {
+    on: bool,
+    labels: &'a [String],
+}
+
+impl Matching<'_> {
+    fn signature(&self, l: &Labels) -> Vec<(String, String)> {
+        if self.on {
+            let mut v: Vec<(String, String)> = self
+                .labels
+                .iter()
+                .filter_map(|n| l.get(n).map(|v| (n.clone(), v.to_owned())))
+                .collect();
+            v.sort();
+            v
+        } else {
+            l.iter()
+                .filter(|x| x.name != METRIC_NAME && !self.labels.contains(&x.name))
+                .map(|x| (x.name.clone(), x.value.clone()))
+                .collect()
+        }
+    }
+
+    fn matched_labels(&self, l: &Labels) -> Labels {
+        let names: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        if self.on {
+            l.keep_only(&names)
+        } else {
+            let mut n = names.clone();
+            n.push(METRIC_NAME);
+            l.without(&n)
+        }
+    }
+}
+
+fn vector_vector(
+    op: Op,
+    b: &BinaryExpr,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+    return_bool: bool,
+) -> Result<Vec<Sample>, Error> {
+    let (on, labels): (bool, Vec<String>) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        None => (false, Vec::new()),
+    };
+    let card = b
+        .modifier
+        .as_ref()
+        .map(|m| m.card.clone())
+        .unwrap_or(VectorMatchCardinality::OneToOne);
+    let matching = Matching { on, labels: &labels };
+    match op {
+        Op::And => {
+            let sigs: HashSet<_> = rhs.iter().map(|s| matching.signature(&s.labels)).collect();
+            return Ok(lhs
+                .into_iter()
+                .filter(|s| sigs.contains(&matching.signature(&s.labels)))
+                .collect());
+        }
+        Op::Unless => {
+            let sigs: HashSet<_> = rhs.iter().map(|s| matching.signature(&s.labels)).collect();
+            return Ok(lhs
+                .into_iter()
+                .filter(|s| !sigs.contains(&matching.signature(&s.labels)))
+                .collect());
+        }
+        Op::Or => {
+            let sigs: HashSet<_> = lhs.iter().map(|s| matching.signature(&s.labels)).collect();
+            let mut out = lhs;
+            out.extend(
+                rhs.into_iter()
+                    .filter(|s| !sigs.contains(&matching.signature(&s.labels))),
+            );
+            return Ok(out);
+        }
+        _ => {}
+    }
+    let include: Vec<String> = match &card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => l.labels.clone(),
+        _ => Vec::new(),
+    };
+    let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+
+    let mut one_sigs: HashMap<Vec<(String, String)>, usize> = HashMap::with_capacity(one.len());
+    for (i, s) in one.iter().enumerate() {
+        let sig = matching.signature(&s.labels);
+        if let Some(&j) = one_sigs.get(&sig) {
+            let side = if one_to_many { "left" } else { "right" };
+            return Err(Error::exec(format!(
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}]\
+                 ;many-to-many matching not allowed: matching labels must be unique on one side",
+                matching.matched_labels(&s.labels),
+                s.labels,
+                one[j].labels
+            )));
+        }
+        one_sigs.insert(sig, i);
+    }
+
+    let mut out = Vec::new();
+    let mut matched: HashMap<Vec<(String, String)>, HashSet<Labels>> = HashMap::new();
+    for ms in &many {
+        let sig = matching.signature(&ms.labels);
+        let Some(&oi) = one_sigs.get(&sig) else { continue };
+        let os = &one[oi];
+        let (l, r) = if one_to_many { (os.v, ms.v) } else { (ms.v, os.v) };
+        let (mut v, mut keep) = apply(op, l, r);
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        let metric = result_labels(&ms.labels, &os.labels, on, &labels, one_to_one, &include);
+        if one_to_one {
+            if matched.contains_key(&sig) {
+                return Err(Error::exec(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+            matched.insert(sig, HashSet::new());
+        } else {
+            let set = matched.entry(sig).or_default();
+            if !set.insert(metric.clone()) {
+                return Err(Error::exec(
+                    "multiple matches for labels: grouping labels must ensure unique matches",
+                ));
+            }
+        }
+        if !keep {
+            continue;
+        }
+        // The comparison result keeps the left side's value in a one-to-many match too.
+        let drop_name = ms.drop_name || return_bool || !op.is_comparison();
+        out.push(Sample {
+            labels: Arc::new(metric),
+            v,
+            drop_name,
+        });
+    }
+    Ok(out)
+}
+
+/// The labels of a vector-vector result: the "many" side's labels, reduced by `on`/`ignoring` for one-to-one
+/// matching, plus the `group_*` labels copied from the "one" side.
+fn result_labels(
+    many: &Labels,
+    one: &Labels,
+    on: bool,
+    matching: &[String],
+    one_to_one: bool,
+    include: &[String],
+) -> Labels {
+    if one_to_one {
+        let names: Vec<&str> = matching.iter().map(String::as_str).collect();
+        if on {
+            // `on` keeps the matching labels only; the name is kept while it may still be needed (delayed
+            // removal), which only matters when `__name__` is listed.
+            return many.keep_only(&names);
+        }
+        return many.without(&names);
+    }
+    if include.is_empty() {
+        return many.clone();
+    }
+    let mut b = many.builder();
+    for n in include {
+        match one.get(n) {
+            Some(v) => b.set(n, v),
+            None => b.del(n),
+        };
+    }
+    b.build()
+}

@@ -1,0 +1,425 @@
+//! The core of evaluation: the step-wise value type [`Val`], the [`Evaluator`] that walks the AST, and the
+//! final shaping of results (delayed `__name__` removal, duplicate-labelset checks, matrix assembly).
+//!
+//! Every node is evaluated at a whole list of timestamps at once (one for an instant query, one per step for
+//! a range query, one per inner step inside a subquery). A vector node yields one `Vec<Sample>` per step; a
+//! range node yields each series' buffered points once plus the window of every step, so functions over
+//! ranges slice the buffer instead of re-reading storage.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use diamond_model::storage::Queryable;
+use diamond_model::{Labels, METRIC_NAME};
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr};
+
+use super::{CancelToken, EngineOptions, Error, ErrorKind, QueryResult, QueryStats, RangeSeries, Value, VectorSample};
+
+/// One element of an instant vector during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    /// The series' labels, shared between steps.
+    pub labels: Arc<Labels>,
+    /// The value.
+    pub v: f64,
+    /// Whether `__name__` must be removed before the result leaves the engine (Prometheus 3's delayed name
+    /// removal: functions and operators mark instead of deleting, so `label_replace` can still read it).
+    pub drop_name: bool,
+}
+
+/// One series of a range vector: all its points in the query's reach, read once.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeBuf {
+    /// Labels.
+    pub labels: Arc<Labels>,
+    /// Points ascending by time, staleness markers removed.
+    pub points: Vec<(i64, f64)>,
+    /// See [`Sample::drop_name`].
+    pub drop_name: bool,
+}
+
+/// A range vector at every step: buffers plus, per step, the window `(start, end]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Matrix {
+    /// The series.
+    pub series: Vec<RangeBuf>,
+    /// Per step, the exclusive start and inclusive end of the window (ms).
+    pub windows: Vec<(i64, i64)>,
+}
+
+impl Matrix {
+    /// The points of series `s` in the window of step `i`.
+    pub fn window(&self, s: usize, i: usize) -> &[(i64, f64)] {
+        let (lo, hi) = self.windows[i];
+        let p = &self.series[s].points;
+        let a = p.partition_point(|x| x.0 <= lo);
+        let b = p.partition_point(|x| x.0 <= hi);
+        &p[a..b.max(a)]
+    }
+}
+
+/// A node's value at every step.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    /// One number per step.
+    Scalar(Vec<f64>),
+    /// One vector per step.
+    Vector(Vec<Vec<Sample>>),
+    /// A range vector.
+    Matrix(Matrix),
+    /// A string (the same at every step).
+    String(String),
+}
+
+/// Walks an expression; owns the per-query state (limits, annotations, counters).
+pub(crate) struct Evaluator<'a> {
+    pub q: &'a dyn Queryable,
+    pub opts: &'a EngineOptions,
+    /// Query start (ms), for `@ start()`.
+    pub start: i64,
+    /// Query end (ms), for `@ end()`.
+    pub end: i64,
+    cancel: &'a CancelToken,
+    deadline: Instant,
+    warnings: Vec<String>,
+    infos: Vec<String>,
+    pub stats: QueryStats,
+    cur_samples: usize,
+}
+
+/// Runs a parsed query; `instant` selects the result shape.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    q: &dyn Queryable,
+    opts: &EngineOptions,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    instant: bool,
+    cancel: &CancelToken,
+    began: Instant,
+) -> Result<QueryResult, Error> {
+    let mut ts = Vec::new();
+    if instant || step <= 0 {
+        ts.push(start);
+    } else {
+        let mut t = start;
+        while t <= end {
+            ts.push(t);
+            t = match t.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+    }
+    let mut ev = Evaluator {
+        q,
+        opts,
+        start,
+        end,
+        cancel,
+        deadline: began + opts.timeout,
+        warnings: Vec::new(),
+        infos: Vec::new(),
+        stats: QueryStats::default(),
+        cur_samples: 0,
+    };
+    let val = ev.eval(expr, &ts)?;
+    let value = if instant {
+        shape_instant(val, start)?
+    } else {
+        shape_range(val, &ts)?
+    };
+    Ok(QueryResult {
+        value,
+        warnings: ev.warnings,
+        infos: ev.infos,
+        stats: ev.stats,
+    })
+}
+
+/// Removes `__name__` where a sample is marked for it.
+fn cleaned(labels: &Arc<Labels>, drop_name: bool) -> Labels {
+    if drop_name && (labels.has(METRIC_NAME) || labels.has(TYPE_LABEL) || labels.has(UNIT_LABEL)) {
+        // The type and unit labels (Prometheus's type-and-unit-labels feature) describe the metric name
+        // and go with it.
+        labels.without(&[METRIC_NAME, TYPE_LABEL, UNIT_LABEL])
+    } else {
+        Labels::clone(labels)
+    }
+}
+
+/// The metric type label of Prometheus's type-and-unit-labels feature.
+pub(crate) const TYPE_LABEL: &str = "__type__";
+/// The metric unit label of Prometheus's type-and-unit-labels feature.
+pub(crate) const UNIT_LABEL: &str = "__unit__";
+
+const DUPLICATE_LABELSET: &str = "vector cannot contain metrics with the same labelset";
+
+fn shape_instant(val: Val, t: i64) -> Result<Value, Error> {
+    Ok(match val {
+        Val::Scalar(v) => Value::Scalar {
+            t,
+            v: v.first().copied().unwrap_or(f64::NAN),
+        },
+        Val::String(s) => Value::String { t, s },
+        Val::Vector(mut steps) => {
+            let step = if steps.is_empty() {
+                Vec::new()
+            } else {
+                steps.swap_remove(0)
+            };
+            let out: Vec<VectorSample> = step
+                .into_iter()
+                .map(|s| VectorSample {
+                    labels: cleaned(&s.labels, s.drop_name),
+                    t,
+                    v: s.v,
+                })
+                .collect();
+            let mut seen = std::collections::HashSet::with_capacity(out.len());
+            for s in &out {
+                if !seen.insert(&s.labels) {
+                    return Err(Error::exec(DUPLICATE_LABELSET));
+                }
+            }
+            Value::Vector(out)
+        }
+        Val::Matrix(m) => {
+            let mut out = Vec::new();
+            for (i, s) in m.series.iter().enumerate() {
+                let w = if m.windows.is_empty() { &[][..] } else { m.window(i, 0) };
+                if !w.is_empty() {
+                    out.push(RangeSeries {
+                        labels: cleaned(&s.labels, s.drop_name),
+                        samples: w.to_vec(),
+                    });
+                }
+            }
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            if out.windows(2).any(|w| w[0].labels == w[1].labels) {
+                return Err(Error::exec(DUPLICATE_LABELSET));
+            }
+            Value::Matrix(out)
+        }
+    })
+}
+
+fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
+    match val {
+        Val::Scalar(v) => Ok(Value::Matrix(vec![RangeSeries {
+            labels: Labels::empty(),
+            samples: ts.iter().copied().zip(v).collect(),
+        }])),
+        Val::Vector(steps) => {
+            let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+            for (i, step) in steps.into_iter().enumerate() {
+                for s in step {
+                    let l = cleaned(&s.labels, s.drop_name);
+                    let pts = by_labels.entry(l).or_default();
+                    if pts.last().is_some_and(|p| p.0 == ts[i]) {
+                        return Err(Error::exec(DUPLICATE_LABELSET));
+                    }
+                    pts.push((ts[i], s.v));
+                }
+            }
+            let sorted: BTreeMap<Labels, Vec<(i64, f64)>> = by_labels.into_iter().collect();
+            Ok(Value::Matrix(
+                sorted
+                    .into_iter()
+                    .map(|(labels, samples)| RangeSeries { labels, samples })
+                    .collect(),
+            ))
+        }
+        Val::Matrix(_) | Val::String(_) => Err(Error::bad_data(
+            "invalid expression type for range query, must be Scalar or instant Vector",
+        )),
+    }
+}
+
+/// Milliseconds of a promql-parser duration, saturating.
+pub(crate) fn dur_ms(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Signed offset in ms (positive looks back).
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => dur_ms(d),
+        Some(Offset::Neg(d)) => -dur_ms(d),
+    }
+}
+
+impl Evaluator<'_> {
+    /// Fails with a timeout or cancellation error when either applies.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.cancel.is_canceled() {
+            return Err(Error {
+                kind: ErrorKind::Canceled,
+                message: "query was canceled in expression evaluation".to_owned(),
+            });
+        }
+        if Instant::now() > self.deadline {
+            return Err(Error {
+                kind: ErrorKind::Timeout,
+                message: "query timed out in expression evaluation".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` more samples held in memory; fails past `max_samples`.
+    pub fn add_samples(&mut self, n: usize) -> Result<(), Error> {
+        self.cur_samples = self.cur_samples.saturating_add(n);
+        self.stats.peak_samples = self.stats.peak_samples.max(self.cur_samples);
+        if self.cur_samples > self.opts.max_samples {
+            return Err(Error::exec(
+                "query processing would load too many samples into memory in query execution",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records a `PromQL warning:` annotation (deduplicated).
+    pub fn warn(&mut self, msg: String) {
+        let m = format!("PromQL warning: {msg}");
+        if !self.warnings.contains(&m) {
+            self.warnings.push(m);
+        }
+    }
+
+    /// Records a `PromQL info:` annotation (deduplicated).
+    pub fn info(&mut self, msg: String) {
+        let m = format!("PromQL info: {msg}");
+        if !self.infos.contains(&m) {
+            self.infos.push(m);
+        }
+    }
+
+    /// The time a node with this `@` modifier and offset reads at, for evaluation time `t`.
+    pub fn effective_time(&self, at: &Option<AtModifier>, offset: i64, t: i64) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            Some(AtModifier::At(st)) => system_time_ms(st),
+        };
+        base.saturating_sub(offset)
+    }
+
+    /// Evaluates `e` at every timestamp of `ts`.
+    pub fn eval(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
+        self.check()?;
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; ts.len()])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
+                Val::Vector(steps) => Ok(Val::Vector(
+                    steps
+                        .into_iter()
+                        .map(|step| {
+                            step.into_iter()
+                                .map(|s| Sample {
+                                    v: -s.v,
+                                    drop_name: true,
+                                    labels: s.labels,
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                )),
+                _ => Err(Error::bad_data(
+                    "unary expression only allowed on expressions of type scalar or instant vector",
+                )),
+            },
+            Expr::Binary(b) => super::binary::eval_binary(self, b, ts),
+            Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, ts),
+            Expr::Call(c) => crate::functions::call(self, c, ts),
+            Expr::VectorSelector(vs) => super::selector::vector(self, vs, ts),
+            Expr::MatrixSelector(ms) => super::selector::matrix(self, ms, ts),
+            Expr::Subquery(sq) => self.subquery(sq, ts),
+            Expr::Extension(_) => Err(Error {
+                kind: ErrorKind::Internal,
+                message: "unsupported extension expression".to_owned(),
+            }),
+        }
+    }
+
+    /// Evaluates a subquery: the inner expression on its own step grid, gathered into range buffers.
+    fn subquery(&mut self, sq: &SubqueryExpr, ts: &[i64]) -> Result<Val, Error> {
+        let range = dur_ms(&sq.range);
+        let offset = offset_ms(&sq.offset);
+        // Prometheus's default for a subquery without a step is the global evaluation interval (1m).
+        let step = sq.step.as_ref().map(dur_ms).filter(|s| *s > 0).unwrap_or(60_000);
+        let ends: Vec<i64> = ts.iter().map(|&t| self.effective_time(&sq.at, offset, t)).collect();
+        let windows: Vec<(i64, i64)> = ends.iter().map(|&e| (e.saturating_sub(range), e)).collect();
+        let (Some(&min_end), Some(&max_end)) = (ends.iter().min(), ends.iter().max()) else {
+            return Ok(Val::Matrix(Matrix {
+                series: Vec::new(),
+                windows,
+            }));
+        };
+        let lo = min_end.saturating_sub(range);
+        // The first step-aligned time strictly after the window start (windows are left-open). Integer
+        // division truncates toward zero as in Go, so alignment of negative times matches Prometheus.
+        let mut first = step * (lo / step);
+        if first <= lo {
+            first += step;
+        }
+        let mut inner = Vec::new();
+        let mut t = first;
+        while t <= max_end {
+            inner.push(t);
+            t += step;
+            if inner.len() > self.opts.max_samples {
+                return Err(Error::exec(
+                    "query processing would load too many samples into memory in query execution",
+                ));
+            }
+        }
+        let val = self.eval(&sq.expr, &inner)?;
+        let series = match val {
+            Val::Vector(steps) => {
+                let mut idx: HashMap<(Arc<Labels>, bool), usize> = HashMap::new();
+                let mut series: Vec<RangeBuf> = Vec::new();
+                for (i, step) in steps.into_iter().enumerate() {
+                    for s in step {
+                        let key = (Arc::clone(&s.labels), s.drop_name);
+                        let j = *idx.entry(key).or_insert_with(|| {
+                            series.push(RangeBuf {
+                                labels: Arc::clone(&s.labels),
+                                points: Vec::new(),
+                                drop_name: s.drop_name,
+                            });
+                            series.len() - 1
+                        });
+                        series[j].points.push((inner[i], s.v));
+                    }
+                }
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                series
+            }
+            Val::Scalar(v) => vec![RangeBuf {
+                labels: Arc::new(Labels::empty()),
+                points: inner.iter().copied().zip(v).collect(),
+                drop_name: false,
+            }],
+            _ => return Err(Error::bad_data("subquery is only allowed on instant vector")),
+        };
+        self.add_samples(series.iter().map(|s| s.points.len()).sum())?;
+        Ok(Val::Matrix(Matrix { series, windows }))
+    }
+}
+
+/// Milliseconds since the epoch of a `SystemTime` (negative before 1970).
+pub(crate) fn system_time_ms(st: &std::time::SystemTime) -> i64 {
+    match st.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => dur_ms(&d),
+        Err(e) => -dur_ms(&e.duration()),
+    }
+}

@@ -1,0 +1,132 @@
+//! Vector and range selectors: read each matching series once into a buffer, then answer every step from it.
+//!
+//! Vector selectors use the lookback delta: the newest sample in `(t - lookback, t]` unless it is a staleness
+//! marker. Range selectors use the left-open window `(t - range, t]` of Prometheus 3 and drop staleness
+//! markers.
+
+use std::sync::Arc;
+
+use diamond_model::storage::Series;
+use diamond_model::{Labels, Matcher, is_stale_nan};
+use promql_parser::parser::{MatrixSelector, VectorSelector};
+
+use super::Error;
+use super::eval::{Evaluator, Matrix, RangeBuf, Sample, Val, dur_ms, offset_ms};
+
+/// One loaded series: its labels and all its samples in the read range.
+pub(crate) type Loaded = (Arc<Labels>, Vec<(i64, f64)>);
+
+/// Reads every series matching `vs` with samples in `[mint, maxt]`, each as one buffer.
+pub(crate) fn load(
+    ev: &mut Evaluator<'_>,
+    vs: &VectorSelector,
+    mint: i64,
+    maxt: i64,
+    keep_stale: bool,
+) -> Result<Vec<Loaded>, Error> {
+    let sets = crate::parser::selector_matcher_sets(vs).map_err(|e| Error::bad_data(e.to_string()))?;
+    if mint > maxt {
+        return Ok(Vec::new());
+    }
+    let querier =
+        ev.q.querier(mint, maxt)
+            .map_err(|e| Error::exec(format!("error querying storage: {e}")))?;
+    let mut all: Vec<Series> = Vec::new();
+    for set in &sets {
+        let set: Vec<Matcher> = set.clone();
+        let got = querier
+            .select(&set)
+            .map_err(|e| Error::exec(format!("error selecting series: {e}")))?;
+        all.extend(got);
+    }
+    if sets.len() > 1 {
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        all.dedup_by(|a, b| a.labels == b.labels);
+    }
+    let mut out = Vec::with_capacity(all.len());
+    for s in all {
+        ev.check()?;
+        let mut it = s.data.iter(mint, maxt);
+        let mut pts = Vec::new();
+        while let Some((t, v)) = it.next() {
+            if t < mint || t > maxt {
+                continue;
+            }
+            if !keep_stale && is_stale_nan(v) {
+                continue;
+            }
+            pts.push((t, v));
+        }
+        ev.stats.series_loaded += 1;
+        ev.stats.samples_loaded += pts.len();
+        ev.add_samples(pts.len())?;
+        out.push((Arc::new(s.labels), pts));
+    }
+    Ok(out)
+}
+
+/// An instant vector selector at every step.
+pub(crate) fn vector(ev: &mut Evaluator<'_>, vs: &VectorSelector, ts: &[i64]) -> Result<Val, Error> {
+    let offset = offset_ms(&vs.offset);
+    let lookback = ev.opts.lookback_delta_ms;
+    let times: Vec<i64> = ts.iter().map(|&t| ev.effective_time(&vs.at, offset, t)).collect();
+    let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
+        return Ok(Val::Vector(Vec::new()));
+    };
+    let series = load(ev, vs, lo.saturating_sub(lookback).saturating_add(1), hi, true)?;
+    let mut steps: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
+    let mut produced = 0usize;
+    for (labels, pts) in &series {
+        for (i, &t) in times.iter().enumerate() {
+            if let Some(v) = value_at(pts, t, lookback) {
+                steps[i].push(Sample {
+                    labels: Arc::clone(labels),
+                    v,
+                    drop_name: false,
+                });
+                produced += 1;
+            }
+        }
+    }
+    ev.add_samples(produced)?;
+    Ok(Val::Vector(steps))
+}
+
+/// The value a vector selector sees at `t`: the newest sample in `(t - lookback, t]`, unless stale.
+pub(crate) fn value_at(pts: &[(i64, f64)], t: i64, lookback: i64) -> Option<f64> {
+    sample_at(pts, t, lookback).map(|s| s.1)
+}
+
+/// Like [`value_at`] but returns the sample with its timestamp.
+pub(crate) fn sample_at(pts: &[(i64, f64)], t: i64, lookback: i64) -> Option<(i64, f64)> {
+    let idx = pts.partition_point(|p| p.0 <= t);
+    let &(st, v) = pts.get(idx.checked_sub(1)?)?;
+    if st <= t.saturating_sub(lookback) || is_stale_nan(v) {
+        return None;
+    }
+    Some((st, v))
+}
+
+/// A range selector: buffers plus the window of each step.
+pub(crate) fn matrix(ev: &mut Evaluator<'_>, ms: &MatrixSelector, ts: &[i64]) -> Result<Val, Error> {
+    let offset = offset_ms(&ms.vs.offset);
+    let range = dur_ms(&ms.range);
+    let ends: Vec<i64> = ts.iter().map(|&t| ev.effective_time(&ms.vs.at, offset, t)).collect();
+    let windows: Vec<(i64, i64)> = ends.iter().map(|&e| (e.saturating_sub(range), e)).collect();
+    let (Some(&lo), Some(&hi)) = (ends.iter().min(), ends.iter().max()) else {
+        return Ok(Val::Matrix(Matrix {
+            series: Vec::new(),
+            windows,
+        }));
+    };
+    let loaded = load(ev, &ms.vs, lo.saturating_sub(range).saturating_add(1), hi, false)?;
+    let series = loaded
+        .into_iter()
+        .map(|(labels, points)| RangeBuf {
+            labels,
+            points,
+            drop_name: false,
+        })
+        .collect();
+    Ok(Val::Matrix(Matrix { series, windows }))
+}

@@ -1,0 +1,240 @@
+//! `histogram_quantile` and `histogram_fraction` over classic (`le`-labelled) bucket series.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use diamond_model::{Labels, parse_value};
+
+use super::{scalar_arg, vector_arg};
+use crate::engine::Error;
+use crate::engine::aggregate::go_float;
+use crate::engine::eval::{Evaluator, Sample, Val};
+
+/// Differences between adjacent bucket counts smaller than this (relative) are float noise.
+const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    upper: f64,
+    count: f64,
+}
+
+/// Dispatches histogram_quantile / histogram_fraction.
+pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
+    let n_scalars = if name == "histogram_quantile" { 1 } else { 2 };
+    let params: Vec<Vec<f64>> = (0..n_scalars)
+        .map(|i| scalar_arg(&vals, i).map(<[f64]>::to_vec))
+        .collect::<Result<_, _>>()?;
+    let input = vector_arg(std::mem::take(&mut vals), n_scalars)?;
+    let mut out = Vec::with_capacity(ts.len());
+    for (i, step) in input.into_iter().enumerate() {
+        ev.check()?;
+        if name == "histogram_quantile" {
+            let q = params[0][i];
+            if !(0.0..=1.0).contains(&q) && !step.is_empty() {
+                ev.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
+            }
+        }
+        // Group buckets by the series labels without `le`, keeping first-seen order.
+        let mut order: Vec<Labels> = Vec::new();
+        let mut groups: HashMap<Labels, Vec<Bucket>> = HashMap::new();
+        for s in &step {
+            let le = s.labels.get("le").unwrap_or("");
+            let Some(upper) = parse_value(le) else {
+                ev.warn(format!(
+                    "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                    le,
+                    s.labels.metric_name().unwrap_or("")
+                ));
+                continue;
+            };
+            let key = s.labels.without(&["le"]);
+            groups
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                })
+                .push(Bucket { upper, count: s.v });
+        }
+        let mut res = Vec::with_capacity(order.len());
+        for key in order {
+            let Some(mut buckets) = groups.remove(&key) else {
+                continue;
+            };
+            let v = if name == "histogram_quantile" {
+                let (v, forced) = bucket_quantile(params[0][i], &mut buckets);
+                if forced {
+                    ev.info(format!(
+                        "input to histogram_quantile needed to be fixed for monotonicity (see \
+                         https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
+                         for metric name {:?}",
+                        key.metric_name().unwrap_or("")
+                    ));
+                }
+                v
+            } else {
+                bucket_fraction(params[0][i], params[1][i], &mut buckets)
+            };
+            res.push(Sample {
+                labels: Arc::new(key),
+                v,
+                drop_name: true,
+            });
+        }
+        out.push(res);
+    }
+    Ok(Val::Vector(out))
+}
+
+fn sort_and_coalesce(buckets: &mut Vec<Bucket>) {
+    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
+    let mut merged: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match merged.last_mut() {
+            Some(l) if l.upper == b.upper => l.count += b.count,
+            _ => merged.push(*b),
+        }
+    }
+    *buckets = merged;
+}
+
+fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < eps * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < eps
+}
+
+/// Forces counts to be non-decreasing; returns whether a real (not float-noise) decrease was fixed.
+fn ensure_monotonic(buckets: &mut [Bucket]) -> bool {
+    let mut forced = false;
+    let Some(first) = buckets.first() else { return false };
+    let mut prev = first.count;
+    for b in buckets.iter_mut().skip(1) {
+        let curr = b.count;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) {
+            b.count = prev;
+            continue;
+        }
+        if curr < prev {
+            b.count = prev;
+            forced = true;
+            continue;
+        }
+        prev = curr;
+    }
+    forced
+}
+
+/// The q-quantile from cumulative buckets, interpolating linearly inside the bucket.
+fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    sort_and_coalesce(buckets);
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return (f64::NAN, false);
+    }
+    let forced = ensure_monotonic(buckets);
+    if buckets.len() < 2 {
+        return (f64::NAN, false);
+    }
+    let observations = buckets[buckets.len() - 1].count;
+    if observations == 0.0 {
+        return (f64::NAN, false);
+    }
+    let mut rank = q * observations;
+    let n = buckets.len() - 1;
+    let b = buckets[..n].partition_point(|x| x.count < rank);
+    if b == n {
+        return (buckets[n - 1].upper, forced);
+    }
+    if b == 0 && buckets[0].upper <= 0.0 {
+        return (buckets[0].upper, forced);
+    }
+    let mut start = 0.0;
+    let end = buckets[b].upper;
+    let mut count = buckets[b].count;
+    if b > 0 {
+        start = buckets[b - 1].upper;
+        count -= buckets[b - 1].count;
+        rank -= buckets[b - 1].count;
+    }
+    (start + (end - start) * (rank / count), forced)
+}
+
+/// The fraction of observations between `lower` and `upper`, interpolating linearly inside buckets.
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
+    sort_and_coalesce(buckets);
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+        return f64::NAN;
+    }
+    ensure_monotonic(buckets);
+    let count = buckets[buckets.len() - 1].count;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, b) in buckets.iter().enumerate() {
+        let lower_bound = if i > 0 {
+            buckets[i - 1].upper
+        } else if b.upper > 0.0 {
+            // As in histogram_quantile, the first bucket of positive bounds is taken to start at zero.
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let upper_bound = b.upper;
+        let interp = |v: f64| rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound);
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interp(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interp(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = b.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}

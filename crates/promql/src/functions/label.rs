@@ -1,0 +1,181 @@
+//! Label functions and sorting: `label_replace`, `label_join`, `sort`, `sort_desc`, `sort_by_label`,
+//! `sort_by_label_desc`.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use diamond_model::{Labels, METRIC_NAME};
+use regex::Regex;
+
+use super::{string_arg, vector_arg};
+use crate::engine::Error;
+use crate::engine::eval::{Evaluator, Sample, Val};
+
+/// Dispatches one label or sort function.
+pub(crate) fn call(_ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, _ts: &[i64]) -> Result<Val, Error> {
+    match name {
+        "label_replace" => {
+            let dst = string_arg(&vals, 1)?.to_owned();
+            let repl = string_arg(&vals, 2)?.to_owned();
+            let src = string_arg(&vals, 3)?.to_owned();
+            let pattern = string_arg(&vals, 4)?.to_owned();
+            let re = Regex::new(&format!("^(?s:{pattern})$"))
+                .map_err(|_| Error::exec(format!("invalid regular expression in label_replace(): {pattern}")))?;
+            if !valid_label_name(&dst) {
+                return Err(Error::exec(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                )));
+            }
+            let v = vector_arg(vals, 0)?;
+            Ok(Val::Vector(
+                v.into_iter()
+                    .map(|step| {
+                        step.into_iter()
+                            .map(|s| {
+                                let sv = s.labels.get(&src).unwrap_or("");
+                                let Some(caps) = re.captures(sv) else { return s };
+                                let mut res = String::new();
+                                caps.expand(&repl, &mut res);
+                                let mut b = s.labels.builder();
+                                b.set(&dst, &res);
+                                relabelled(s, b.build(), &dst)
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            ))
+        }
+        "label_join" => {
+            let dst = string_arg(&vals, 1)?.to_owned();
+            let sep = string_arg(&vals, 2)?.to_owned();
+            let srcs: Vec<String> = (3..vals.len())
+                .map(|i| string_arg(&vals, i).map(str::to_owned))
+                .collect::<Result<_, _>>()?;
+            if !valid_label_name(&dst) {
+                return Err(Error::exec(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                )));
+            }
+            for s in &srcs {
+                if !valid_label_name(s) {
+                    return Err(Error::exec(format!("invalid source label name in label_join(): {s}")));
+                }
+            }
+            let v = vector_arg(vals, 0)?;
+            Ok(Val::Vector(
+                v.into_iter()
+                    .map(|step| {
+                        step.into_iter()
+                            .map(|s| {
+                                let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
+                                let joined = joined.join(&sep);
+                                let mut b = s.labels.builder();
+                                b.set(&dst, &joined);
+                                relabelled(s, b.build(), &dst)
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            ))
+        }
+        "sort" | "sort_desc" => {
+            let desc = name == "sort_desc";
+            let v = vector_arg(vals, 0)?;
+            Ok(Val::Vector(
+                v.into_iter()
+                    .map(|mut step| {
+                        // NaN sorts to the end in both directions.
+                        step.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                            (true, true) => Ordering::Equal,
+                            (true, false) => Ordering::Greater,
+                            (false, true) => Ordering::Less,
+                            _ if desc => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
+                            _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+                        });
+                        step
+                    })
+                    .collect(),
+            ))
+        }
+        _ => {
+            let desc = name == "sort_by_label_desc";
+            let names: Vec<String> = (1..vals.len())
+                .map(|i| string_arg(&vals, i).map(str::to_owned))
+                .collect::<Result<_, _>>()?;
+            let v = vector_arg(vals, 0)?;
+            Ok(Val::Vector(
+                v.into_iter()
+                    .map(|mut step| {
+                        step.sort_by(|a, b| {
+                            let o = by_labels(&names, &a.labels, &b.labels);
+                            if desc { o.reverse() } else { o }
+                        });
+                        step
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// A sample with new labels; writing `__name__` explicitly cancels a pending name removal.
+fn relabelled(s: Sample, labels: Labels, dst: &str) -> Sample {
+    Sample {
+        labels: Arc::new(labels),
+        v: s.v,
+        drop_name: s.drop_name && dst != METRIC_NAME,
+    }
+}
+
+/// Label names are any non-empty valid UTF-8 in Prometheus 3 (UTF-8 names are allowed).
+/// A name the parser had to repair (invalid UTF-8 in an escape) carries U+FFFD and is rejected.
+fn valid_label_name(s: &str) -> bool {
+    !s.is_empty() && !s.contains('\u{FFFD}')
+}
+
+fn by_labels(names: &[String], a: &Labels, b: &Labels) -> Ordering {
+    for n in names {
+        let (x, y) = (a.get(n).unwrap_or(""), b.get(n).unwrap_or(""));
+        if x == y {
+            continue;
+        }
+        return natural_cmp(x, y);
+    }
+    a.cmp(b)
+}
+
+/// Natural ordering: runs of digits compare by numeric value, everything else byte-wise.
+fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let si = i;
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = trim_zeros(&a[si..i]);
+            let nb = trim_zeros(&b[sj..j]);
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let k = d.iter().take_while(|&&c| c == b'0').count();
+    &d[k..]
+}
