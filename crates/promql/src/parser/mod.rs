@@ -8,6 +8,8 @@
 //! assert!(sets[0].iter().any(|m| m.name == "__name__" && m.value == "http_requests_total"));
 //! ```
 
+mod duration;
+
 use std::fmt;
 
 use diamond_model::{METRIC_NAME, MatchOp, Matcher, MatcherError};
@@ -45,6 +47,17 @@ impl fmt::Display for ParseError {
 /// Parses a PromQL expression. Never panics on any input: a panic inside the third-party parser is caught and
 /// reported as a parse error, because a user query must not take down a server thread.
 pub fn parse(expr: &str) -> Result<Expr, ParseError> {
+    let first = parse_raw(expr);
+    if first.is_err()
+        && let Some(folded) = duration::fold(expr)
+        && let Ok(e) = parse_raw(&folded)
+    {
+        return Ok(e);
+    }
+    first
+}
+
+fn parse_raw(expr: &str) -> Result<Expr, ParseError> {
     let owned = expr.to_owned();
     let res = std::panic::catch_unwind(move || promql_parser::parser::parse(&owned));
     match res {
