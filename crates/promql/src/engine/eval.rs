@@ -214,20 +214,37 @@ fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
             samples: ts.iter().copied().zip(v).collect(),
         }])),
         Val::Vector(steps) => {
-            let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+            // Group by the shared label sets first (cheap Arc hashing, no label copies per step), then
+            // remove names once per series and merge series whose labels became equal.
+            let mut index: HashMap<(Arc<Labels>, bool), usize> = HashMap::new();
+            let mut series: Vec<(Arc<Labels>, bool, Vec<(i64, f64)>)> = Vec::new();
             for (i, step) in steps.into_iter().enumerate() {
                 for s in step {
-                    let l = cleaned(&s.labels, s.drop_name);
-                    let pts = by_labels.entry(l).or_default();
-                    if pts.last().is_some_and(|p| p.0 == ts[i]) {
-                        return Err(Error::exec(DUPLICATE_LABELSET));
-                    }
-                    pts.push((ts[i], s.v));
+                    let k = *index.entry((Arc::clone(&s.labels), s.drop_name)).or_insert_with(|| {
+                        series.push((Arc::clone(&s.labels), s.drop_name, Vec::new()));
+                        series.len() - 1
+                    });
+                    series[k].2.push((ts[i], s.v));
                 }
             }
-            let sorted: BTreeMap<Labels, Vec<(i64, f64)>> = by_labels.into_iter().collect();
+            let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+            for (labels, drop, pts) in series {
+                let l = cleaned(&labels, drop);
+                match merged.get_mut(&l) {
+                    None => {
+                        merged.insert(l, pts);
+                    }
+                    Some(existing) => {
+                        existing.extend(pts);
+                        existing.sort_by_key(|p| p.0);
+                        if existing.windows(2).any(|w| w[0].0 == w[1].0) {
+                            return Err(Error::exec(DUPLICATE_LABELSET));
+                        }
+                    }
+                }
+            }
             Ok(Value::Matrix(
-                sorted
+                merged
                     .into_iter()
                     .map(|(labels, samples)| RangeSeries { labels, samples })
                     .collect(),
@@ -369,13 +386,16 @@ impl Evaluator<'_> {
         // division truncates toward zero as in Go, so alignment of negative times matches Prometheus.
         let mut first = step * (lo / step);
         if first <= lo {
-            first += step;
+            first = first.saturating_add(step);
         }
         let mut inner = Vec::new();
         let mut t = first;
         while t <= max_end {
             inner.push(t);
-            t += step;
+            t = match t.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
             if inner.len() > self.opts.max_samples {
                 return Err(Error::exec(
                     "query processing would load too many samples into memory in query execution",

@@ -271,20 +271,24 @@ impl Engine {
     fn prepare(&self, expr: &str) -> Result<promql_parser::parser::Expr, Error> {
         let parsed = crate::parser::parse(expr).map_err(|e| Error::bad_data(e.to_string()))?;
         let experimental = self.opts.enable_features.iter().any(|f| f == EXPERIMENTAL_FUNCTIONS);
-        if !experimental && let Some(msg) = experimental_use(&parsed) {
+        if let Some(msg) = feature_error(&parsed, experimental) {
             return Err(Error::bad_data(format!("parse error: {msg}")));
         }
         Ok(parsed)
     }
 }
 
-/// The first use of an experimental feature in `e`, as Prometheus words the refusal.
-fn experimental_use(e: &promql_parser::parser::Expr) -> Option<String> {
+/// Functions promql-parser 0.11 accepts that Prometheus 3.5 does not have.
+const NOT_IN_3_5: &[&str] = &["histogram_quantiles", "integral", "max_of", "min_of", "start_timestamp"];
+
+/// The first use in `e` of a function Prometheus 3.5 lacks, or of an experimental feature when those are
+/// disabled, worded as Prometheus words the refusal.
+fn feature_error(e: &promql_parser::parser::Expr, experimental: bool) -> Option<String> {
     use promql_parser::parser::Expr;
     match e {
         Expr::Aggregate(a) => {
             let op = a.op.to_string();
-            if op == "limitk" || op == "limit_ratio" {
+            if !experimental && (op == "limitk" || op == "limit_ratio") {
                 return Some(
                     "limitk() and limit_ratio() are experimental and must be enabled with \
                      --enable-feature=promql-experimental-functions"
@@ -293,18 +297,22 @@ fn experimental_use(e: &promql_parser::parser::Expr) -> Option<String> {
             }
             a.param
                 .as_deref()
-                .and_then(experimental_use)
-                .or_else(|| experimental_use(&a.expr))
+                .and_then(|p| feature_error(p, experimental))
+                .or_else(|| feature_error(&a.expr, experimental))
         }
-        Expr::Unary(u) => experimental_use(&u.expr),
-        Expr::Binary(b) => experimental_use(&b.lhs).or_else(|| experimental_use(&b.rhs)),
-        Expr::Paren(p) => experimental_use(&p.expr),
-        Expr::Subquery(s) => experimental_use(&s.expr),
+        Expr::Unary(u) => feature_error(&u.expr, experimental),
+        Expr::Binary(b) => feature_error(&b.lhs, experimental).or_else(|| feature_error(&b.rhs, experimental)),
+        Expr::Paren(p) => feature_error(&p.expr, experimental),
+        Expr::Subquery(s) => feature_error(&s.expr, experimental),
         Expr::Call(c) => {
-            if c.func.experimental {
+            // promql-parser knows functions added after Prometheus 3.5; 3.5 would not parse them.
+            if NOT_IN_3_5.contains(&c.func.name) {
+                return Some(format!("unknown function with name {:?}", c.func.name));
+            }
+            if !experimental && c.func.experimental {
                 return Some(format!("function \"{}\" is not enabled", c.func.name));
             }
-            c.args.args.iter().find_map(|a| experimental_use(a))
+            c.args.args.iter().find_map(|a| feature_error(a, experimental))
         }
         _ => None,
     }
@@ -321,3 +329,6 @@ pub(crate) fn selector_load(
 ) -> Result<Vec<selector::Loaded>, Error> {
     selector::load(ev, vs, mint, maxt, true)
 }
+
+#[cfg(test)]
+mod tests;

@@ -97,8 +97,9 @@ fn extrapolated(w: &[(i64, f64)], range_start: i64, range_end: i64, is_counter: 
             last_value = v;
         }
     }
-    let mut to_start = (first.0 - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.0) as f64 / 1000.0;
+    // Differences are taken in f64: window bounds may be far outside the i64 range of real samples.
+    let mut to_start = (first.0 as f64 - range_start as f64) / 1000.0;
+    let mut to_end = (range_end as f64 - last.0 as f64) / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg_between = sampled / (w.len() - 1) as f64;
     let threshold = avg_between * 1.1;
@@ -120,7 +121,7 @@ fn extrapolated(w: &[(i64, f64)], range_start: i64, range_end: i64, is_counter: 
     extrapolate_to += to_end;
     let mut factor = extrapolate_to / sampled;
     if is_rate {
-        factor /= (range_end - range_start) as f64 / 1000.0;
+        factor /= (range_end as f64 - range_start as f64) / 1000.0;
     }
     Some(result * factor)
 }
@@ -158,7 +159,7 @@ pub(crate) fn linear_regression(w: &[(i64, f64)], intercept_time: i64) -> (f64, 
             const_y = false;
         }
         n += 1.0;
-        let x = (t - intercept_time) as f64 / 1e3;
+        let x = (t as f64 - intercept_time as f64) / 1e3;
         (sum_x, cx) = kahan_inc(x, sum_x, cx);
         (sum_y, cy) = kahan_inc(v, sum_y, cy);
         (sum_xy, cxy) = kahan_inc(x * v, sum_xy, cxy);
