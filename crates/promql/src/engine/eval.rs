@@ -207,6 +207,9 @@ fn shape_instant(val: Val, t: i64) -> Result<Value, Error> {
     })
 }
 
+/// A result series being assembled: shared labels, pending name removal, points.
+type Pending = (Arc<Labels>, bool, Vec<(i64, f64)>);
+
 fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
     match val {
         Val::Scalar(v) => Ok(Value::Matrix(vec![RangeSeries {
@@ -217,7 +220,7 @@ fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
             // Group by the shared label sets first (cheap Arc hashing, no label copies per step), then
             // remove names once per series and merge series whose labels became equal.
             let mut index: HashMap<(Arc<Labels>, bool), usize> = HashMap::new();
-            let mut series: Vec<(Arc<Labels>, bool, Vec<(i64, f64)>)> = Vec::new();
+            let mut series: Vec<Pending> = Vec::new();
             for (i, step) in steps.into_iter().enumerate() {
                 for s in step {
                     let k = *index.entry((Arc::clone(&s.labels), s.drop_name)).or_insert_with(|| {
