@@ -10,6 +10,8 @@
 //! fails if a case fails that is not listed, or if a listed case passes (so the list only shrinks). Set
 //! `PROMQLTEST_WRITE_KNOWN=1` to rewrite the list from the current failures.
 //!
+//! `PROMQLTEST_VERBOSE=1` also prints why each not-applicable case failed.
+//!
 //! This is a `harness = false` test so the per-file counts are printed on every run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -182,7 +184,12 @@ fn run_file(file: &str, text: &str) -> FileResult {
                 match run_case(&engine, &db, &case) {
                     Ok(()) => res.passed += 1,
                     // A failing case that involves native histograms is not applicable, not failed.
-                    Err(_) if needs_native_histograms(&case, &hist_series) => res.na.push(id),
+                    Err(e) if needs_native_histograms(&case, &hist_series) => {
+                        if std::env::var_os("PROMQLTEST_VERBOSE").is_some() {
+                            println!("[n/a] {id}: {}\n      {}", case.expr, e.replace('\n', "\n      "));
+                        }
+                        res.na.push(id);
+                    }
                     Err(e) => res
                         .failed
                         .push((id, format!("{}\n      {}", case.expr, e.replace('\n', "\n      ")))),
@@ -237,8 +244,9 @@ fn load(db: &MemStorage, hist: &mut Vec<Labels>, interval: &str, body: &[&str], 
     for l in body {
         let (labels, rest) = parse_series_desc(l)?;
         if rest.contains("{{") {
-            hist.push(labels);
-            continue;
+            // The float samples of a series that also holds native histograms are loaded; the histogram
+            // samples are left out (they count as gaps), and the series is remembered as needing them.
+            hist.push(labels.clone());
         }
         let vals = parse_values(rest)?;
         let samples: Vec<(i64, f64)> = vals
@@ -576,8 +584,16 @@ fn parse_duration(s: &str) -> Option<i64> {
 /// Values in expanding notation: `1 2 _ stale 0+10x5 _x3 1x4 -2-1x3 Inf NaN`.
 fn parse_values(s: &str) -> Result<Vec<Option<f64>>, String> {
     let mut out = Vec::new();
-    for tok in s.split_whitespace() {
-        if tok == "_" {
+    for tok in tokens(s) {
+        let tok = tok.as_str();
+        if tok.starts_with("{{") {
+            // A native histogram (possibly `{{...}}+{{...}}xN`): not loadable here, counted as gaps.
+            let n = match tok.rsplit_once("}}x") {
+                Some((_, n)) => n.parse::<usize>().map_err(|_| format!("bad token {tok:?}"))? + 1,
+                None => 1,
+            };
+            out.extend(std::iter::repeat_n(None, n));
+        } else if tok == "_" {
             out.push(None);
         } else if let Some(n) = tok.strip_prefix("_x") {
             let n: usize = n.parse().map_err(|_| format!("bad token {tok:?}"))?;
@@ -609,6 +625,31 @@ fn parse_values(s: &str) -> Result<Vec<Option<f64>>, String> {
         }
     }
     Ok(out)
+}
+
+/// Splits on whitespace, keeping `{{ ... }}` histogram literals (with any `+{{...}}xN` suffix) whole.
+fn tokens(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0usize;
+    for c in s.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c.is_whitespace() && depth == 0 {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Parses `name{a="b", "utf8.name"="c"}` (or just `name`, or `{...}`); returns the labels and the rest.
