@@ -95,6 +95,50 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
+/// Verifies the server certificate against the configured `server_name` instead of the URL's host (the
+/// name sent in SNI stays the URL's host: reqwest offers no way to change it).
+#[derive(Debug)]
+struct FixedName {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for FixedName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 fn tls_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     // The ring provider is chosen explicitly: the workspace builds rustls without a default provider.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -120,7 +164,19 @@ fn tls_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
-        builder.with_root_certificates(roots)
+        match &t.server_name {
+            Some(name) => {
+                let name =
+                    ServerName::try_from(name.clone()).map_err(|e| format!("invalid server_name {name:?}: {e}"))?;
+                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| format!("tls: {e}"))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(FixedName { inner, name }))
+            }
+            None => builder.with_root_certificates(roots),
+        }
     };
     match (&t.cert_file, &t.key_file) {
         (Some(cert), Some(key)) => {
@@ -139,17 +195,14 @@ fn tls_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
 
 /// Builds the HTTP client of a scrape pool.
 pub fn client(cfg: &ScrapeConfig) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
+    reqwest::Client::builder()
         .use_preconfigured_tls(tls_config(&cfg.tls_config)?)
         .gzip(cfg.enable_compression)
-        .redirect(reqwest::redirect::Policy::limited(10));
-    if let Some(name) = &cfg.tls_config.server_name {
-        // reqwest has no SNI override; resolving the configured name is out of reach here, so it is only
-        // honoured when it equals the target host.
-        tracing::debug!(server_name = %name, "tls server_name is not applied to scrape requests");
-    }
-    b = b.pool_max_idle_per_host(2);
-    b.build().map_err(|e| format!("building HTTP client: {e}"))
+        // Prometheus follows redirects by default (follow_redirects: true), Go's client stops after 10.
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .pool_max_idle_per_host(2)
+        .build()
+        .map_err(|e| format!("building HTTP client: {e}"))
 }
 
 /// A fetched body.
@@ -271,6 +324,33 @@ mod tests {
         assert!(prefers_openmetrics(&ScrapeProtocol::DEFAULT));
         assert!(prefers_openmetrics(&[PrometheusProto, OpenMetricsText0_0_1]));
         assert!(!prefers_openmetrics(&[PrometheusText0_0_4, OpenMetricsText1_0_0]));
+    }
+
+    #[test]
+    fn tls_settings_table() {
+        let ok = [
+            TlsConfig::default(),
+            TlsConfig {
+                insecure_skip_verify: true,
+                ..TlsConfig::default()
+            },
+            TlsConfig {
+                server_name: Some("example.org".into()),
+                ..TlsConfig::default()
+            },
+        ];
+        for t in ok {
+            assert!(tls_config(&t).is_ok(), "{t:?}");
+        }
+        let missing = TlsConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsConfig::default()
+        };
+        let e = tls_config(&missing).expect_err("missing CA file");
+        assert!(
+            e.starts_with("unable to load specified CA cert /nonexistent/ca.pem"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -413,3 +413,122 @@ async fn stopped_manager_refuses_config() {
     h.mgr.stop().await;
     assert!(h.mgr.apply_config(&config("")).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_failures_table() {
+    // (what the target does, extra job config, expected lastError prefix)
+    let cases: [(Canned, &str, &str); 4] = [
+        (
+            Canned {
+                delay_ms: 600,
+                ..Canned::text("a 1\n")
+            },
+            "    scrape_timeout: 100ms\n",
+            "context deadline exceeded",
+        ),
+        (
+            Canned::text(&"a 1\n".repeat(100)),
+            "    body_size_limit: 100\n",
+            "body size limit exceeded",
+        ),
+        (
+            Canned {
+                status: 404,
+                ..Canned::text("")
+            },
+            "",
+            "server returned HTTP status 404 Not Found",
+        ),
+        (
+            Canned {
+                content_type: String::new(),
+                ..Canned::text("a 1\n")
+            },
+            "",
+            "non-compliant scrape target sending blank Content-Type",
+        ),
+    ];
+    for (canned, extra, want) in cases {
+        let srv = Server::start(canned).await;
+        let h = harness();
+        h.mgr.apply_config(&job(&srv.addr, extra)).expect("apply");
+        let t = wait_for(want, || target(&h)).await;
+        assert_eq!(t.state.health, Health::Down, "{want}");
+        assert!(
+            t.state.last_error.starts_with(want),
+            "want {want:?}, got {:?}",
+            t.state.last_error
+        );
+        assert_eq!(values(&h.store, "up").first(), Some(&0.0), "{want}");
+        h.mgr.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_headers_and_params() {
+    let srv = Server::start(Canned::text("a 1\n")).await;
+    let h = harness();
+    let dir = tempfile_dir();
+    let cred = dir.join("token");
+    std::fs::write(&cred, "s3cret\n").expect("write token");
+    let yaml = format!(
+        "scrape_configs:
+  - job_name: basic
+    scrape_interval: {INTERVAL}
+    basic_auth: {{username: user, password: pass}}
+    static_configs: [{{targets: ['{a}']}}]
+  - job_name: bearer
+    scrape_interval: {INTERVAL}
+    metrics_path: /probe
+    params: {{module: [http_2xx]}}
+    authorization: {{credentials_file: '{f}'}}
+    static_configs: [{{targets: ['{a}']}}]
+",
+        a = srv.addr,
+        f = cred.display()
+    );
+    h.mgr.apply_config(&config(&yaml)).expect("apply");
+    wait_for("both jobs scraped", || {
+        (h.mgr.active_targets().iter().all(|t| t.state.health == Health::Up)).then_some(())
+    })
+    .await;
+    let auths: Vec<String> = srv
+        .requests()
+        .iter()
+        .filter_map(|r| r.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .collect();
+    // base64("user:pass") = dXNlcjpwYXNz
+    assert!(auths.contains(&"Basic dXNlcjpwYXNz".to_owned()), "{auths:?}");
+    assert!(auths.contains(&"Bearer s3cret".to_owned()), "{auths:?}");
+    let urls: Vec<String> = h.mgr.active_targets().into_iter().map(|t| t.scrape_url).collect();
+    assert!(
+        urls.contains(&format!("http://{}/probe?module=http_2xx", srv.addr)),
+        "{urls:?}"
+    );
+    h.mgr.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_with_new_settings_keeps_status_and_series() {
+    let srv = Server::start(Canned::text("a 1\n")).await;
+    let h = harness();
+    h.mgr.apply_config(&job(&srv.addr, "")).expect("apply");
+    wait_for("scraped", || target(&h)).await;
+    // A new timeout restarts the loop; the cache is reusable, so no staleness markers are written.
+    h.mgr
+        .apply_config(&job(&srv.addr, "    scrape_timeout: 200ms\n"))
+        .expect("reload");
+    let t = h.mgr.active_targets();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].state.health, Health::Up, "status carried over the reload");
+    assert_eq!(t[0].scrape_timeout, Duration::from_millis(200));
+    let n = values(&h.store, "a").len();
+    wait_for("scrapes after reload", || {
+        (values(&h.store, "a").len() >= n + 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!values(&h.store, "a").into_iter().any(is_stale_nan));
+    h.mgr.stop().await;
+}

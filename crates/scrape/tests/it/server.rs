@@ -13,6 +13,8 @@ pub struct Canned {
     pub content_type: String,
     pub body: String,
     pub gzip: bool,
+    /// Wait this long before answering.
+    pub delay_ms: u64,
 }
 
 impl Canned {
@@ -22,6 +24,7 @@ impl Canned {
             content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8".into(),
             body: body.into(),
             gzip: false,
+            delay_ms: 0,
         }
     }
 
@@ -31,6 +34,7 @@ impl Canned {
             content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
             body: body.into(),
             gzip: false,
+            delay_ms: 0,
         }
     }
 }
@@ -60,7 +64,11 @@ impl Server {
         let s2 = Arc::clone(&shared);
         let app = axum::Router::new().fallback(move |headers: HeaderMap| {
             let s = Arc::clone(&s2);
-            async move { respond(&s, headers) }
+            async move {
+                let delay = lock(&s).canned.as_ref().map_or(0, |c| c.delay_ms);
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                respond(&s, headers)
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
