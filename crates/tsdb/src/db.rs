@@ -1,0 +1,470 @@
+//! [`Db`]: the WAL, the head and the exemplar store wired together, plus options and statistics.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use diamond_exemplars::{CircularStore, ExemplarStats, ExemplarStore};
+use diamond_model::storage::{AppendError, Appender, Querier, Queryable, ReadError};
+use diamond_model::{Metadata, Timestamp};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::fs::{Dir, DiskDir};
+use crate::head::{Head, HeadAppender, HeadQuerier, replay_wal};
+use crate::wal::{self, WalWriter};
+
+/// When the WAL is fsynced. See docs/format/wal.md "Durability and fsync policy" for the guarantees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Fsync after every commit, before it returns: survives power loss.
+    Always,
+    /// Fsync from a background thread at this interval (and on segment rotation and close): commits
+    /// survive a process crash at once, and a power loss once the next fsync has run.
+    Interval(Duration),
+}
+
+impl Default for FsyncPolicy {
+    fn default() -> Self {
+        FsyncPolicy::Interval(Duration::from_secs(1))
+    }
+}
+
+/// How to open a [`Db`]. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// WAL segment size in bytes (rounded up to 32 KiB pages). Default 128 MiB, as Prometheus.
+    pub wal_segment_size: usize,
+    /// Exemplar store capacity. Default 100 000; 0 disables exemplar storage.
+    pub max_exemplars: usize,
+    /// Out-of-order window. Default 0: an out-of-order sample is refused with `OutOfOrder`, as Prometheus
+    /// does. Out-of-order *ingestion* is not implemented yet: with a window > 0, samples older than the head's
+    /// newest sample minus the window get `TooOldSample`, others still `OutOfOrder`.
+    pub out_of_order_time_window_ms: i64,
+    /// WAL fsync policy. Default `Interval(1s)`.
+    pub wal_fsync: FsyncPolicy,
+    /// Chunk (and future block) range in ms: chunks never cross a multiple of it, and samples older than
+    /// half of it before the head's newest sample are out of bounds. Default 2 h, as Prometheus.
+    pub chunk_range_ms: i64,
+    /// Lock stripes of the series maps (rounded up to a power of two). Default 4096.
+    pub stripes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wal_segment_size: 128 << 20,
+            max_exemplars: 100_000,
+            out_of_order_time_window_ms: 0,
+            wal_fsync: FsyncPolicy::default(),
+            chunk_range_ms: 2 * 3600 * 1000,
+            stripes: 4096,
+        }
+    }
+}
+
+/// Failures of [`Db`] operations other than appends.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The WAL failed (I/O, or poisoned by an earlier failure).
+    #[error("wal")]
+    Wal(#[from] wal::Error),
+    /// Creating or opening the data directory failed.
+    #[error("opening data directory {path}")]
+    Open {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Counters and gauges of a [`Db`], for `/metrics` and the status API.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Series in the head.
+    pub num_series: u64,
+    /// Oldest sample timestamp in the head (`None` when empty).
+    pub min_time: Option<Timestamp>,
+    /// Newest sample timestamp in the head (`None` when empty).
+    pub max_time: Option<Timestamp>,
+    /// Chunks in the head (closed + open).
+    pub chunks: u64,
+    /// Interned label strings and their total bytes.
+    pub symbols: u64,
+    /// Bytes of the interned label strings.
+    pub symbol_bytes: u64,
+    /// WAL segment files on disk.
+    pub wal_segments: u64,
+    /// WAL bytes on disk.
+    pub wal_bytes: u64,
+    /// Fsyncs of WAL segments since open.
+    pub wal_fsyncs: u64,
+    /// Why the WAL refuses writes, if it does.
+    pub wal_poisoned: Option<String>,
+    /// How long the WAL replay on open took.
+    pub replay_duration: Duration,
+    /// WAL records replayed on open.
+    pub replay_records: u64,
+    /// Damage found and repaired on open.
+    pub replay_corruption: Option<String>,
+    /// Samples appended (committed, or replayed) since open.
+    pub samples_appended: u64,
+    /// Samples refused as out of order.
+    pub out_of_order_rejected: u64,
+    /// Samples refused as out of bounds.
+    pub out_of_bounds_rejected: u64,
+    /// Samples refused for a duplicate timestamp with a different value.
+    pub duplicate_rejected: u64,
+    /// Samples dropped at commit because a concurrent commit appended a newer sample first.
+    pub commit_dropped: u64,
+    /// Series created since open (including replay).
+    pub series_created: u64,
+    /// The exemplar store's statistics.
+    pub exemplars: ExemplarStats,
+}
+
+/// The head statistics of the TSDB status API (`headStats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadStats {
+    /// Series in the head.
+    pub num_series: u64,
+    /// Distinct label pairs.
+    pub num_label_pairs: u64,
+    /// Chunks in the head.
+    pub chunk_count: u64,
+    /// Oldest sample (ms), `None` when empty.
+    pub min_time: Option<Timestamp>,
+    /// Newest sample (ms), `None` when empty.
+    pub max_time: Option<Timestamp>,
+}
+
+/// `/api/v1/status/tsdb`: each list is sorted by count descending (then name) and cut to the limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cardinality {
+    /// `headStats`.
+    pub head_stats: HeadStats,
+    /// `seriesCountByMetricName`.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    /// `labelValueCountByLabelName`.
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    /// `memoryInBytesByLabelName`: per label name, the bytes of its values summed over series.
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    /// `seriesCountByLabelValuePair` (`name=value`).
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+pub(crate) struct WalState {
+    pub(crate) writer: WalWriter,
+    pub(crate) closed: bool,
+}
+
+pub(crate) struct DbInner {
+    pub(crate) head: Head,
+    pub(crate) wal: Mutex<WalState>,
+    pub(crate) exemplars: Arc<dyn ExemplarStore>,
+    pub(crate) opts: Options,
+    /// Set on the first WAL failure or on close: appends are refused without taking the WAL lock.
+    refusing: AtomicBool,
+    wal_base_segments: u64,
+    wal_base_bytes: u64,
+    replay_duration: Duration,
+    replay_records: u64,
+    replay_corruption: Option<String>,
+    stop: Mutex<bool>,
+    stop_cv: Condvar,
+}
+
+impl DbInner {
+    pub(crate) fn check_writable(&self) -> Result<(), AppendError> {
+        if self.refusing.load(Ordering::Acquire) {
+            let g = self.wal.lock();
+            return self.check_writable_locked(&g);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_writable_locked(&self, wal: &MutexGuard<'_, WalState>) -> Result<(), AppendError> {
+        if wal.closed {
+            return Err(AppendError::Storage("tsdb is closed".into()));
+        }
+        if let Some(p) = wal.writer.poisoned() {
+            return Err(AppendError::Storage(format!("wal poisoned: {p}")));
+        }
+        Ok(())
+    }
+
+    /// Records a WAL failure (the writer has already poisoned itself) and converts it for the caller.
+    pub(crate) fn poison(&self, e: &wal::Error) -> AppendError {
+        self.refusing.store(true, Ordering::Release);
+        tracing::error!(error = %crate::error_chain(e), "wal write failed; refusing further appends");
+        AppendError::Storage(crate::error_chain(e))
+    }
+}
+
+/// The storage engine. Cheap to share as `Arc<Db>`; all methods take `&self`.
+pub struct Db {
+    inner: Arc<DbInner>,
+    syncer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`: replays the WAL in `dir/wal`, repairing a damaged
+    /// tail, and starts a new WAL segment.
+    pub fn open(dir: &Path, opts: Options) -> Result<Db, Error> {
+        let wal_path = dir.join("wal");
+        let wal_dir = DiskDir::open(&wal_path).map_err(|source| Error::Open {
+            path: wal_path.display().to_string(),
+            source,
+        })?;
+        Self::open_with_dir(Arc::new(wal_dir), opts)
+    }
+
+    /// Opens a database whose WAL lives in `wal_dir` (the fault-injection seam: pass a
+    /// [`crate::fs::FaultyDir`]).
+    pub fn open_with_dir(wal_dir: Arc<dyn Dir>, opts: Options) -> Result<Db, Error> {
+        let started = Instant::now();
+        let head = Head::new(opts.stripes, opts.chunk_range_ms);
+        let exemplars: Arc<dyn ExemplarStore> = Arc::new(CircularStore::new(opts.max_exemplars));
+        let replay = replay_wal(&head, wal_dir.as_ref(), exemplars.as_ref())?;
+        let writer = WalWriter::create(Arc::clone(&wal_dir), replay.wal.next_segment(), opts.wal_segment_size)?;
+        let replay_duration = started.elapsed();
+        let kept_segments = replay.wal.segments.len() - replay.wal.dropped_segments.len();
+        tracing::info!(
+            series = head.num_series(),
+            samples = replay.samples,
+            records = replay.wal.records,
+            unknown_refs = replay.unknown_refs,
+            bad_records = replay.bad_records,
+            duration_ms = replay_duration.as_millis() as u64,
+            "wal replay done"
+        );
+        let inner = Arc::new(DbInner {
+            head,
+            wal: Mutex::new(WalState { writer, closed: false }),
+            exemplars,
+            refusing: AtomicBool::new(false),
+            wal_base_segments: kept_segments as u64,
+            wal_base_bytes: replay.wal.bytes - replay.wal.dropped_bytes,
+            replay_duration,
+            replay_records: replay.wal.records,
+            replay_corruption: replay.wal.corruption.clone(),
+            stop: Mutex::new(false),
+            stop_cv: Condvar::new(),
+            opts,
+        });
+        let syncer = match inner.opts.wal_fsync {
+            FsyncPolicy::Interval(every) => Some(spawn_syncer(Arc::downgrade(&inner), every)),
+            FsyncPolicy::Always => None,
+        };
+        Ok(Db {
+            inner,
+            syncer: Mutex::new(syncer),
+        })
+    }
+
+    /// A new write transaction.
+    pub fn appender(&self) -> Box<dyn Appender> {
+        Box::new(HeadAppender::new(Arc::clone(&self.inner)))
+    }
+
+    /// The exemplar store (read it for `query_exemplars`; the Db writes to it).
+    pub fn exemplars(&self) -> Arc<dyn ExemplarStore> {
+        Arc::clone(&self.inner.exemplars)
+    }
+
+    /// Changes the exemplar store's capacity (config reload); 0 disables it.
+    pub fn resize_exemplars(&self, max: usize) {
+        self.inner.exemplars.resize(max);
+    }
+
+    /// Latest metadata per metric family name, sorted by name.
+    pub fn metadata(&self) -> Vec<(String, Metadata)> {
+        let mut v: Vec<(String, Metadata)> = self
+            .inner
+            .head
+            .metadata
+            .read()
+            .iter()
+            .map(|(k, m)| (k.clone(), m.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn time_bounds(&self) -> (Option<Timestamp>, Option<Timestamp>) {
+        let h = &self.inner.head;
+        let (mint, maxt) = (h.min_time.load(Ordering::Relaxed), h.max_time.load(Ordering::Relaxed));
+        if mint > maxt {
+            (None, None)
+        } else {
+            (Some(mint), Some(maxt))
+        }
+    }
+
+    fn num_chunks(&self) -> u64 {
+        let mut n = 0u64;
+        self.inner
+            .head
+            .for_each_series(|s| n += s.state.lock().num_chunks() as u64);
+        n
+    }
+
+    /// Current statistics. Counts chunks by visiting every series: call it at scrape rate, not per request.
+    pub fn stats(&self) -> Stats {
+        let i = &self.inner;
+        let h = &i.head;
+        let (min_time, max_time) = self.time_bounds();
+        let (wal_segments, wal_bytes, wal_fsyncs, wal_poisoned) = {
+            let w = i.wal.lock();
+            (
+                i.wal_base_segments + w.writer.segments_created,
+                i.wal_base_bytes + w.writer.bytes_written,
+                w.writer.fsyncs,
+                w.writer.poisoned().map(str::to_owned),
+            )
+        };
+        let c = &h.counters;
+        Stats {
+            num_series: h.num_series(),
+            min_time,
+            max_time,
+            chunks: self.num_chunks(),
+            symbols: h.symbols.len() as u64,
+            symbol_bytes: h.symbols.bytes() as u64,
+            wal_segments,
+            wal_bytes,
+            wal_fsyncs,
+            wal_poisoned,
+            replay_duration: i.replay_duration,
+            replay_records: i.replay_records,
+            replay_corruption: i.replay_corruption.clone(),
+            samples_appended: c.samples_appended.load(Ordering::Relaxed),
+            out_of_order_rejected: c.out_of_order.load(Ordering::Relaxed),
+            out_of_bounds_rejected: c.out_of_bounds.load(Ordering::Relaxed),
+            duplicate_rejected: c.duplicate_timestamp.load(Ordering::Relaxed),
+            commit_dropped: c.commit_dropped.load(Ordering::Relaxed),
+            series_created: c.series_created.load(Ordering::Relaxed),
+            exemplars: i.exemplars.stats(),
+        }
+    }
+
+    /// The cardinality statistics of `/api/v1/status/tsdb`, each list cut to its top `limit` entries.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        let h = &self.inner.head;
+        let (min_time, max_time) = self.time_bounds();
+        let mut by_metric = Vec::new();
+        let mut value_count = Vec::new();
+        let mut memory = Vec::new();
+        let mut pairs = Vec::new();
+        let num_label_pairs;
+        {
+            let p = h.postings.read();
+            let syms = h.symbols.read();
+            num_label_pairs = p.num_pairs() as u64;
+            let metric_name = syms.lookup(diamond_model::METRIC_NAME);
+            for n in p.names() {
+                let name = syms.get(n);
+                let mut values = 0u64;
+                let mut bytes = 0u64;
+                for (v, b) in p.values(n) {
+                    let value = syms.get(v);
+                    let count = b.len();
+                    values += 1;
+                    bytes += value.len() as u64 * count;
+                    if Some(n) == metric_name {
+                        by_metric.push((value.to_owned(), count));
+                    }
+                    pairs.push((format!("{name}={value}"), count));
+                }
+                value_count.push((name.to_owned(), values));
+                memory.push((name.to_owned(), bytes));
+            }
+        }
+        Cardinality {
+            head_stats: HeadStats {
+                num_series: h.num_series(),
+                num_label_pairs,
+                chunk_count: self.num_chunks(),
+                min_time,
+                max_time,
+            },
+            series_count_by_metric_name: top(by_metric, limit),
+            label_value_count_by_label_name: top(value_count, limit),
+            memory_in_bytes_by_label_name: top(memory, limit),
+            series_count_by_label_value_pair: top(pairs, limit),
+        }
+    }
+
+    /// Flushes and fsyncs the WAL and refuses further appends. Idempotent.
+    pub fn close(&self) -> Result<(), Error> {
+        self.stop_syncer();
+        let mut w = self.inner.wal.lock();
+        if w.closed {
+            return Ok(());
+        }
+        w.closed = true;
+        self.inner.refusing.store(true, Ordering::Release);
+        w.writer.sync()?;
+        Ok(())
+    }
+
+    fn stop_syncer(&self) {
+        *self.inner.stop.lock() = true;
+        self.inner.stop_cv.notify_all();
+        if let Some(h) = self.syncer.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Dropping a `Db` without [`Db::close`] behaves like a crash of the process: every committed transaction is
+/// already in the WAL files (so it is replayed on the next open), but the last interval is not fsynced.
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.stop_syncer();
+    }
+}
+
+fn spawn_syncer(db: std::sync::Weak<DbInner>, every: Duration) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("tsdb-wal-fsync".into())
+        .spawn(move || {
+            loop {
+                let Some(db) = db.upgrade() else { return };
+                {
+                    let mut stop = db.stop.lock();
+                    if !*stop {
+                        db.stop_cv.wait_for(&mut stop, every);
+                    }
+                    if *stop {
+                        return;
+                    }
+                }
+                let mut w = db.wal.lock();
+                if !w.closed
+                    && w.writer.poisoned().is_none()
+                    && w.writer.is_dirty()
+                    && let Err(e) = w.writer.sync()
+                {
+                    drop(w);
+                    let _ = db.poison(&e);
+                }
+            }
+        })
+        .expect("spawning the WAL fsync thread (only fails when the OS is out of threads)")
+}
+
+fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(limit);
+    v
+}
+
+impl Queryable for Db {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>, ReadError> {
+        Ok(Box::new(HeadQuerier::new(Arc::clone(&self.inner), mint, maxt)))
+    }
+}

@@ -1,0 +1,274 @@
+//! The head's write transaction.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use diamond_model::storage::{AppendError, Appender, ExemplarError, SeriesRef};
+use diamond_model::{Exemplar, Labels, Metadata, Timestamp};
+
+use super::{Appendable, IdMap, MemSeries, check_after};
+use crate::db::{DbInner, FsyncPolicy};
+use crate::record::{self, RefExemplar, RefMetadata, RefSample};
+
+/// Samples per WAL samples record (keeps records well under a segment, and replay buffers small).
+const SAMPLES_PER_RECORD: usize = 10_000;
+
+struct Pending {
+    series: Arc<MemSeries>,
+    t: Timestamp,
+    v: f64,
+}
+
+/// A transaction against the head: validates on `append`, logs to the WAL and applies on `commit`.
+pub(crate) struct HeadAppender {
+    db: Arc<DbInner>,
+    min_valid_time: Timestamp,
+    samples: Vec<Pending>,
+    /// Newest pending sample per series, for order checks within the transaction.
+    last: IdMap<u32, (Timestamp, f64)>,
+    exemplars: Vec<(Arc<MemSeries>, Exemplar)>,
+    metadata: Vec<(Arc<MemSeries>, String, Metadata)>,
+}
+
+impl HeadAppender {
+    pub(crate) fn new(db: Arc<DbInner>) -> HeadAppender {
+        let min_valid_time = db.head.appendable_min_valid_time();
+        HeadAppender {
+            db,
+            min_valid_time,
+            samples: Vec::new(),
+            last: IdMap::default(),
+            exemplars: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// The series for `hint` (trusted, as Prometheus trusts its refs) or for `labels`, created if missing.
+    fn resolve(&self, hint: SeriesRef, labels: &Labels) -> Result<Arc<MemSeries>, AppendError> {
+        if hint != 0
+            && let Some(s) = self.db.head.series(hint)
+        {
+            return Ok(s);
+        }
+        validate_labels(labels)?;
+        self.db
+            .head
+            .get_or_create(labels, None)
+            .map(|(s, _)| s)
+            .map_err(AppendError::Storage)
+    }
+
+    fn lookup_existing(&self, sref: SeriesRef, labels: &Labels) -> Option<Arc<MemSeries>> {
+        if sref != 0
+            && let Some(s) = self.db.head.series(sref)
+        {
+            return Some(s);
+        }
+        self.db.head.series_by_labels(labels, labels.stable_hash())
+    }
+}
+
+/// Prometheus's label-set validity: non-empty, no empty names (values are never empty in [`Labels`]).
+fn validate_labels(labels: &Labels) -> Result<(), AppendError> {
+    if labels.is_empty() {
+        return Err(AppendError::InvalidLabels("empty label set".into()));
+    }
+    if labels.iter().any(|l| l.name.is_empty()) {
+        return Err(AppendError::InvalidLabels("empty label name".into()));
+    }
+    Ok(())
+}
+
+impl Appender for HeadAppender {
+    fn append(&mut self, hint: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+        self.db.check_writable()?;
+        let c = &self.db.head.counters;
+        if t < self.min_valid_time {
+            c.out_of_bounds.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
+        let series = self.resolve(hint, labels)?;
+        let sref = series.sref;
+        let verdict = match self.last.get(&sref) {
+            Some(&last) => check_after(Some(last), t, v),
+            None => series.state.lock().appendable(t, v),
+        };
+        match verdict {
+            Appendable::Yes => {}
+            Appendable::Duplicate => return Ok(u64::from(sref)),
+            Appendable::DuplicateTimestamp => {
+                c.duplicate_timestamp.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::DuplicateSampleForTimestamp);
+            }
+            Appendable::OutOfOrder => {
+                let window = self.db.opts.out_of_order_time_window_ms;
+                c.out_of_order.fetch_add(1, Ordering::Relaxed);
+                if window > 0 && t < self.db.head.max_time.load(Ordering::Relaxed).saturating_sub(window) {
+                    return Err(AppendError::TooOldSample);
+                }
+                return Err(AppendError::OutOfOrder);
+            }
+        }
+        self.last.insert(sref, (t, v));
+        self.samples.push(Pending { series, t, v });
+        Ok(u64::from(sref))
+    }
+
+    fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError> {
+        self.db.check_writable()?;
+        // Stateless checks now; the store's order and duplicate checks run at commit, in WAL order.
+        if self.db.exemplars.stats().max == 0 {
+            return Err(AppendError::Exemplar(ExemplarError::Disabled));
+        }
+        diamond_exemplars::validate(e).map_err(AppendError::Exemplar)?;
+        let series = self
+            .lookup_existing(sref, labels)
+            .ok_or(AppendError::Exemplar(ExemplarError::UnknownSeries))?;
+        self.exemplars.push((series, e.clone()));
+        Ok(())
+    }
+
+    fn update_metadata(&mut self, sref: SeriesRef, labels: &Labels, m: &Metadata) -> Result<(), AppendError> {
+        self.db.check_writable()?;
+        let Some(series) = self.lookup_existing(sref, labels) else {
+            return Err(AppendError::InvalidLabels("metadata for unknown series".into()));
+        };
+        let family = match labels.metric_name() {
+            Some(n) => n.to_owned(),
+            None => match self.db.head.labels_of(&series).metric_name() {
+                Some(n) => n.to_owned(),
+                None => return Ok(()),
+            },
+        };
+        if self.db.head.metadata.read().get(&family) == Some(m) {
+            return Ok(());
+        }
+        self.metadata.push((series, family, m.clone()));
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), AppendError> {
+        let this = *self;
+        if this.samples.is_empty() && this.exemplars.is_empty() && this.metadata.is_empty() {
+            return Ok(());
+        }
+        let db = &this.db;
+        let head = &db.head;
+        let mut wal = db.wal.lock();
+        db.check_writable_locked(&wal)?;
+
+        let mut records: Vec<Vec<u8>> = Vec::new();
+        // Series records for series not yet in the WAL. Checked under the WAL lock, so exactly one commit
+        // logs each series, and always before any record that uses its ref.
+        let mut new_series: Vec<&Arc<MemSeries>> = this
+            .samples
+            .iter()
+            .map(|p| &p.series)
+            .chain(this.exemplars.iter().map(|e| &e.0))
+            .chain(this.metadata.iter().map(|m| &m.0))
+            .filter(|s| !s.logged.load(Ordering::Acquire))
+            .collect();
+        if !new_series.is_empty() {
+            new_series.sort_unstable_by_key(|s| s.sref);
+            new_series.dedup_by_key(|s| s.sref);
+            let mut buf = vec![record::TYPE_SERIES];
+            let syms = head.symbols.read();
+            for s in &new_series {
+                record::encode_series_pairs(
+                    u64::from(s.sref),
+                    s.pairs().map(|(n, v)| (syms.get(n), syms.get(v))),
+                    &mut buf,
+                );
+            }
+            records.push(buf);
+        }
+        let mut batch: Vec<RefSample> = Vec::with_capacity(this.samples.len().min(SAMPLES_PER_RECORD));
+        for chunk in this.samples.chunks(SAMPLES_PER_RECORD) {
+            batch.clear();
+            batch.extend(chunk.iter().map(|p| RefSample {
+                sref: u64::from(p.series.sref),
+                t: p.t,
+                v: p.v,
+            }));
+            let mut buf = Vec::with_capacity(17 + batch.len() * 12);
+            record::encode_samples(&batch, &mut buf);
+            records.push(buf);
+        }
+        // Exemplars go to the store now (under the WAL lock, so store order = WAL order) and only the
+        // accepted ones are logged: duplicates re-exposed on every scrape must not grow the WAL.
+        let mut accepted: Vec<RefExemplar> = Vec::new();
+        if !this.exemplars.is_empty() {
+            let syms = head.symbols.read();
+            for (s, e) in &this.exemplars {
+                let labels = super::labels_from_ids(&syms, s);
+                if db.exemplars.append(u64::from(s.sref), &labels, e).is_ok() {
+                    accepted.push(RefExemplar {
+                        sref: u64::from(s.sref),
+                        exemplar: e.clone(),
+                    });
+                }
+            }
+        }
+        if !accepted.is_empty() {
+            let mut buf = Vec::new();
+            record::encode_exemplars(&accepted, &mut buf);
+            records.push(buf);
+        }
+        let mut meta_changes: Vec<(&String, &Metadata)> = Vec::new();
+        let mut meta_records: Vec<RefMetadata> = Vec::new();
+        {
+            let current = head.metadata.read();
+            for (s, family, m) in &this.metadata {
+                if current.get(family) != Some(m) && !meta_changes.iter().any(|(f, mm)| *f == family && *mm == m) {
+                    meta_changes.push((family, m));
+                    meta_records.push(RefMetadata {
+                        sref: u64::from(s.sref),
+                        meta: m.clone(),
+                    });
+                }
+            }
+        }
+        if !meta_records.is_empty() {
+            let mut buf = Vec::new();
+            record::encode_metadata(&meta_records, &mut buf);
+            records.push(buf);
+        }
+
+        wal.writer.log(&records).map_err(|e| db.poison(&e))?;
+        for s in &new_series {
+            s.logged.store(true, Ordering::Release);
+        }
+        if db.opts.wal_fsync == FsyncPolicy::Always {
+            wal.writer.sync().map_err(|e| db.poison(&e))?;
+        }
+
+        // Durable as promised: now make it visible.
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let mut appended = 0u64;
+        for p in &this.samples {
+            if p.series.state.lock().append(p.t, p.v, head.chunk_range) {
+                appended += 1;
+                mint = mint.min(p.t);
+                maxt = maxt.max(p.t);
+            }
+        }
+        if appended > 0 {
+            head.update_time_range(mint, maxt);
+        }
+        let c = &head.counters;
+        c.samples_appended.fetch_add(appended, Ordering::Relaxed);
+        // A concurrent commit of the same series won the race; replay drops the same samples.
+        c.commit_dropped
+            .fetch_add(this.samples.len() as u64 - appended, Ordering::Relaxed);
+        if !meta_changes.is_empty() {
+            let mut g = head.metadata.write();
+            for (f, m) in meta_changes {
+                g.insert(f.clone(), m.clone());
+            }
+        }
+        drop(wal);
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) {}
+}

@@ -1,0 +1,386 @@
+//! The head: every series held in memory, its samples in XOR chunks, and the postings that find it.
+//!
+//! * [`Head`] owns the series (in lock stripes keyed by ref and by label hash), the [`Symbols`] and
+//!   [`MemPostings`] index, head-wide time bounds and counters, and metric metadata.
+//! * [`MemSeries`] is one series: its labels as interned ids and, behind its own mutex, a list of closed
+//!   chunks (immutable, shared with readers as `Arc<Chunk>`) and one open chunk.
+//! * `append.rs` is the transaction ([`HeadAppender`]), `read.rs` the querier, `replay.rs` rebuilds the head
+//!   from the WAL.
+//!
+//! The head is designed for blocks to be cut from it later: chunks carry their time range and never span a
+//! chunk-range boundary, the head's lower bound (`min_valid_time`) only moves forward, and the WAL can be
+//! truncated below a segment once the head no longer needs it.
+//!
+//! The `Db` in the crate root is the public face; see its docs for an example.
+
+mod append;
+mod read;
+mod replay;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use diamond_model::{Labels, Metadata, Timestamp};
+use parking_lot::{Mutex, RwLock};
+
+pub(crate) use append::HeadAppender;
+pub(crate) use read::HeadQuerier;
+pub(crate) use replay::replay_wal;
+
+use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender};
+use crate::index::{MemPostings, Symbols};
+
+/// A hasher for keys that are already well spread (label hashes) or dense ids (refs): one multiply.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        // Fibonacci hashing: spreads dense ids over the high bits hashbrown uses for its control bytes.
+        self.0 = (self.0 ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// An immutable chunk with its time range.
+#[derive(Debug)]
+pub struct Chunk {
+    /// First sample's timestamp.
+    pub min_time: Timestamp,
+    /// Last sample's timestamp.
+    pub max_time: Timestamp,
+    /// XOR-encoded samples (docs/format/chunks.md).
+    pub data: Box<[u8]>,
+}
+
+/// The open chunk of a series.
+pub(crate) struct HeadChunk {
+    app: XorAppender,
+    min_time: Timestamp,
+    /// The chunk is cut before a sample at or after this time (the next chunk-range boundary).
+    cut_at: Timestamp,
+}
+
+/// The mutable part of a series, behind its mutex.
+#[derive(Default)]
+pub(crate) struct SeriesState {
+    closed: Vec<Arc<Chunk>>,
+    open: Option<HeadChunk>,
+}
+
+/// Why a sample cannot be appended to a series (in-order head only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appendable {
+    /// A new, later sample.
+    Yes,
+    /// Same timestamp and bit-identical value as the newest: accepted as a no-op.
+    Duplicate,
+    /// Same timestamp, different value.
+    DuplicateTimestamp,
+    /// Older than the newest sample.
+    OutOfOrder,
+}
+
+impl SeriesState {
+    /// The newest sample, if any.
+    pub(crate) fn last(&self) -> Option<(Timestamp, f64)> {
+        self.open.as_ref().map(|h| (h.app.last_t(), h.app.last_v()))
+    }
+
+    pub(crate) fn appendable(&self, t: Timestamp, v: f64) -> Appendable {
+        check_after(self.last(), t, v)
+    }
+
+    /// Appends a sample that passed [`SeriesState::appendable`]; cuts the open chunk first when it is full or
+    /// `t` crosses the next chunk-range boundary. Returns whether a sample was added.
+    pub(crate) fn append(&mut self, t: Timestamp, v: f64, chunk_range: i64) -> bool {
+        if self.appendable(t, v) != Appendable::Yes {
+            return false;
+        }
+        let must_cut = self
+            .open
+            .as_ref()
+            .is_some_and(|h| h.app.num_samples() >= SAMPLES_PER_CHUNK || t >= h.cut_at);
+        if must_cut && let Some(h) = self.open.take() {
+            let max_time = h.app.last_t();
+            self.closed.push(Arc::new(Chunk {
+                min_time: h.min_time,
+                max_time,
+                data: h.app.into_bytes(),
+            }));
+        }
+        let h = self.open.get_or_insert_with(|| HeadChunk {
+            app: XorAppender::new(),
+            min_time: t,
+            cut_at: t.div_euclid(chunk_range).saturating_add(1).saturating_mul(chunk_range),
+        });
+        h.app.append(t, v);
+        true
+    }
+
+    /// Number of chunks (closed + open).
+    pub(crate) fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(self.open.is_some())
+    }
+}
+
+/// Prometheus's in-order append rule against the newest sample `last`.
+pub(crate) fn check_after(last: Option<(Timestamp, f64)>, t: Timestamp, v: f64) -> Appendable {
+    match last {
+        None => Appendable::Yes,
+        Some((lt, _)) if t > lt => Appendable::Yes,
+        Some((lt, lv)) if t == lt => {
+            if lv.to_bits() == v.to_bits() {
+                Appendable::Duplicate
+            } else {
+                Appendable::DuplicateTimestamp
+            }
+        }
+        Some(_) => Appendable::OutOfOrder,
+    }
+}
+
+/// One series in the head.
+pub(crate) struct MemSeries {
+    pub(crate) sref: u32,
+    /// Interned `name, value` ids, alternating, sorted by name.
+    pub(crate) labels: Box<[u32]>,
+    /// Whether the series record is in the WAL (set under the WAL lock).
+    pub(crate) logged: AtomicBool,
+    pub(crate) state: Mutex<SeriesState>,
+}
+
+impl MemSeries {
+    /// The label pairs as `(name id, value id)`.
+    pub(crate) fn pairs(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
+        self.labels.chunks_exact(2).map(|p| (p[0], p[1]))
+    }
+}
+
+/// Ref → series, one lock per stripe.
+type RefStripe = RwLock<IdMap<u32, Arc<MemSeries>>>;
+
+struct HashStripe {
+    /// Label hash → ref, for the common case of no collision.
+    one: IdMap<u64, u32>,
+    /// Further refs sharing a hash with `one`.
+    more: IdMap<u64, Vec<u32>>,
+}
+
+/// Head-wide counters.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) samples_appended: AtomicU64,
+    pub(crate) out_of_order: AtomicU64,
+    pub(crate) out_of_bounds: AtomicU64,
+    pub(crate) duplicate_timestamp: AtomicU64,
+    pub(crate) commit_dropped: AtomicU64,
+    pub(crate) series_created: AtomicU64,
+}
+
+/// See the module docs.
+pub(crate) struct Head {
+    pub(crate) symbols: Symbols,
+    pub(crate) postings: RwLock<MemPostings>,
+    by_ref: Box<[RefStripe]>,
+    by_hash: Box<[RwLock<HashStripe>]>,
+    mask: usize,
+    next_ref: AtomicU32,
+    num_series: AtomicU64,
+    pub(crate) min_time: AtomicI64,
+    pub(crate) max_time: AtomicI64,
+    /// No sample older than this is accepted; only moves forward (advanced when blocks are cut).
+    pub(crate) min_valid_time: AtomicI64,
+    pub(crate) chunk_range: i64,
+    pub(crate) counters: Counters,
+    /// Latest metadata per metric family name.
+    pub(crate) metadata: RwLock<HashMap<String, Metadata>>,
+}
+
+impl Head {
+    pub(crate) fn new(stripes: usize, chunk_range: i64) -> Head {
+        let n = stripes.max(1).next_power_of_two();
+        Head {
+            symbols: Symbols::new(),
+            postings: RwLock::new(MemPostings::new()),
+            by_ref: (0..n).map(|_| RwLock::new(IdMap::default())).collect(),
+            by_hash: (0..n)
+                .map(|_| {
+                    RwLock::new(HashStripe {
+                        one: IdMap::default(),
+                        more: IdMap::default(),
+                    })
+                })
+                .collect(),
+            mask: n - 1,
+            next_ref: AtomicU32::new(1),
+            num_series: AtomicU64::new(0),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(i64::MIN),
+            chunk_range: chunk_range.max(1),
+            counters: Counters::default(),
+            metadata: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn num_series(&self) -> u64 {
+        self.num_series.load(Ordering::Relaxed)
+    }
+
+    /// The series with ref `sref`.
+    pub(crate) fn series(&self, sref: u64) -> Option<Arc<MemSeries>> {
+        let r = u32::try_from(sref).ok()?;
+        self.by_ref[r as usize & self.mask].read().get(&r).cloned()
+    }
+
+    /// Whether `s` has exactly the labels `l`.
+    fn same_labels(&self, s: &MemSeries, l: &Labels) -> bool {
+        if s.labels.len() != l.len() * 2 {
+            return false;
+        }
+        let syms = self.symbols.read();
+        s.pairs()
+            .zip(l.iter())
+            .all(|((n, v), x)| syms.get(n) == x.name && syms.get(v) == x.value)
+    }
+
+    /// The series with labels `l`, if it exists.
+    pub(crate) fn series_by_labels(&self, l: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        let stripe = self.by_hash[hash as usize & self.mask].read();
+        let first = stripe.one.get(&hash).copied()?;
+        let more = stripe.more.get(&hash);
+        for r in std::iter::once(first).chain(more.into_iter().flatten().copied()) {
+            if let Some(s) = self.series(u64::from(r))
+                && self.same_labels(&s, l)
+            {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// The series with labels `l`, created (with a new ref, or `want_ref` during replay) when missing.
+    /// Returns the series and whether it was created.
+    pub(crate) fn get_or_create(&self, l: &Labels, want_ref: Option<u32>) -> Result<(Arc<MemSeries>, bool), String> {
+        let hash = l.stable_hash();
+        if let Some(s) = self.series_by_labels(l, hash) {
+            return Ok((s, false));
+        }
+        // Intern before taking the stripe lock, so symbol-table contention does not extend it.
+        let ids: Box<[u32]> = l
+            .iter()
+            .flat_map(|x| [self.symbols.intern(&x.name), self.symbols.intern(&x.value)])
+            .collect();
+        let mut stripe = self.by_hash[hash as usize & self.mask].write();
+        // Re-check: another appender may have created it while we interned.
+        if let Some(&first) = stripe.one.get(&hash) {
+            let more = stripe.more.get(&hash);
+            for r in std::iter::once(first).chain(more.into_iter().flatten().copied()) {
+                if let Some(s) = self.series(u64::from(r))
+                    && self.same_labels(&s, l)
+                {
+                    return Ok((s, false));
+                }
+            }
+        }
+        let sref = match want_ref {
+            Some(r) => {
+                self.next_ref.fetch_max(r.saturating_add(1), Ordering::Relaxed);
+                r
+            }
+            None => {
+                let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+                if r == u32::MAX {
+                    return Err("series ref space exhausted".into());
+                }
+                r
+            }
+        };
+        let s = Arc::new(MemSeries {
+            sref,
+            labels: ids,
+            logged: AtomicBool::new(false),
+            state: Mutex::new(SeriesState::default()),
+        });
+        // Insert by ref before publishing the hash entry, so a hash hit always finds the series.
+        self.by_ref[sref as usize & self.mask]
+            .write()
+            .insert(sref, Arc::clone(&s));
+        match stripe.one.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => stripe.more.entry(hash).or_default().push(sref),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(sref);
+            }
+        }
+        drop(stripe);
+        let pairs: Vec<(u32, u32)> = s.pairs().collect();
+        self.postings.write().add(sref, &pairs);
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+        Ok((s, true))
+    }
+
+    /// The series' labels as a [`Labels`].
+    pub(crate) fn labels_of(&self, s: &MemSeries) -> Labels {
+        let syms = self.symbols.read();
+        labels_from_ids(&syms, s)
+    }
+
+    /// Calls `f` on every series (stripe by stripe; never holds more than one stripe lock).
+    pub(crate) fn for_each_series(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
+        for stripe in self.by_ref.iter() {
+            let g = stripe.read();
+            for s in g.values() {
+                f(s);
+            }
+        }
+    }
+
+    /// Widens the head's time range to include `[mint, maxt]`.
+    pub(crate) fn update_time_range(&self, mint: Timestamp, maxt: Timestamp) {
+        self.min_time.fetch_min(mint, Ordering::Relaxed);
+        self.max_time.fetch_max(maxt, Ordering::Relaxed);
+    }
+
+    /// The lowest timestamp an appender created now accepts (Prometheus's `appendableMinValidTime`): never
+    /// below `min_valid_time`, and, once the head has samples, not more than half a chunk range before its
+    /// newest sample, so appends never race with cutting the oldest chunk range into a block.
+    pub(crate) fn appendable_min_valid_time(&self) -> Timestamp {
+        let floor = self.min_valid_time.load(Ordering::Relaxed);
+        let maxt = self.max_time.load(Ordering::Relaxed);
+        if maxt == i64::MIN {
+            return floor;
+        }
+        floor.max(maxt.saturating_sub(self.chunk_range / 2))
+    }
+}
+
+/// Builds [`Labels`] from a series' ids under an already-held symbols guard.
+pub(crate) fn labels_from_ids(syms: &crate::index::SymbolsRead<'_>, s: &MemSeries) -> Labels {
+    Labels::from_sorted(
+        s.pairs()
+            .map(|(n, v)| diamond_model::Label {
+                name: syms.get(n).to_owned(),
+                value: syms.get(v).to_owned(),
+            })
+            .collect(),
+    )
+}

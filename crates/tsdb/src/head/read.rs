@@ -1,0 +1,267 @@
+//! Reading the head: the querier and the lazy chunk iterator.
+
+use std::sync::Arc;
+
+use diamond_model::storage::{Querier, ReadError, SampleIter, Series, SeriesData};
+use diamond_model::{Matcher, Timestamp};
+use roaring::RoaringBitmap;
+
+use super::{Chunk, MemSeries, SeriesState, labels_from_ids};
+use crate::chunk::XorIter;
+use crate::db::DbInner;
+use crate::index::postings_for_matchers;
+
+/// A reader over `[mint, maxt]` of the head. Holds no lock between calls.
+pub(crate) struct HeadQuerier {
+    db: Arc<DbInner>,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl HeadQuerier {
+    pub(crate) fn new(db: Arc<DbInner>, mint: Timestamp, maxt: Timestamp) -> Self {
+        HeadQuerier { db, mint, maxt }
+    }
+
+    fn refs(&self, matchers: &[Matcher]) -> RoaringBitmap {
+        let p = self.db.head.postings.read();
+        postings_for_matchers(&p, &self.db.head.symbols, matchers)
+    }
+
+    /// Series among `refs` with at least one sample in range, with their chunk snapshots.
+    fn snapshot(&self, refs: &RoaringBitmap) -> Vec<(Arc<MemSeries>, Vec<Arc<Chunk>>)> {
+        let mut out = Vec::new();
+        for r in refs {
+            let Some(s) = self.db.head.series(u64::from(r)) else {
+                continue;
+            };
+            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt);
+            if has_sample_in(&chunks, self.mint, self.maxt) {
+                out.push((s, chunks));
+            }
+        }
+        out
+    }
+
+    /// Whether the series has a sample in range, without copying chunks when the bounds already tell.
+    fn in_range(&self, s: &MemSeries) -> bool {
+        let st = s.state.lock();
+        let (mint, maxt) = (self.mint, self.maxt);
+        let overlapping = st
+            .closed
+            .iter()
+            .map(|c| (c.min_time, c.max_time))
+            .chain(st.open.as_ref().map(|h| (h.min_time, h.app.last_t())));
+        let mut unsure = false;
+        for (lo, hi) in overlapping {
+            if hi < mint || lo > maxt {
+                continue;
+            }
+            if (mint..=maxt).contains(&lo) || (mint..=maxt).contains(&hi) {
+                return true;
+            }
+            unsure = true;
+        }
+        if !unsure {
+            return false;
+        }
+        let chunks = snapshot_chunks(&st, mint, maxt);
+        drop(st);
+        has_sample_in(&chunks, mint, maxt)
+    }
+}
+
+/// The chunks of a series overlapping `[mint, maxt]`: closed ones shared, the open one copied.
+fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Vec<Arc<Chunk>> {
+    let mut v: Vec<Arc<Chunk>> = st
+        .closed
+        .iter()
+        .filter(|c| c.max_time >= mint && c.min_time <= maxt)
+        .cloned()
+        .collect();
+    if let Some(h) = &st.open
+        && h.app.last_t() >= mint
+        && h.min_time <= maxt
+    {
+        v.push(Arc::new(Chunk {
+            min_time: h.min_time,
+            max_time: h.app.last_t(),
+            data: h.app.bytes().into(),
+        }));
+    }
+    v
+}
+
+/// Whether any chunk has a sample in `[mint, maxt]`, decoding only chunks that span the whole range.
+fn has_sample_in(chunks: &[Arc<Chunk>], mint: Timestamp, maxt: Timestamp) -> bool {
+    chunks.iter().any(|c| {
+        if (mint..=maxt).contains(&c.min_time) || (mint..=maxt).contains(&c.max_time) {
+            return true;
+        }
+        XorIter::new(&c.data).any(|s| s.is_ok_and(|(t, _)| t >= mint && t <= maxt))
+    })
+}
+
+impl Querier for HeadQuerier {
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+        let refs = self.refs(matchers);
+        let snaps = self.snapshot(&refs);
+        let mut out: Vec<Series> = {
+            let syms = self.db.head.symbols.read();
+            snaps
+                .into_iter()
+                .map(|(s, chunks)| Series {
+                    labels: labels_from_ids(&syms, &s),
+                    data: Arc::new(ChunkSeries {
+                        chunks,
+                        mint: self.mint,
+                        maxt: self.maxt,
+                    }),
+                })
+                .collect()
+        };
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {
+        let refs = self.refs(matchers);
+        let mut ids: Vec<u32> = Vec::new();
+        for r in &refs {
+            let Some(s) = self.db.head.series(u64::from(r)) else {
+                continue;
+            };
+            if self.in_range(&s) {
+                ids.extend(s.pairs().map(|(n, _)| n));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let syms = self.db.head.symbols.read();
+        let mut names: Vec<String> = ids.iter().map(|&i| syms.get(i).to_owned()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {
+        let Some(name_id) = self.db.head.symbols.lookup(name) else {
+            return Ok(Vec::new());
+        };
+        let mut refs = self.refs(matchers);
+        {
+            // Only series that have the label can contribute a value.
+            let p = self.db.head.postings.read();
+            let mut with_name = RoaringBitmap::new();
+            for (_, b) in p.values(name_id) {
+                with_name |= b;
+            }
+            refs &= with_name;
+        }
+        let mut ids: Vec<u32> = Vec::new();
+        for r in &refs {
+            let Some(s) = self.db.head.series(u64::from(r)) else {
+                continue;
+            };
+            if let Some((_, v)) = s.pairs().find(|&(n, _)| n == name_id)
+                && self.in_range(&s)
+            {
+                ids.push(v);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let syms = self.db.head.symbols.read();
+        let mut vals: Vec<String> = ids.iter().map(|&i| syms.get(i).to_owned()).collect();
+        vals.sort();
+        Ok(vals)
+    }
+}
+
+/// A series' chunk snapshot, readable any number of times.
+pub(crate) struct ChunkSeries {
+    chunks: Vec<Arc<Chunk>>,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl SeriesData for ChunkSeries {
+    fn iter(&self, mint: Timestamp, maxt: Timestamp) -> Box<dyn SampleIter + '_> {
+        Box::new(ChunksIter::new(&self.chunks, mint.max(self.mint), maxt.min(self.maxt)))
+    }
+}
+
+/// Iterates samples of consecutive chunks in `[mint, maxt]`, decoding lazily.
+pub struct ChunksIter<'a> {
+    chunks: &'a [Arc<Chunk>],
+    next_chunk: usize,
+    cur: Option<(XorIter<'a>, Timestamp)>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    done: bool,
+}
+
+impl<'a> ChunksIter<'a> {
+    /// An iterator over `chunks` (ascending, non-overlapping) restricted to `[mint, maxt]`.
+    pub fn new(chunks: &'a [Arc<Chunk>], mint: Timestamp, maxt: Timestamp) -> Self {
+        ChunksIter {
+            chunks,
+            next_chunk: 0,
+            cur: None,
+            mint,
+            maxt,
+            done: mint > maxt,
+        }
+    }
+}
+
+impl SampleIter for ChunksIter<'_> {
+    fn next(&mut self) -> Option<(Timestamp, f64)> {
+        while !self.done {
+            if let Some((it, _)) = &mut self.cur {
+                match it.next_sample() {
+                    Ok(Some((t, v))) => {
+                        if t < self.mint {
+                            continue;
+                        }
+                        if t > self.maxt {
+                            self.done = true;
+                            return None;
+                        }
+                        return Some((t, v));
+                    }
+                    // Head chunks are written by us; a decode error cannot happen short of memory
+                    // corruption, and ends the chunk rather than the process.
+                    Ok(None) | Err(_) => self.cur = None,
+                }
+                continue;
+            }
+            let c = self.chunks.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            if c.max_time < self.mint {
+                continue;
+            }
+            if c.min_time > self.maxt {
+                self.done = true;
+                return None;
+            }
+            self.cur = Some((XorIter::new(&c.data), c.max_time));
+        }
+        None
+    }
+
+    fn seek(&mut self, target: Timestamp) -> Option<(Timestamp, f64)> {
+        if target > self.mint {
+            self.mint = target;
+        }
+        // Skip whole chunks that end before the target without decoding them.
+        if self.cur.as_ref().is_some_and(|(_, max)| *max < self.mint) {
+            self.cur = None;
+        }
+        if self.cur.is_none() {
+            while self.chunks.get(self.next_chunk).is_some_and(|c| c.max_time < self.mint) {
+                self.next_chunk += 1;
+            }
+        }
+        self.next()
+    }
+}

@@ -1,0 +1,102 @@
+//! Rebuilding the head from the WAL on open.
+
+use std::sync::atomic::Ordering;
+
+use diamond_exemplars::ExemplarStore;
+
+use super::{Head, IdMap};
+use crate::fs::Dir;
+use crate::record::{self, Record};
+use crate::wal::{self, ReplayOutcome};
+
+/// What replay found, beyond the WAL layer's outcome.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ReplayStats {
+    pub(crate) wal: ReplayOutcome,
+    pub(crate) samples: u64,
+    /// Samples, exemplars or metadata for refs with no series record.
+    pub(crate) unknown_refs: u64,
+    /// Records that passed the CRC but could not be decoded.
+    pub(crate) bad_records: u64,
+}
+
+/// Replays every WAL record into `head` and `exemplars`, repairing a damaged tail (see docs/format/wal.md).
+pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarStore) -> Result<ReplayStats, wal::Error> {
+    let mut st = ReplayStats::default();
+    // A series logged twice under different refs (possible after a crash between creating and logging a
+    // series in older WALs, or two processes' histories) maps every ref to the first one.
+    let mut remap: IdMap<u64, u32> = IdMap::default();
+    let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+    let outcome = wal::replay(dir, |rec| match record::decode(rec) {
+        Ok(Record::Series(series)) => {
+            for s in series {
+                let Ok(want) = u32::try_from(s.sref) else {
+                    st.bad_records += 1;
+                    continue;
+                };
+                if s.labels.is_empty() {
+                    st.bad_records += 1;
+                    continue;
+                }
+                match head.get_or_create(&s.labels, Some(want)) {
+                    Ok((series, _)) => {
+                        series.logged.store(true, Ordering::Relaxed);
+                        if series.sref != want {
+                            remap.insert(s.sref, series.sref);
+                        }
+                    }
+                    Err(_) => st.bad_records += 1,
+                }
+            }
+        }
+        Ok(Record::Samples(samples)) => {
+            for s in samples {
+                let r = remap.get(&s.sref).map_or(s.sref, |&r| u64::from(r));
+                let Some(series) = head.series(r) else {
+                    st.unknown_refs += 1;
+                    continue;
+                };
+                // Same rule as commit: a sample that lost a race with a concurrent commit is dropped again.
+                if series.state.lock().append(s.t, s.v, head.chunk_range) {
+                    st.samples += 1;
+                    mint = mint.min(s.t);
+                    maxt = maxt.max(s.t);
+                }
+            }
+        }
+        Ok(Record::Exemplars(list)) => {
+            for e in list {
+                let r = remap.get(&e.sref).map_or(e.sref, |&r| u64::from(r));
+                let Some(series) = head.series(r) else {
+                    st.unknown_refs += 1;
+                    continue;
+                };
+                let labels = head.labels_of(&series);
+                // Errors (disabled store, duplicates) are expected here and only counted by the store.
+                let _ = exemplars.append(r, &labels, &e.exemplar);
+            }
+        }
+        Ok(Record::Metadata(list)) => {
+            for m in list {
+                let r = remap.get(&m.sref).map_or(m.sref, |&r| u64::from(r));
+                let Some(series) = head.series(r) else {
+                    st.unknown_refs += 1;
+                    continue;
+                };
+                if let Some(name) = head.labels_of(&series).metric_name() {
+                    head.metadata.write().insert(name.to_owned(), m.meta);
+                }
+            }
+        }
+        Err(e) => {
+            st.bad_records += 1;
+            tracing::warn!(error = %e, "skipping undecodable WAL record");
+        }
+    })?;
+    if mint <= maxt {
+        head.update_time_range(mint, maxt);
+    }
+    head.counters.samples_appended.fetch_add(st.samples, Ordering::Relaxed);
+    st.wal = outcome;
+    Ok(st)
+}
