@@ -365,8 +365,11 @@ pub mod memory {
         }
     }
 
+    /// A series' samples, shared between the store and its queriers.
+    type SharedSamples = Arc<Vec<(Timestamp, f64)>>;
+
     struct MemQuerier {
-        series: Vec<(Labels, Arc<Vec<(Timestamp, f64)>>)>,
+        series: Vec<(Labels, SharedSamples)>,
         mint: Timestamp,
         maxt: Timestamp,
     }

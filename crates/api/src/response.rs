@@ -1,0 +1,135 @@
+//! The success envelope: `{"status":"success","data":…,"warnings":[…],"infos":[…]}` with the optional
+//! fields omitted when empty, as Prometheus's `Response` struct does.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// A successful answer.
+pub(crate) struct Success {
+    pub(crate) data: Value,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) infos: Vec<String>,
+}
+
+impl Success {
+    pub(crate) fn new(data: Value) -> Self {
+        Success {
+            data,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for Success {
+    fn into_response(self) -> Response {
+        let mut body = String::with_capacity(256);
+        body.push_str(r#"{"status":"success","data":"#);
+        body.push_str(&self.data.to_string());
+        if !self.warnings.is_empty() {
+            body.push_str(r#","warnings":"#);
+            body.push_str(&Value::from(self.warnings).to_string());
+        }
+        if !self.infos.is_empty() {
+            body.push_str(r#","infos":"#);
+            body.push_str(&Value::from(self.infos).to_string());
+        }
+        body.push('}');
+        json_response(body)
+    }
+}
+
+/// A JSON body built by hand (query results are encoded directly into a string for speed).
+pub(crate) fn json_response(body: String) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The answer of a handler with nothing to say: 204 and an empty body (Prometheus answers nil data so).
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Appends `s` as a JSON string the way Go's encoding/json writes it (Prometheus's API goes through it):
+/// `<`, `>`, `&`, U+2028 and U+2029 are escaped as `\u003c`… so answers are byte-identical to Prometheus's.
+pub(crate) fn push_json_str(buf: &mut String, s: &str) {
+    buf.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => buf.push_str("\\\""),
+            '\\' => buf.push_str("\\\\"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            '\t' => buf.push_str("\\t"),
+            '<' => buf.push_str("\\u003c"),
+            '>' => buf.push_str("\\u003e"),
+            '&' => buf.push_str("\\u0026"),
+            '\u{2028}' => buf.push_str("\\u2028"),
+            '\u{2029}' => buf.push_str("\\u2029"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(buf, "\\u{:04x}", c as u32);
+            }
+            c => buf.push(c),
+        }
+    }
+    buf.push('"');
+}
+
+/// Appends a label set as a JSON object with keys in label order.
+pub(crate) fn push_labels(buf: &mut String, labels: &diamond_model::Labels) {
+    buf.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        push_json_str(buf, &l.name);
+        buf.push(':');
+        push_json_str(buf, &l.value);
+    }
+    buf.push('}');
+}
+
+/// Appends `[<float seconds>,"<value>"]`.
+pub(crate) fn push_point(buf: &mut String, t: i64, v: f64) {
+    buf.push('[');
+    buf.push_str(&diamond_model::format_timestamp(t));
+    buf.push_str(",\"");
+    buf.push_str(&diamond_model::format_value(v));
+    buf.push_str("\"]");
+}
+
+/// The envelope around a hand-encoded `data` value.
+pub(crate) fn success_raw(data: &str, warnings: &[String], infos: &[String]) -> Response {
+    let mut body = String::with_capacity(data.len() + 64);
+    body.push_str(r#"{"status":"success","data":"#);
+    body.push_str(data);
+    for (key, list) in [("warnings", warnings), ("infos", infos)] {
+        if !list.is_empty() {
+            body.push_str(",\"");
+            body.push_str(key);
+            body.push_str("\":[");
+            for (i, w) in list.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                push_json_str(&mut body, w);
+            }
+            body.push(']');
+        }
+    }
+    body.push('}');
+    json_response(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_escaping() {
+        let mut b = String::new();
+        push_json_str(&mut b, "a<b>&\"\\\n\u{1}\u{2028}é");
+        assert_eq!(b, r#""a\u003cb\u003e\u0026\"\\\n\u0001\u2028é""#);
+    }
+}

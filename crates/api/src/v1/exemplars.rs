@@ -1,0 +1,56 @@
+//! `/api/v1/query_exemplars`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Response;
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
+use crate::response::{no_content, push_json_str, push_labels, success_raw};
+
+/// Exemplars of every series selected by any vector selector of the query (functions and aggregations are
+/// ignored: exemplars are raw), within `[start, end]`.
+pub(crate) async fn query(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
+    let start = p.time_or("start", MIN_TIME_MS)?;
+    let end = p.time_or("end", MAX_TIME_MS)?;
+    if end < start {
+        return Err(ApiError::bad_data("end timestamp must not be before start timestamp"));
+    }
+    let expr = diamond_promql::parse(p.get("query")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let sets = diamond_promql::extract_selectors(&expr);
+    if sets.is_empty() {
+        // Prometheus answers nil data with 204 and no body.
+        return Ok(no_content());
+    }
+    let backend = Arc::clone(&state.backend);
+    let found = tokio::task::spawn_blocking(move || backend.exemplars(start, end, &sets))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut b = String::with_capacity(256 + found.len() * 128);
+    b.push('[');
+    for (i, s) in found.iter().enumerate() {
+        if i > 0 {
+            b.push(',');
+        }
+        b.push_str(r#"{"seriesLabels":"#);
+        push_labels(&mut b, &s.series_labels);
+        b.push_str(r#","exemplars":["#);
+        for (j, e) in s.exemplars.iter().enumerate() {
+            if j > 0 {
+                b.push(',');
+            }
+            b.push_str(r#"{"labels":"#);
+            push_labels(&mut b, &e.labels);
+            b.push_str(r#","value":"#);
+            push_json_str(&mut b, &diamond_model::format_value(e.value));
+            b.push_str(r#","timestamp":"#);
+            b.push_str(&diamond_model::format_timestamp(e.ts));
+            b.push('}');
+        }
+        b.push_str("]}");
+    }
+    b.push(']');
+    Ok(success_raw(&b, &[], &[]))
+}

@@ -1,0 +1,190 @@
+//! `/api/v1/query`, `/api/v1/query_range`, `/api/v1/format_query`, `/api/v1/parse_query`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::Response;
+use diamond_promql::{CancelToken, QueryResult, Value};
+
+use crate::ApiState;
+use crate::error::{ApiError, ErrorType};
+use crate::params::{Params, parse_duration_ms, parse_time};
+use crate::response::{push_json_str, push_labels, push_point, success_raw};
+
+/// Prometheus refuses range queries with more points than this per series.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Cancels the query when the request future is dropped (the client went away).
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn timeout_param(state: &ApiState, p: &Params) -> Result<Duration, ApiError> {
+    let default = state.options.query_timeout;
+    let t = p.get("timeout");
+    if t.is_empty() {
+        return Ok(default);
+    }
+    let ms = parse_duration_ms(t).map_err(|e| ApiError::invalid_param("timeout", e))?;
+    Ok(Duration::from_millis(ms.max(0) as u64).min(default))
+}
+
+async fn run(
+    state: Arc<ApiState>,
+    timeout: Duration,
+    f: impl FnOnce(&ApiState, &CancelToken) -> Result<QueryResult, diamond_promql::Error> + Send + 'static,
+) -> Result<QueryResult, ApiError> {
+    let _permit = state
+        .query_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let cancel = CancelToken::new();
+    let guard = CancelOnDrop(cancel.clone());
+    let st = Arc::clone(&state);
+    let token = cancel.clone();
+    let task = tokio::task::spawn_blocking(move || f(&st, &token));
+    let res = match tokio::time::timeout(timeout, task).await {
+        Ok(joined) => joined.map_err(|e| ApiError::internal(format!("query panicked: {e}")))?,
+        Err(_) => {
+            cancel.cancel();
+            return Err(ApiError {
+                kind: ErrorType::Timeout,
+                message: "query timed out in expression evaluation".into(),
+            });
+        }
+    };
+    drop(guard);
+    Ok(res?)
+}
+
+/// `/api/v1/query`.
+pub(crate) async fn instant(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
+    let query = p.get("query").to_owned();
+    let ts = if p.get("time").is_empty() {
+        now_ms()
+    } else {
+        parse_time(p.get("time")).map_err(|e| ApiError::invalid_param("time", e))?
+    };
+    let timeout = timeout_param(&state, &p)?;
+    let res = run(state, timeout, move |st, cancel| {
+        st.engine.instant_query(st.backend.queryable(), &query, ts, cancel)
+    })
+    .await?;
+    Ok(encode(&res))
+}
+
+/// `/api/v1/query_range`.
+pub(crate) async fn range(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
+    let start = parse_time(p.get("start")).map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = parse_time(p.get("end")).map_err(|e| ApiError::invalid_param("end", e))?;
+    if end < start {
+        return Err(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step = parse_duration_ms(p.get("step")).map_err(|e| ApiError::invalid_param("step", e))?;
+    if step <= 0 {
+        return Err(ApiError::invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let timeout = timeout_param(&state, &p)?;
+    let query = p.get("query").to_owned();
+    let res = run(state, timeout, move |st, cancel| {
+        st.engine
+            .range_query(st.backend.queryable(), &query, start, end, step, cancel)
+    })
+    .await?;
+    Ok(encode(&res))
+}
+
+/// Encodes a result as Prometheus's `{"resultType":…,"result":…}`.
+pub(crate) fn encode_value(v: &Value) -> String {
+    let mut b = String::with_capacity(1024);
+    match v {
+        Value::Scalar { t, v } => {
+            b.push_str(r#"{"resultType":"scalar","result":"#);
+            push_point(&mut b, *t, *v);
+        }
+        Value::String { t, s } => {
+            b.push_str(r#"{"resultType":"string","result":["#);
+            b.push_str(&diamond_model::format_timestamp(*t));
+            b.push(',');
+            push_json_str(&mut b, s);
+            b.push(']');
+        }
+        Value::Vector(samples) => {
+            b.push_str(r#"{"resultType":"vector","result":["#);
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    b.push(',');
+                }
+                b.push_str(r#"{"metric":"#);
+                push_labels(&mut b, &s.labels);
+                b.push_str(r#","value":"#);
+                push_point(&mut b, s.t, s.v);
+                b.push('}');
+            }
+            b.push(']');
+        }
+        Value::Matrix(series) => {
+            b.push_str(r#"{"resultType":"matrix","result":["#);
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    b.push(',');
+                }
+                b.push_str(r#"{"metric":"#);
+                push_labels(&mut b, &s.labels);
+                b.push_str(r#","values":["#);
+                for (j, (t, v)) in s.samples.iter().enumerate() {
+                    if j > 0 {
+                        b.push(',');
+                    }
+                    push_point(&mut b, *t, *v);
+                }
+                b.push_str("]}");
+            }
+            b.push(']');
+        }
+    }
+    b.push('}');
+    b
+}
+
+fn encode(res: &QueryResult) -> Response {
+    success_raw(&encode_value(&res.value), &res.warnings, &res.infos)
+}
+
+/// `/api/v1/format_query`: the expression pretty-printed.
+pub(crate) async fn format(p: Params) -> Result<Response, ApiError> {
+    let expr = diamond_promql::parse(p.get("query")).map_err(|e| ApiError::invalid_param("query", e))?;
+    let mut b = String::new();
+    push_json_str(&mut b, &expr.prettify());
+    Ok(success_raw(&b, &[], &[]))
+}
+
+/// `/api/v1/parse_query`: the syntax tree as JSON.
+pub(crate) async fn parse_query(p: Params) -> Result<Response, ApiError> {
+    let expr = diamond_promql::parse(p.get("query")).map_err(|e| ApiError::invalid_param("query", e))?;
+    let tree = crate::ast::to_json(&expr);
+    Ok(success_raw(&tree.to_string(), &[], &[]))
+}

@@ -1,0 +1,300 @@
+//! The HTTP surface through `tower::ServiceExt::oneshot` against an in-memory backend: shapes, parameters
+//! and status codes of each endpoint, with no sockets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use diamond_api::{ApiOptions, ApiState, Backend};
+use diamond_exemplars::SeriesExemplars;
+use diamond_model::storage::memory::MemStorage;
+use diamond_model::storage::{Appender, Queryable};
+use diamond_model::{Exemplar, Labels, Matcher, Metadata, MetricType, Timestamp};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct TestBackend {
+    store: MemStorage,
+}
+
+impl Backend for TestBackend {
+    fn queryable(&self) -> &dyn Queryable {
+        &self.store
+    }
+    fn appender(&self) -> Box<dyn Appender> {
+        self.store.appender()
+    }
+    fn exemplars(&self, start: Timestamp, end: Timestamp, sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars> {
+        self.store
+            .exemplars(start, end, sets)
+            .into_iter()
+            .map(|(series_labels, exemplars)| SeriesExemplars {
+                series_labels,
+                exemplars,
+            })
+            .collect()
+    }
+    fn metadata(&self) -> Vec<(String, Metadata)> {
+        self.store.metadata().into_iter().collect()
+    }
+    fn tsdb_status(&self, _limit: usize) -> Value {
+        json!({"headStats": {"numSeries": self.store.num_series()}})
+    }
+    fn targets(&self) -> Value {
+        json!({"activeTargets": [], "droppedTargets": [], "droppedTargetCounts": {}})
+    }
+    fn reload(&self) -> Result<(), String> {
+        Err("no config file".into())
+    }
+    fn config_yaml(&self) -> String {
+        "global: {}\n".into()
+    }
+    fn flags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([("storage.tsdb.path".to_owned(), "data".to_owned())])
+    }
+    fn runtime_info(&self) -> Value {
+        json!({})
+    }
+    fn self_metrics(&self, _om: bool) -> String {
+        String::new()
+    }
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+fn app() -> (axum::Router, MemStorage) {
+    let store = MemStorage::new();
+    let up = Labels::from_pairs(&[("__name__", "up"), ("job", "a"), ("instance", "x:1")]);
+    let up2 = Labels::from_pairs(&[("__name__", "up"), ("job", "b"), ("instance", "y:1")]);
+    let req = Labels::from_pairs(&[("__name__", "req_total"), ("job", "a"), ("path", "<script>")]);
+    let mut a = store.appender();
+    for t in (0..=600_000).step_by(15_000) {
+        a.append(0, &up, t, 1.0).unwrap();
+        a.append(0, &up2, t, 0.0).unwrap();
+        a.append(0, &req, t, t as f64 / 1000.0).unwrap();
+    }
+    a.append_exemplar(
+        0,
+        &req,
+        &Exemplar {
+            labels: Labels::from_pairs(&[("trace_id", "abc")]),
+            value: 1.5,
+            ts: 30_123,
+            has_ts: true,
+        },
+    )
+    .unwrap();
+    a.update_metadata(
+        0,
+        &req,
+        &Metadata {
+            metric_type: MetricType::Counter,
+            help: "Requests.".into(),
+            unit: String::new(),
+        },
+    )
+    .unwrap();
+    a.commit().unwrap();
+    let backend = Arc::new(TestBackend { store: store.clone() });
+    let engine = diamond_promql::Engine::new(diamond_promql::EngineOptions::default());
+    let state = Arc::new(ApiState::new(backend, engine, ApiOptions::default(), 4));
+    (diamond_api::router(state), store)
+}
+
+async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
+    call(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn post_form(app: &axum::Router, uri: &str, form: &str) -> (StatusCode, String) {
+    let req = Request::post(uri)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap();
+    call(app, req).await
+}
+
+#[tokio::test]
+async fn exemplars_exact_shape() {
+    let (app, _) = app();
+    let (s, body) = get(
+        &app,
+        "/api/v1/query_exemplars?query=rate(req_total%5B5m%5D)&start=0&end=100",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"req_total","job":"a","path":"\u003cscript\u003e"},"exemplars":[{"labels":{"trace_id":"abc"},"value":"1.5","timestamp":30.123}]}]}"#
+    );
+    // POST form gives the same answer.
+    let (s, body2) = post_form(&app, "/api/v1/query_exemplars", "query=req_total&start=0&end=100").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, body2);
+    // No selector: 204 and no body. No match: an empty list.
+    let (s, body) = get(&app, "/api/v1/query_exemplars?query=1").await;
+    assert_eq!((s, body.as_str()), (StatusCode::NO_CONTENT, ""));
+    let (s, body) = get(&app, "/api/v1/query_exemplars?query=nothing").await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, r#"{"status":"success","data":[]}"#)
+    );
+    // Out of the time range: empty.
+    let (_, body) = get(&app, "/api/v1/query_exemplars?query=req_total&start=31&end=100").await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+}
+
+#[tokio::test]
+async fn errors_have_prometheus_shape() {
+    let (app, _) = app();
+    for (uri, status, etype) in [
+        ("/api/v1/query_exemplars?query=up&start=5&end=1", 400, "bad_data"),
+        ("/api/v1/query_exemplars?query=sum(", 400, "bad_data"),
+        ("/api/v1/series", 400, "bad_data"),
+        ("/api/v1/query?query=up&time=x", 400, "bad_data"),
+        ("/api/v1/query_range?query=up&start=0&end=10&step=0", 400, "bad_data"),
+        ("/api/v1/query?query=rate(up)", 400, "bad_data"),
+        ("/api/v1/labels?limit=-1", 400, "bad_data"),
+    ] {
+        let (s, body) = get(&app, uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["status"], "error", "{uri}");
+        assert_eq!(v["errorType"], etype, "{uri}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{uri}");
+    }
+    let (_, body) = get(&app, "/api/v1/series").await;
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#
+    );
+}
+
+#[tokio::test]
+async fn series_labels_and_values() {
+    let (app, _) = app();
+    let (_, body) = get(&app, "/api/v1/series?match[]=up&match[]=%7Bjob%3D%22a%22%7D").await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    let (_, body) = get(&app, "/api/v1/labels").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["__name__","instance","job","path"]}"#
+    );
+    let (_, body) = get(&app, "/api/v1/labels?match[]=up").await;
+    assert_eq!(body, r#"{"status":"success","data":["__name__","instance","job"]}"#);
+    let (_, body) = get(&app, "/api/v1/label/job/values").await;
+    assert_eq!(body, r#"{"status":"success","data":["a","b"]}"#);
+    let (_, body) = get(&app, "/api/v1/label/job/values?limit=1").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["a"],"warnings":["results truncated due to limit"]}"#
+    );
+    let (_, body) = get(&app, "/api/v1/label/nope/values").await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+    let (_, body) = post_form(&app, "/api/v1/labels", "match[]=req_total").await;
+    assert_eq!(body, r#"{"status":"success","data":["__name__","job","path"]}"#);
+}
+
+#[tokio::test]
+async fn queries_encode_as_prometheus() {
+    let (app, _) = app();
+    let (_, body) = get(&app, "/api/v1/query?query=up%7Bjob%3D%22a%22%7D&time=600").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","instance":"x:1","job":"a"},"value":[600,"1"]}]}}"#
+    );
+    let (_, body) = get(&app, "/api/v1/query?query=1%2F0&time=1.5").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1.500,"+Inf"]}}"#
+    );
+    let (_, body) = post_form(
+        &app,
+        "/api/v1/query_range",
+        "query=up%7Bjob%3D%22b%22%7D&start=0&end=30&step=15",
+    )
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","instance":"y:1","job":"b"},"values":[[0,"0"],[15,"0"],[30,"0"]]}]}}"#
+    );
+}
+
+#[tokio::test]
+async fn metadata_and_status() {
+    let (app, _) = app();
+    let (_, body) = get(&app, "/api/v1/metadata").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"req_total":[{"type":"counter","help":"Requests.","unit":""}]}}"#
+    );
+    let (_, body) = get(&app, "/api/v1/metadata?metric=nope").await;
+    assert_eq!(body, r#"{"status":"success","data":{}}"#);
+    let (s, body) = get(&app, "/api/v1/status/buildinfo").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(v["data"]["version"].as_str().unwrap().starts_with('3'));
+    let (s, _) = get(&app, "/-/healthy").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = get(&app, "/-/ready").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = call(&app, Request::post("/-/reload").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let (_, body) = get(&app, "/api/v1/status/flags").await;
+    assert_eq!(body, r#"{"status":"success","data":{"storage.tsdb.path":"data"}}"#);
+}
+
+#[tokio::test]
+async fn remote_write_receiver() {
+    use diamond_model::Sample;
+    use diamond_wire::{TimeSeries, WriteBatch};
+    let (app, store) = app();
+    let body = |t: i64| {
+        let series = vec![TimeSeries {
+            labels: Labels::from_pairs(&[("__name__", "rw"), ("k", "v")]),
+            samples: vec![Sample { t, v: 7.0 }],
+            exemplars: vec![Exemplar {
+                labels: Labels::from_pairs(&[("trace_id", "ff")]),
+                value: 7.0,
+                ts: t,
+                has_ts: true,
+            }],
+            histograms_dropped: 0,
+            metadata: None,
+        }];
+        diamond_wire::compress_snappy(&diamond_wire::encode_remote_write_v1(&WriteBatch {
+            series,
+            metadata: vec![],
+            rejected: Vec::new(),
+        }))
+    };
+    let req = |ct: &str, b: Vec<u8>| {
+        Request::post("/api/v1/write")
+            .header("Content-Type", ct)
+            .header("Content-Encoding", "snappy")
+            .body(Body::from(b))
+            .unwrap()
+    };
+    let (s, _) = call(&app, req("application/x-protobuf", body(1_000_000))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&app, req("application/x-protobuf", body(999_000))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "out of order is bad data");
+    let (s, _) = call(&app, req("application/json", body(2_000_000))).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (s, _) = call(&app, req("application/x-protobuf", b"junk".to_vec())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let q = store.querier(0, 10_000_000).unwrap();
+    let got = q.select(&[Matcher::equal("__name__", "rw")]).unwrap();
+    assert_eq!(got.len(), 1);
+    let ex = store.exemplars(0, i64::MAX, &[vec![Matcher::equal("__name__", "rw")]]);
+    assert_eq!(ex.len(), 1);
+}
