@@ -97,7 +97,7 @@ storage:
 ";
 
 /// The resolved configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `global`
     pub global: GlobalConfig,
@@ -566,7 +566,7 @@ impl Resolver<'_> {
             .unwrap_or(DEFAULT_EVALUATION_INTERVAL);
         let mut ext = Vec::new();
         for (k, v) in g.external_labels.unwrap_or_default() {
-            if k.is_empty() || k.starts_with("__") {
+            if k.is_empty() {
                 return Err(self.err(
                     &path(at, &["external_labels".into()]),
                     format!("{k:?} is not a valid label name"),
@@ -575,7 +575,7 @@ impl Resolver<'_> {
             ext.push((k, v));
         }
         let scrape_protocols = match &g.scrape_protocols {
-            Some(p) => self.protocols(&path(at, &["scrape_protocols".into()]), p)?,
+            Some(p) => self.protocols(&path(at, &["scrape_protocols".into()]), p, None)?,
             None => ScrapeProtocol::DEFAULT.to_vec(),
         };
         Ok(GlobalConfig {
@@ -592,33 +592,42 @@ impl Resolver<'_> {
         })
     }
 
-    fn protocols(&self, at: &[Seg], p: &[String]) -> Result<Vec<ScrapeProtocol>, Error> {
+    /// `job` is `Some(name)` for a scrape config (Prometheus then names the job in its messages).
+    fn protocols(&self, at: &[Seg], p: &[String], job: Option<&str>) -> Result<Vec<ScrapeProtocol>, Error> {
+        let ctx = job
+            .map(|j| format!(" for scrape config with job name {j:?}"))
+            .unwrap_or_default();
         let mut out = Vec::new();
         for s in p {
             let Some(sp) = ScrapeProtocol::parse(s) else {
-                let all: Vec<&str> = ScrapeProtocol::ALL.iter().map(|p| p.as_str()).collect();
+                let mut all: Vec<&str> = ScrapeProtocol::ALL.iter().map(|p| p.as_str()).collect();
+                all.sort_unstable();
                 return Err(self.err(
                     at,
-                    format!("unknown scrape protocol {s}, supported: [{}]", all.join(" ")),
+                    format!("unknown scrape protocol {s}, supported: [{}]{ctx}", all.join(" ")),
                 ));
             };
             if out.contains(&sp) {
-                return Err(self.err(at, format!("duplicated protocol in scrape_protocols, got {p:?}")));
+                return Err(self.err(at, format!("duplicated protocol in scrape_protocols, got {p:?}{ctx}")));
             }
             out.push(sp);
         }
         if out.is_empty() {
-            return Err(self.err(at, "scrape_protocols cannot be empty"));
+            return Err(self.err(at, format!("scrape_protocols cannot be empty{ctx}")));
         }
         Ok(out)
     }
 
-    /// `body_size_limit`: a byte count with an optional base-2 unit (`B`, `KB`/`KiB`, `MB`/`MiB`, … up to
-    /// `EB`), as Prometheus's `units.Base2Bytes`.
+    /// `body_size_limit`: a size with a base-2 unit (`B`, `KB`/`KiB`, `MB`/`MiB`, … up to `EB`), as
+    /// Prometheus's `units.Base2Bytes`.
     fn bytes(&self, at: &[Seg], v: &Option<serde_yaml_ng::Value>) -> Result<u64, Error> {
         let s = match v {
             None => return Ok(0),
-            Some(serde_yaml_ng::Value::Number(n)) => return n.as_u64().ok_or_else(|| self.err(at, "invalid size")),
+            // Prometheus requires a unit: a bare number is an error ("units: unknown unit"), except 0.
+            Some(serde_yaml_ng::Value::Number(n)) if n.as_u64() == Some(0) => return Ok(0),
+            Some(serde_yaml_ng::Value::Number(n)) => {
+                return Err(self.err(at, format!("invalid size {n}: a unit is required (B, KB, MB, GB, …)")));
+            }
             Some(serde_yaml_ng::Value::String(s)) => s.trim(),
             Some(_) => return Err(self.err(at, "invalid size")),
         };
@@ -650,7 +659,7 @@ impl Resolver<'_> {
             None => g.scrape_timeout.min(c.scrape_interval),
         };
         if let Some(p) = &r.scrape_protocols {
-            c.scrape_protocols = self.protocols(&k("scrape_protocols"), p)?;
+            c.scrape_protocols = self.protocols(&k("scrape_protocols"), p, Some(&job_name))?;
         }
         if let Some(p) = r.metrics_path {
             c.metrics_path = p;
@@ -721,8 +730,17 @@ impl Resolver<'_> {
         }
         if let Some(t) = r.tls_config {
             let at = k("tls_config");
-            if t.cert_file.is_some() != t.key_file.is_some() {
-                return Err(self.err(&at, "cert_file and key_file must be configured together"));
+            if t.cert_file.is_some() && t.key_file.is_none() {
+                return Err(self.err(
+                    &at,
+                    "exactly one of key or key_file must be configured when a client certificate is configured",
+                ));
+            }
+            if t.key_file.is_some() && t.cert_file.is_none() {
+                return Err(self.err(
+                    &at,
+                    "exactly one of cert or cert_file must be configured when a client key is configured",
+                ));
             }
             let mut unsupported = Vec::new();
             for (name, set) in [
@@ -753,6 +771,12 @@ impl Resolver<'_> {
         for (i, tg) in r.static_configs.unwrap_or_default().into_iter().enumerate() {
             let at = path(&k("static_configs"), &[Seg::Idx(i)]);
             let group = file_sd::resolve_group(tg, i.to_string()).map_err(|m| self.err(&at, m))?;
+            if let Some(bad) = group.targets.iter().find(|t| t.contains('/')) {
+                return Err(self.err(
+                    &path(&at, &["targets".into()]),
+                    format!("{bad:?} is not a valid hostname"),
+                ));
+            }
             c.static_configs.push(group);
         }
         for (i, f) in r.file_sd_configs.unwrap_or_default().into_iter().enumerate() {
@@ -806,24 +830,39 @@ impl Resolver<'_> {
     }
 }
 
-/// Parses a byte size with an optional base-2 unit.
+/// Parses a byte size as Prometheus's `units.ParseBase2Bytes`: a number (decimals allowed) followed by a
+/// base-2 unit (`B`, `KB`/`KiB`, … `EB`/`EiB`), several terms allowed (`1GB512MB`); `0` alone is accepted.
 fn parse_bytes(s: &str) -> Option<u64> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s;
+    let mut total: f64 = 0.0;
+    if rest.is_empty() {
         return None;
     }
-    let n: u64 = s[..digits].parse().ok()?;
-    let mult: u64 = match &s[digits..] {
-        "" | "B" => 1,
-        "KB" | "KiB" => 1 << 10,
-        "MB" | "MiB" => 1 << 20,
-        "GB" | "GiB" => 1 << 30,
-        "TB" | "TiB" => 1 << 40,
-        "PB" | "PiB" => 1 << 50,
-        "EB" | "EiB" => 1 << 60,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    while !rest.is_empty() {
+        let n = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        if n == 0 {
+            return None;
+        }
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let mult: f64 = match &rest[..u] {
+            "B" => 1.0,
+            "KB" | "KiB" => 1024.0,
+            "MB" | "MiB" => 1024f64.powi(2),
+            "GB" | "GiB" => 1024f64.powi(3),
+            "TB" | "TiB" => 1024f64.powi(4),
+            "PB" | "PiB" => 1024f64.powi(5),
+            "EB" | "EiB" => 1024f64.powi(6),
+            _ => return None,
+        };
+        rest = &rest[u..];
+        total += num * mult;
+    }
+    (total < u64::MAX as f64).then_some(total as u64)
 }
 
 #[cfg(test)]

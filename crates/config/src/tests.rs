@@ -203,7 +203,7 @@ const ERRORS: &[(&str, &str, &str)] = &[
     (
         "scrape_configs:\n  - job_name: a\n    scrape_protocols: [OpenMetricsText1.0.0, Foo]\n",
         "3:5",
-        "unknown scrape protocol Foo, supported:",
+        "unknown scrape protocol Foo, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0] for scrape config with job name \"a\"",
     ),
     (
         "scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusProto, PrometheusProto]\n",
@@ -214,6 +214,31 @@ const ERRORS: &[(&str, &str, &str)] = &[
         "scrape_configs:\n  - job_name: a\n    scheme: ftp\n",
         "3:5",
         "scheme must be \"http\" or \"https\"",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    scrape_protocols: []\n",
+        "3:5",
+        "scrape_protocols cannot be empty for scrape config with job name \"a\"",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    tls_config:\n      cert_file: c\n",
+        "3:5",
+        "exactly one of key or key_file must be configured when a client certificate is configured",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    body_size_limit: 1000\n",
+        "3:5",
+        "invalid size 1000: a unit is required",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [ok, 'a/b']\n",
+        "4:9",
+        "\"a/b\" is not a valid hostname",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    authorization: {type: basic, credentials: x}\n",
+        "3:5",
+        "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
     ),
     (
         "scrape_configs:\n  - job_name: a\n    sample_limit: -1\n",
@@ -305,16 +330,20 @@ remote_write: [{url: 'http://r'}]
 
 #[test]
 fn bytes_table() {
-    for (s, v) in [
-        ("0", Some(0)),
-        ("100", Some(100)),
-        ("1KB", Some(1024)),
-        ("2MiB", Some(2 << 20)),
-        ("1GB", Some(1 << 30)),
-    ] {
-        assert_eq!(parse_bytes(s), v, "{s}");
+    // Accepted and refused as promtool 3.5.3 does (`1000` is refused: a unit is required).
+    let ok: [(&str, u64); 7] = [
+        ("0", 0),
+        ("100B", 100),
+        ("1KB", 1024),
+        ("2MiB", 2 << 20),
+        ("1GB", 1 << 30),
+        ("1.5MB", 3 << 19),
+        ("1GB512MB", (1 << 30) + (512 << 20)),
+    ];
+    for (s, v) in ok {
+        assert_eq!(parse_bytes(s), Some(v), "{s}");
     }
-    for s in ["", "MB", "1.5MB", "1mb", "-1"] {
+    for s in ["", "MB", "1000", "1mb", "-1", "1XB"] {
         assert_eq!(parse_bytes(s), None, "{s}");
     }
 }

@@ -428,7 +428,7 @@ async fn request_failures_table() {
         ),
         (
             Canned::text(&"a 1\n".repeat(100)),
-            "    body_size_limit: 100\n",
+            "    body_size_limit: 100B\n",
             "body size limit exceeded",
         ),
         (
