@@ -192,6 +192,29 @@ pub fn append_body(
     ts: Timestamp,
     opts: &AppendOptions<'_>,
 ) -> Result<AppendStats, (AppendStats, ScrapeError)> {
+    let mut touched = Vec::new();
+    let res = append_samples(app, cache, body, format, ts, opts, &mut touched);
+    if res.is_err() {
+        // The caller rolls the transaction back, so refs handed out during it may name series the storage
+        // never kept: forget them rather than pass them as hints later.
+        for key in touched {
+            if let Some(CacheEntry { series: Some(s), .. }) = cache.entries.get_mut(&key) {
+                s.sref = 0;
+            }
+        }
+    }
+    res
+}
+
+fn append_samples(
+    app: &mut dyn Appender,
+    cache: &mut ScrapeCache,
+    body: &[u8],
+    format: Format,
+    ts: Timestamp,
+    opts: &AppendOptions<'_>,
+    touched: &mut Vec<String>,
+) -> Result<AppendStats, (AppendStats, ScrapeError)> {
     let cfg = opts.config;
     let mut st = AppendStats::default();
     let iter = cache.iter + 1;
@@ -295,6 +318,7 @@ pub fn append_body(
             if let Some(e) = cache.entries.get_mut(key) {
                 e.series = Some(series.clone());
             }
+            touched.push(key.to_owned());
         }
         if is_new {
             st.series_added += 1;

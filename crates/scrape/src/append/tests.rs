@@ -345,3 +345,73 @@ fn report_series() {
     let up = samples_of(&store, r#"{__name__="up", instance="h:1", job="j"}"#);
     assert!(up.len() == 2 && is_stale_nan(up[1].1), "{up:?}");
 }
+
+/// Records the hints it receives and hands out refs it "forgets" on rollback, like a storage whose series
+/// creation is transactional.
+struct HintRecorder {
+    hints: Arc<std::sync::Mutex<Vec<SeriesRef>>>,
+    next: SeriesRef,
+}
+
+impl Appender for HintRecorder {
+    fn append(&mut self, hint: SeriesRef, _l: &Labels, _t: Timestamp, _v: f64) -> Result<SeriesRef, AppendError> {
+        self.hints.lock().unwrap_or_else(|e| e.into_inner()).push(hint);
+        self.next += 1;
+        Ok(if hint != 0 { hint } else { self.next })
+    }
+    fn append_exemplar(&mut self, _: SeriesRef, _: &Labels, _: &diamond_model::Exemplar) -> Result<(), AppendError> {
+        Ok(())
+    }
+    fn update_metadata(&mut self, _: SeriesRef, _: &Labels, _: &Metadata) -> Result<(), AppendError> {
+        Ok(())
+    }
+    fn commit(self: Box<Self>) -> Result<(), AppendError> {
+        Ok(())
+    }
+    fn rollback(self: Box<Self>) {}
+}
+
+#[test]
+fn refs_from_a_failed_scrape_are_not_reused() {
+    let cfg = job("    sample_limit: 1\n");
+    let tl = target();
+    let opts = AppendOptions {
+        config: &cfg,
+        target_labels: &tl,
+        preferred_openmetrics: false,
+    };
+    let hints = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut cache = ScrapeCache::new();
+    let mut app: Box<dyn Appender> = Box::new(HintRecorder {
+        hints: Arc::clone(&hints),
+        next: 100,
+    });
+    append_body(app.as_mut(), &mut cache, b"a 1\nb 1\n", Format::PromText, 1_000, &opts).expect_err("over the limit");
+    app.rollback();
+    let mut app: Box<dyn Appender> = Box::new(HintRecorder {
+        hints: Arc::clone(&hints),
+        next: 200,
+    });
+    append_body(app.as_mut(), &mut cache, b"a 1\n", Format::PromText, 2_000, &opts).expect("within the limit");
+    let second = *hints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last()
+        .expect("appended");
+    assert_eq!(
+        second, 0,
+        "the ref of the rolled-back append must not be used as a hint"
+    );
+    // Refs from a committed scrape are reused.
+    let mut app: Box<dyn Appender> = Box::new(HintRecorder {
+        hints: Arc::clone(&hints),
+        next: 300,
+    });
+    append_body(app.as_mut(), &mut cache, b"a 1\n", Format::PromText, 3_000, &opts).expect("ok");
+    let third = *hints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last()
+        .expect("appended");
+    assert_eq!(third, 201);
+}
