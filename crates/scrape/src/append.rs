@@ -55,6 +55,11 @@ impl ScrapeCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// The last metadata seen per metric family (what `/api/v1/targets/metadata` reports).
+    pub fn metadata(&self) -> &HashMap<String, Metadata> {
+        &self.metadata
+    }
 }
 
 /// The per-target settings the append step needs.

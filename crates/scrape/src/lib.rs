@@ -44,7 +44,7 @@ pub mod target;
 
 use diamond_model::storage::AppendError;
 
-pub use manager::{Appendable, ScrapeManager};
+pub use manager::{Appendable, ScrapeManager, TargetMetadata};
 pub use target::{DroppedTarget, Health, ScrapeState, TargetStatus};
 
 /// Why a scrape failed; its Display is the target's `lastError`.

@@ -16,6 +16,17 @@ use crate::scrape_loop::{self, LoopParams, lock};
 use crate::target::{self, DroppedTarget, Populated, ScrapeState, Target, TargetStatus};
 use crate::{Error, http};
 
+/// Metadata of one metric family as one target exposes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetMetadata {
+    /// The target's labels.
+    pub target: diamond_model::Labels,
+    /// Metric family name.
+    pub metric: String,
+    /// Type, help and unit.
+    pub metadata: diamond_model::Metadata,
+}
+
 /// Opens a storage transaction; called once per scrape.
 pub type Appendable = Arc<dyn Fn() -> Box<dyn Appender> + Send + Sync>;
 
@@ -345,6 +356,29 @@ impl ScrapeManager {
             v.sort_by(|a, b| a.labels.cmp(&b.labels));
             out.extend(v);
         }
+        out
+    }
+
+    /// Metadata per active target and metric family, as the targets last exposed it (Prometheus serves
+    /// `/api/v1/targets/metadata` and `/api/v1/metadata` from the same per-target caches). Sorted by target
+    /// labels, then family.
+    pub fn metadata(&self) -> Vec<TargetMetadata> {
+        let st = lock(&self.inner.state);
+        let mut out = Vec::new();
+        for pool in st.pools.values() {
+            for l in pool.loops.values() {
+                let target = l.target.labels();
+                let cache = lock(&l.cache);
+                for (metric, m) in cache.metadata() {
+                    out.push(TargetMetadata {
+                        target: target.clone(),
+                        metric: metric.clone(),
+                        metadata: m.clone(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.target, &a.metric).cmp(&(&b.target, &b.metric)));
         out
     }
 

@@ -142,6 +142,19 @@ async fn up_report_series_exemplars_and_headers() {
     assert_eq!(t.state.exemplars, 1);
     assert!(t.state.content_type.starts_with("application/openmetrics-text"));
     assert!(t.state.warnings.is_empty());
+    let meta: Vec<(String, diamond_model::MetricType)> = h
+        .mgr
+        .metadata()
+        .into_iter()
+        .map(|m| (m.metric, m.metadata.metric_type))
+        .collect();
+    assert_eq!(
+        meta,
+        vec![
+            ("http_requests".to_owned(), diamond_model::MetricType::Counter),
+            ("temp".to_owned(), diamond_model::MetricType::Gauge)
+        ]
+    );
     let j = t.to_json();
     assert_eq!(j["health"], "up");
     assert_eq!(j["scrapePool"], "t");
