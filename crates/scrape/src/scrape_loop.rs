@@ -58,16 +58,19 @@ pub(crate) async fn run(p: LoopParams) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let accept = http::accept_header(&p.config.scrape_protocols);
     let mut scraped_once = false;
+    let mut aligned: Option<SystemTime> = None;
     loop {
         tokio::select! {
             biased;
             _ = p.cancel.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        let now = SystemTime::now();
+        let start = align(now, &mut aligned, interval);
         tokio::select! {
             biased;
             _ = p.cancel.cancelled() => break,
-            _ = scrape_once(&p, &accept) => { scraped_once = true; }
+            _ = scrape_once(&p, &accept, start) => { scraped_once = true; }
         }
     }
     if !scraped_once || p.shutdown.is_cancelled() || !p.end_staleness.load(Ordering::SeqCst) {
@@ -111,14 +114,34 @@ pub(crate) async fn run(p: LoopParams) {
     }
 }
 
+/// Prometheus's scrape-timestamp alignment: a scrape starting within a small tolerance (2ms, at most 1% of
+/// the interval) of its ideal slot is stamped with the slot, so timestamps are exactly one interval apart
+/// and the TSDB's delta-of-delta encoding stores them in a bit or two.
+fn align(now: SystemTime, aligned: &mut Option<SystemTime>, interval: Duration) -> SystemTime {
+    let tolerance = (interval / 100).min(Duration::from_millis(2));
+    let Some(mut slot) = *aligned else {
+        *aligned = Some(now);
+        return now;
+    };
+    // Skipped ticks (an overrun) move the slot forward by whole intervals; bounded by the elapsed time.
+    while now.duration_since(slot).is_ok_and(|d| d >= interval) && !interval.is_zero() {
+        slot += interval;
+    }
+    *aligned = Some(slot);
+    match now.duration_since(slot) {
+        Ok(d) if d <= tolerance => slot,
+        // Earlier than the slot (clock stepped back) or beyond tolerance: the real time.
+        _ => now,
+    }
+}
+
 /// The outcome of the storage side of one scrape.
 struct Outcome {
     stats: AppendStats,
     error: Option<ScrapeError>,
 }
 
-async fn scrape_once(p: &LoopParams, accept: &str) {
-    let start_wall = SystemTime::now();
+async fn scrape_once(p: &LoopParams, accept: &str, start_wall: SystemTime) {
     let start = Instant::now();
     let ts = now_ms(start_wall);
     let fetched = http::fetch(&p.client, &p.config, &p.target.url, accept, p.target.timeout).await;
@@ -221,4 +244,33 @@ fn process(
         }
     }
     Outcome { stats, error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn align_table() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+        let iv = Duration::from_secs(15);
+        let ms = Duration::from_millis;
+        // (offset of the actual start from t0, expected stamp offset from t0)
+        let steps = [
+            (ms(0), ms(0)),           // first scrape: its own time
+            (ms(15_001), ms(15_000)), // 1ms late: snapped
+            (ms(30_002), ms(30_000)), // 2ms late: snapped (tolerance inclusive)
+            (ms(45_003), ms(45_003)), // 3ms late: real time
+            (ms(75_001), ms(75_000)), // a skipped tick: the slot moves two intervals
+        ];
+        let mut aligned = None;
+        for (at, want) in steps {
+            assert_eq!(align(t0 + at, &mut aligned, iv), t0 + want, "{at:?}");
+        }
+        // Short intervals clamp the tolerance to 1%: 100ms → 1ms.
+        let mut aligned = None;
+        let small = Duration::from_millis(100);
+        align(t0, &mut aligned, small);
+        assert_eq!(align(t0 + ms(102), &mut aligned, small), t0 + ms(102));
+    }
 }
