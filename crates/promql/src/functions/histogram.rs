@@ -179,13 +179,14 @@ fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> (f64, bool) {
     (start + (end - start) * (rank / count), forced)
 }
 
-/// The fraction of observations between `lower` and `upper`, interpolating linearly inside buckets.
+/// The fraction of observations between `lower` and `upper`, interpolating linearly inside buckets
+/// (Prometheus 3.5's `BucketFraction` for classic buckets).
 fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
     sort_and_coalesce(buckets);
     if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
         return f64::NAN;
     }
-    ensure_monotonic(buckets);
+    // No monotonicity repair here: Prometheus 3.5 computes the fraction from the counts as they are.
     let count = buckets[buckets.len() - 1].count;
     if count == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
@@ -196,14 +197,9 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
     let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
     let (mut lower_set, mut upper_set) = (false, false);
     for (i, b) in buckets.iter().enumerate() {
-        let lower_bound = if i > 0 {
-            buckets[i - 1].upper
-        } else if b.upper > 0.0 {
-            // As in histogram_quantile, the first bucket of positive bounds is taken to start at zero.
-            0.0
-        } else {
-            f64::NEG_INFINITY
-        };
+        // Unlike histogram_quantile, Prometheus 3.5 lets the first classic bucket start at -Inf, so a bound
+        // inside it interpolates to NaN.
+        let lower_bound = if i > 0 { buckets[i - 1].upper } else { f64::NEG_INFINITY };
         let upper_bound = b.upper;
         let interp = |v: f64| rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound);
         if !lower_set && lower_bound >= lower {

@@ -44,11 +44,7 @@ pub(crate) fn call(name: &str, vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error>
             .map(|step| {
                 step.into_iter()
                     .map(|mut s| {
-                        s.v = if s.v.is_nan() || s.v.is_infinite() {
-                            f64::NAN
-                        } else {
-                            f(&civil(s.v as i64))
-                        };
+                        s.v = f(&civil(go_calendar_seconds(s.v)));
                         s.drop_name = true;
                         s
                     })
@@ -104,6 +100,22 @@ pub(crate) fn timestamp(ev: &mut Evaluator<'_>, arg: Option<&Expr>, ts: &[i64]) 
             })
             .collect(),
     ))
+}
+
+/// The Unix second Go's `time.Unix(int64(v), 0)` ends up describing, as Prometheus computes date functions.
+/// Go converts NaN and out-of-range floats to `i64::MIN` (amd64), and its calendar arithmetic then wraps
+/// around; we reproduce both so that even such inputs give Prometheus's answer.
+fn go_calendar_seconds(v: f64) -> i64 {
+    const UNIX_TO_INTERNAL: i64 = 62_135_596_800;
+    const INTERNAL_TO_ABSOLUTE: i64 = 9_223_371_966_579_724_800;
+    let sec = if v.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
+        i64::MIN
+    } else {
+        v as i64
+    };
+    let abs = sec.wrapping_add(UNIX_TO_INTERNAL).wrapping_add(INTERNAL_TO_ABSOLUTE) as u64;
+    let unix = i128::from(abs) - i128::from(UNIX_TO_INTERNAL) - i128::from(INTERNAL_TO_ABSOLUTE);
+    i64::try_from(unix).unwrap_or(i64::MAX)
 }
 
 /// A UTC calendar date and time.
