@@ -213,13 +213,7 @@ impl ScrapeManager {
     /// Static groups plus the current file_sd groups (files re-read now).
     fn all_groups(&self, pool: &mut Pool) -> Vec<TargetGroup> {
         refresh_files(&pool.config, &mut pool.file_groups);
-        let mut groups = pool.config.static_configs.clone();
-        for per_file in &pool.file_groups {
-            for g in per_file.values() {
-                groups.extend(g.iter().cloned());
-            }
-        }
-        groups
+        current_groups(pool)
     }
 
     /// Makes the pool's loops match `groups`.
@@ -317,19 +311,33 @@ impl ScrapeManager {
                 }
                 let Some(inner) = weak.upgrade() else { return };
                 let mgr = ScrapeManager { inner };
+                // Read the files without holding the manager's lock (file I/O, off the async workers).
+                let snapshot = {
+                    let st = lock(&mgr.inner.state);
+                    st.pools
+                        .get(&job)
+                        .filter(|p| p.generation == generation)
+                        .map(|p| (Arc::clone(&p.config), p.file_groups.clone()))
+                };
+                let Some((config, before)) = snapshot else { return };
+                let mut fresh = before.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    refresh_files(&config, &mut fresh);
+                    fresh
+                })
+                .await;
+                let Ok(fresh) = read else { continue };
+                if fresh == before {
+                    continue;
+                }
                 let mut guard = lock(&mgr.inner.state);
                 let st = &mut *guard;
-                let Some(mut pool) = st.pools.remove(&job) else { return };
-                if pool.generation != generation {
-                    st.pools.insert(job, pool);
+                let Some(pool) = st.pools.get_mut(&job).filter(|p| p.generation == generation) else {
                     return;
-                }
-                let before = pool.file_groups.clone();
-                let groups = mgr.all_groups(&mut pool);
-                if pool.file_groups != before {
-                    mgr.sync(&mut pool, &groups, &mut HashMap::new(), &mut st.draining);
-                }
-                st.pools.insert(job.clone(), pool);
+                };
+                pool.file_groups = fresh;
+                let groups = current_groups(pool);
+                mgr.sync(pool, &groups, &mut HashMap::new(), &mut st.draining);
             }
         });
     }
@@ -410,6 +418,17 @@ impl ScrapeManager {
             tracing::warn!("scrape loops did not stop within 5s");
         }
     }
+}
+
+/// Static groups plus the file_sd groups last read.
+fn current_groups(pool: &Pool) -> Vec<TargetGroup> {
+    let mut groups = pool.config.static_configs.clone();
+    for per_file in &pool.file_groups {
+        for g in per_file.values() {
+            groups.extend(g.iter().cloned());
+        }
+    }
+    groups
 }
 
 /// Re-reads the target files; a file that fails to load keeps its last good groups (as Prometheus).

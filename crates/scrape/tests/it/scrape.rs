@@ -405,6 +405,11 @@ async fn file_sd_refresh_and_dropped_targets() {
     .await;
     let urls: Vec<String> = h.mgr.active_targets().into_iter().map(|t| t.scrape_url).collect();
     assert_eq!(urls, vec![format!("http://{}/metrics", b.addr)]);
+    // A broken file keeps its last good targets (as Prometheus's file SD).
+    std::fs::write(&file, "[{\"targets\": ").expect("write broken file");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let urls: Vec<String> = h.mgr.active_targets().into_iter().map(|t| t.scrape_url).collect();
+    assert_eq!(urls, vec![format!("http://{}/metrics", b.addr)]);
     h.mgr.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
