@@ -30,8 +30,8 @@ mod functions;
 pub mod parser;
 
 pub use engine::{
-    CancelToken, EXPERIMENTAL_FUNCTIONS, Engine, EngineOptions, Error, ErrorKind, QueryResult, QueryStats, RangeSeries,
-    Value, VectorSample,
+    CancelToken, DELAYED_NAME_REMOVAL, EXPERIMENTAL_FUNCTIONS, Engine, EngineOptions, Error, ErrorKind, QueryResult,
+    QueryStats, RangeSeries, Value, VectorSample,
 };
 pub use parser::{ParseError, Position, extract_selectors, parse, to_matcher, to_matchers};
 pub use promql_parser::parser::Expr;

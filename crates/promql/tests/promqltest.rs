@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use diamond_model::storage::matches_all;
 use diamond_model::storage::memory::MemStorage;
 use diamond_model::{Labels, STALE_NAN, format_value, parse_value};
-use diamond_promql::{CancelToken, EXPERIMENTAL_FUNCTIONS, Engine, EngineOptions, QueryResult, Value};
+use diamond_promql::{
+    CancelToken, DELAYED_NAME_REMOVAL, EXPERIMENTAL_FUNCTIONS, Engine, EngineOptions, QueryResult, Value,
+};
 
 const TESTDATA: &str = "/work/shared/testdata/promqltest";
 
@@ -151,8 +153,15 @@ fn run_file(file: &str, text: &str, reference: bool) -> FileResult {
     let mut res = FileResult::default();
     let mut db = MemStorage::new();
     let mut hist_series: Vec<Labels> = Vec::new();
+    // Prometheus's test engine enables experimental functions and delayed name removal; the reference
+    // file was produced by promtool, which runs with the server's defaults (neither).
+    let features = if reference {
+        Vec::new()
+    } else {
+        vec![EXPERIMENTAL_FUNCTIONS.to_owned(), DELAYED_NAME_REMOVAL.to_owned()]
+    };
     let engine = Engine::new(EngineOptions {
-        enable_features: vec![EXPERIMENTAL_FUNCTIONS.to_owned()],
+        enable_features: features,
         ..EngineOptions::default()
     });
     let mut i = 0;

@@ -76,6 +76,9 @@ pub(crate) enum Val {
 pub(crate) struct Evaluator<'a> {
     pub q: &'a dyn Queryable,
     pub opts: &'a EngineOptions,
+    /// Prometheus's `promql-delayed-name-removal`: keep `__name__` (marked) until the result leaves the
+    /// engine, instead of removing it where a function or operator drops it.
+    delayed_name_removal: bool,
     /// Query start (ms), for `@ start()`.
     pub start: i64,
     /// Query end (ms), for `@ end()`.
@@ -125,6 +128,7 @@ pub(crate) fn run(
         infos: Vec::new(),
         stats: QueryStats::default(),
         cur_samples: 0,
+        delayed_name_removal: opts.enable_features.iter().any(|f| f == super::DELAYED_NAME_REMOVAL),
     };
     let val = ev.eval(expr, &ts)?;
     let value = if instant {
@@ -332,6 +336,14 @@ impl Evaluator<'_> {
 
     /// Evaluates `e` at every timestamp of `ts`.
     pub fn eval(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
+        let v = self.eval_node(e, ts)?;
+        if !self.delayed_name_removal && matches!(e, Expr::Unary(_) | Expr::Binary(_) | Expr::Call(_)) {
+            return remove_names_now(v);
+        }
+        Ok(v)
+    }
+
+    fn eval_node(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
         self.check()?;
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; ts.len()])),
@@ -437,6 +449,31 @@ impl Evaluator<'_> {
         self.add_samples(series.iter().map(|s| s.points.len()).sum())?;
         Ok(Val::Matrix(Matrix { series, windows }))
     }
+}
+
+/// Without delayed name removal, names marked for removal go at once, and a step whose vector then holds
+/// the same label set twice is an error, as in Prometheus's default mode.
+fn remove_names_now(v: Val) -> Result<Val, Error> {
+    let Val::Vector(mut steps) = v else { return Ok(v) };
+    for step in &mut steps {
+        let mut changed = false;
+        for s in step.iter_mut() {
+            if s.drop_name {
+                s.drop_name = false;
+                if s.labels.has(METRIC_NAME) || s.labels.has(TYPE_LABEL) || s.labels.has(UNIT_LABEL) {
+                    s.labels = Arc::new(cleaned(&s.labels, true));
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            let mut seen = std::collections::HashSet::with_capacity(step.len());
+            if !step.iter().all(|s| seen.insert(Arc::clone(&s.labels))) {
+                return Err(Error::exec(DUPLICATE_LABELSET));
+            }
+        }
+    }
+    Ok(Val::Vector(steps))
 }
 
 /// Milliseconds since the epoch of a `SystemTime` (negative before 1970).

@@ -36,6 +36,10 @@ use diamond_model::storage::Queryable;
 /// The feature flag that enables `limitk`, `limit_ratio` and the experimental functions.
 pub const EXPERIMENTAL_FUNCTIONS: &str = "promql-experimental-functions";
 
+/// The feature flag that keeps `__name__` until the end of evaluation (Prometheus's test engine and
+/// `--enable-feature=promql-delayed-name-removal`); without it names are removed where they are dropped.
+pub const DELAYED_NAME_REMOVAL: &str = "promql-delayed-name-removal";
+
 /// Engine settings. Defaults are Prometheus's.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -45,7 +49,7 @@ pub struct EngineOptions {
     pub max_samples: usize,
     /// Longest a query may run (default 2 minutes).
     pub timeout: Duration,
-    /// Feature flags, e.g. [`EXPERIMENTAL_FUNCTIONS`].
+    /// Feature flags: [`EXPERIMENTAL_FUNCTIONS`], [`DELAYED_NAME_REMOVAL`].
     pub enable_features: Vec<String>,
 }
 
@@ -271,8 +275,14 @@ impl Engine {
     fn prepare(&self, expr: &str) -> Result<promql_parser::parser::Expr, Error> {
         let parsed = crate::parser::parse(expr).map_err(|e| Error::bad_data(e.to_string()))?;
         let experimental = self.opts.enable_features.iter().any(|f| f == EXPERIMENTAL_FUNCTIONS);
-        if let Some(msg) = feature_error(&parsed, experimental) {
-            return Err(Error::bad_data(format!("parse error: {msg}")));
+        if let Some((word, msg)) = feature_error(&parsed, experimental) {
+            // Prometheus reports these at the function's position; promql-parser gives no positions, so we
+            // locate the first use of the name in the text.
+            let err = crate::parser::ParseError {
+                position: crate::parser::word_position(expr, word),
+                message: msg,
+            };
+            return Err(Error::bad_data(err.to_string()));
         }
         Ok(parsed)
     }
@@ -283,17 +293,19 @@ const NOT_IN_3_5: &[&str] = &["histogram_quantiles", "integral", "max_of", "min_
 
 /// The first use in `e` of a function Prometheus 3.5 lacks, or of an experimental feature when those are
 /// disabled, worded as Prometheus words the refusal.
-fn feature_error(e: &promql_parser::parser::Expr, experimental: bool) -> Option<String> {
+fn feature_error(e: &promql_parser::parser::Expr, experimental: bool) -> Option<(&'static str, String)> {
     use promql_parser::parser::Expr;
     match e {
         Expr::Aggregate(a) => {
             let op = a.op.to_string();
             if !experimental && (op == "limitk" || op == "limit_ratio") {
-                return Some(
-                    "limitk() and limit_ratio() are experimental and must be enabled with \
-                     --enable-feature=promql-experimental-functions"
-                        .to_owned(),
-                );
+                let word = if op == "limitk" { "limitk" } else { "limit_ratio" };
+                return Some((
+                    word,
+                    format!(
+                        "{word}() is experimental and must be enabled with --enable-feature=promql-experimental-functions"
+                    ),
+                ));
             }
             a.param
                 .as_deref()
@@ -307,10 +319,10 @@ fn feature_error(e: &promql_parser::parser::Expr, experimental: bool) -> Option<
         Expr::Call(c) => {
             // promql-parser knows functions added after Prometheus 3.5; 3.5 would not parse them.
             if NOT_IN_3_5.contains(&c.func.name) {
-                return Some(format!("unknown function with name {:?}", c.func.name));
+                return Some((c.func.name, format!("unknown function with name {:?}", c.func.name)));
             }
             if !experimental && c.func.experimental {
-                return Some(format!("function \"{}\" is not enabled", c.func.name));
+                return Some((c.func.name, format!("function \"{}\" is not enabled", c.func.name)));
             }
             c.args.args.iter().find_map(|a| feature_error(a, experimental))
         }

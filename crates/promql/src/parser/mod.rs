@@ -91,6 +91,45 @@ fn parse_error_from(msg: &str) -> ParseError {
     }
 }
 
+/// The position of the first use of identifier `word` in `query` outside string literals (1-based line and
+/// column, columns counted in characters), used to place errors that promql-parser reports without one.
+pub fn word_position(query: &str, word: &str) -> Option<Position> {
+    let chars: Vec<char> = query.chars().collect();
+    let w: Vec<char> = word.chars().collect();
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let (mut line, mut col) = (1, 1);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '\'' || c == '`' {
+            let mut k = i + 1;
+            while k < chars.len() && chars[k] != c {
+                if chars[k] == '\\' && c != '`' {
+                    k += 1;
+                }
+                k += 1;
+            }
+            col += k.min(chars.len() - 1) + 1 - i;
+            i = k + 1;
+            continue;
+        }
+        if chars[i..].starts_with(&w)
+            && (i == 0 || !ident(chars[i - 1]))
+            && chars.get(i + w.len()).is_none_or(|&n| !ident(n))
+        {
+            return Some(Position { line, column: col });
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Converts promql-parser matchers into model matchers. A selector's metric name (written before the braces)
 /// is not part of `Matchers` in every promql-parser version, so [`selector_matchers`] adds it; this function
 /// converts exactly what it is given. `or` alternatives are not included (see [`selector_matcher_sets`]).
@@ -211,6 +250,17 @@ mod tests {
         assert_eq!(m.op, MatchOp::NotRegex);
         assert!(!m.matches("x"));
         assert!(m.matches("z"));
+    }
+
+    #[test]
+    fn word_positions_skip_strings() {
+        assert_eq!(word_position("limitk(1, x)", "limitk"), Some(Position { line: 1, column: 1 }));
+        assert_eq!(
+            word_position("sum(x{a=\"limitk\"}) + limitk(1, x)", "limitk"),
+            Some(Position { line: 1, column: 22 })
+        );
+        assert_eq!(word_position("a +\n  limitk(1, x)", "limitk"), Some(Position { line: 2, column: 3 }));
+        assert_eq!(word_position("mylimitk(1)", "limitk"), None);
     }
 
     #[test]
