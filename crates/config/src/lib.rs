@@ -830,6 +830,34 @@ impl Resolver<'_> {
     }
 }
 
+/// Formats a byte size as Go's `units.Base2Bytes.String()` does: base-2 units from the largest down,
+/// `10MiB`, `1KiB512B`, `0B`.
+pub(crate) fn format_bytes(mut n: u64) -> String {
+    if n == 0 {
+        return "0B".to_owned();
+    }
+    let units = [
+        ("EiB", 60),
+        ("PiB", 50),
+        ("TiB", 40),
+        ("GiB", 30),
+        ("MiB", 20),
+        ("KiB", 10),
+    ];
+    let mut out = String::new();
+    for (u, shift) in units {
+        let v = n >> shift;
+        if v > 0 {
+            out.push_str(&format!("{v}{u}"));
+            n -= v << shift;
+        }
+    }
+    if n > 0 {
+        out.push_str(&format!("{n}B"));
+    }
+    out
+}
+
 /// Parses a byte size as Prometheus's `units.ParseBase2Bytes`: a number (decimals allowed) followed by a
 /// base-2 unit (`B`, `KB`/`KiB`, … `EB`/`EiB`), several terms allowed (`1GB512MB`); `0` alone is accepted.
 fn parse_bytes(s: &str) -> Option<u64> {

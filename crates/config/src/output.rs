@@ -4,7 +4,7 @@
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::relabel::{DEFAULT_REGEX, RelabelConfig};
-use crate::{Config, ScrapeConfig, ScrapeProtocol, TargetGroup, format_duration};
+use crate::{Config, ScrapeConfig, ScrapeProtocol, TargetGroup, format_bytes, format_duration};
 
 const SECRET: &str = "<secret>";
 
@@ -72,7 +72,10 @@ fn group(g: &TargetGroup) -> Value {
 fn scrape_config(c: &ScrapeConfig) -> Value {
     let mut m = Map::new();
     m.put("job_name", c.job_name.as_str());
-    m.put("honor_labels", c.honor_labels);
+    // Prometheus omits honor_labels and an empty tls_config (omitempty).
+    if c.honor_labels {
+        m.put("honor_labels", true);
+    }
     m.put("honor_timestamps", c.honor_timestamps);
     m.put("scrape_interval", format_duration(c.scrape_interval));
     m.put("scrape_timeout", format_duration(c.scrape_timeout));
@@ -87,7 +90,9 @@ fn scrape_config(c: &ScrapeConfig) -> Value {
         m.put("params", p.value());
     }
     m.put("enable_compression", c.enable_compression);
-    m.put_nonzero("body_size_limit", c.body_size_limit);
+    if c.body_size_limit != 0 {
+        m.put("body_size_limit", format_bytes(c.body_size_limit));
+    }
     m.put_nonzero("sample_limit", c.sample_limit);
     m.put_nonzero("label_limit", c.label_limit);
     m.put_nonzero("label_name_length_limit", c.label_name_length_limit);
@@ -128,8 +133,12 @@ fn scrape_config(c: &ScrapeConfig) -> Value {
     if let Some(s) = &t.server_name {
         tls.put("server_name", s.as_str());
     }
-    tls.put("insecure_skip_verify", t.insecure_skip_verify);
-    m.put("tls_config", tls.value());
+    if t.insecure_skip_verify {
+        tls.put("insecure_skip_verify", true);
+    }
+    if !tls.0.is_empty() {
+        m.put("tls_config", tls.value());
+    }
     if !c.relabel_configs.is_empty() {
         m.put(
             "relabel_configs",
@@ -179,7 +188,9 @@ pub fn to_yaml(cfg: &Config) -> String {
         }
         global.put("external_labels", l.value());
     }
-    global.put_nonzero("body_size_limit", g.body_size_limit);
+    if g.body_size_limit != 0 {
+        global.put("body_size_limit", format_bytes(g.body_size_limit));
+    }
     global.put_nonzero("sample_limit", g.sample_limit);
     global.put_nonzero("label_limit", g.label_limit);
     global.put_nonzero("label_name_length_limit", g.label_name_length_limit);

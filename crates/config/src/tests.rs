@@ -343,6 +343,16 @@ fn bytes_table() {
     for (s, v) in ok {
         assert_eq!(parse_bytes(s), Some(v), "{s}");
     }
+    for (n, s) in [
+        (0, "0B"),
+        (10 << 20, "10MiB"),
+        (1536, "1KiB512B"),
+        (7, "7B"),
+        (1 << 30, "1GiB"),
+    ] {
+        assert_eq!(format_bytes(n), s);
+        assert_eq!(parse_bytes(s), Some(n), "{s} parses back");
+    }
     for s in ["", "MB", "1000", "1mb", "-1", "1XB"] {
         assert_eq!(parse_bytes(s), None, "{s}");
     }
