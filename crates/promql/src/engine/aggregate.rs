@@ -51,7 +51,7 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
 /// Running state of one group.
 #[derive(Default, Clone)]
 struct Group {
-    labels: Labels,
+    labels: Arc<Labels>,
     count: f64,
     value: f64,
     kahan: f64,
@@ -99,6 +99,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
             _ => f64::NAN,
         }
     };
+    let mut keys = KeyCache::new(&a.modifier);
     let mut out = Vec::with_capacity(ts.len());
     for (i, step) in input.into_iter().enumerate() {
         ev.check()?;
@@ -115,7 +116,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
                     if k < 1 {
                         Vec::new()
                     } else {
-                        select_k(&op, step, usize::try_from(k).unwrap_or(usize::MAX), &a.modifier)
+                        select_k(&op, step, usize::try_from(k).unwrap_or(usize::MAX), &mut keys)
                     }
                 }
             }
@@ -154,7 +155,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
                 if op == "quantile" && !(0.0..=1.0).contains(&q) {
                     ev.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
                 }
-                simple(&op, step, &a.modifier, q)?
+                simple(&op, step, &mut keys, q)?
             }
         };
         out.push(res);
@@ -167,23 +168,55 @@ pub(crate) fn go_float(v: f64) -> String {
     format_value(v)
 }
 
-fn group_index(groups: &mut Vec<Group>, index: &mut HashMap<Labels, usize>, key: Labels) -> usize {
-    if let Some(&i) = index.get(&key) {
+/// Grouping keys per input series, computed once per aggregation rather than once per step: the steps of a
+/// series share one `Arc<Labels>`, and keys are interned so groups can be found by pointer.
+pub(crate) struct KeyCache<'m> {
+    modifier: &'m Option<LabelModifier>,
+    /// Input labels address -> (the input labels, kept alive so the address cannot be reused; the key).
+    by_series: HashMap<usize, (Arc<Labels>, Arc<Labels>)>,
+    interned: HashMap<Labels, Arc<Labels>>,
+}
+
+impl<'m> KeyCache<'m> {
+    fn new(modifier: &'m Option<LabelModifier>) -> Self {
+        KeyCache {
+            modifier,
+            by_series: HashMap::new(),
+            interned: HashMap::new(),
+        }
+    }
+
+    /// The interned grouping key of `l`.
+    fn key(&mut self, l: &Arc<Labels>) -> Arc<Labels> {
+        let addr = Arc::as_ptr(l) as usize;
+        if let Some((_, k)) = self.by_series.get(&addr) {
+            return Arc::clone(k);
+        }
+        let key = grouping_labels(l, self.modifier);
+        let k = Arc::clone(self.interned.entry(key.clone()).or_insert_with(|| Arc::new(key)));
+        self.by_series.insert(addr, (Arc::clone(l), Arc::clone(&k)));
+        k
+    }
+}
+
+fn group_index(groups: &mut Vec<Group>, index: &mut HashMap<usize, usize>, key: Arc<Labels>) -> usize {
+    let addr = Arc::as_ptr(&key) as usize;
+    if let Some(&i) = index.get(&addr) {
         return i;
     }
     groups.push(Group {
-        labels: key.clone(),
+        labels: key,
         ..Group::default()
     });
-    index.insert(key, groups.len() - 1);
+    index.insert(addr, groups.len() - 1);
     groups.len() - 1
 }
 
-fn simple(op: &str, step: Vec<Sample>, modifier: &Option<LabelModifier>, q: f64) -> Result<Vec<Sample>, Error> {
+fn simple(op: &str, step: Vec<Sample>, keys: &mut KeyCache<'_>, q: f64) -> Result<Vec<Sample>, Error> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
     for s in step {
-        let key = grouping_labels(&s.labels, modifier);
+        let key = keys.key(&s.labels);
         let gi = group_index(&mut groups, &mut index, key);
         let g = &mut groups[gi];
         let first = g.count == 0.0;
@@ -244,7 +277,7 @@ fn simple(op: &str, step: Vec<Sample>, modifier: &Option<LabelModifier>, q: f64)
                 _ => g.value,
             };
             Sample {
-                labels: Arc::new(g.labels),
+                labels: g.labels,
                 v,
                 drop_name: g.drop_name,
             }
@@ -282,11 +315,11 @@ fn avg_inc(g: &mut Group, v: f64, first: bool) {
     (g.mean, g.kahan) = kahan_inc(v / g.count - current / g.count, g.mean, g.kahan);
 }
 
-fn select_k(op: &str, step: Vec<Sample>, k: usize, modifier: &Option<LabelModifier>) -> Vec<Sample> {
+fn select_k(op: &str, step: Vec<Sample>, k: usize, keys: &mut KeyCache<'_>) -> Vec<Sample> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
     for s in step {
-        let key = grouping_labels(&s.labels, modifier);
+        let key = keys.key(&s.labels);
         let gi = group_index(&mut groups, &mut index, key);
         groups[gi].members.push(s);
     }

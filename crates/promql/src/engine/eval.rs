@@ -223,11 +223,13 @@ fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
         Val::Vector(steps) => {
             // Group by the shared label sets first (cheap Arc hashing, no label copies per step), then
             // remove names once per series and merge series whose labels became equal.
-            let mut index: HashMap<(Arc<Labels>, bool), usize> = HashMap::new();
+            // Keyed by address: `series` keeps every keyed Arc alive, so an address is never reused.
+            let mut index: HashMap<(usize, bool), usize> = HashMap::new();
             let mut series: Vec<Pending> = Vec::new();
             for (i, step) in steps.into_iter().enumerate() {
                 for s in step {
-                    let k = *index.entry((Arc::clone(&s.labels), s.drop_name)).or_insert_with(|| {
+                    let addr = Arc::as_ptr(&s.labels) as usize;
+                    let k = *index.entry((addr, s.drop_name)).or_insert_with(|| {
                         series.push((Arc::clone(&s.labels), s.drop_name, Vec::new()));
                         series.len() - 1
                     });

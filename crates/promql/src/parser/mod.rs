@@ -254,12 +254,18 @@ mod tests {
 
     #[test]
     fn word_positions_skip_strings() {
-        assert_eq!(word_position("limitk(1, x)", "limitk"), Some(Position { line: 1, column: 1 }));
+        assert_eq!(
+            word_position("limitk(1, x)", "limitk"),
+            Some(Position { line: 1, column: 1 })
+        );
         assert_eq!(
             word_position("sum(x{a=\"limitk\"}) + limitk(1, x)", "limitk"),
             Some(Position { line: 1, column: 22 })
         );
-        assert_eq!(word_position("a +\n  limitk(1, x)", "limitk"), Some(Position { line: 2, column: 3 }));
+        assert_eq!(
+            word_position("a +\n  limitk(1, x)", "limitk"),
+            Some(Position { line: 2, column: 3 })
+        );
         assert_eq!(word_position("mylimitk(1)", "limitk"), None);
     }
 
