@@ -30,9 +30,13 @@ pub enum Error {
     Protobuf(prost::DecodeError),
     /// Part of the request is invalid (see [`crate::Rejection`] for the reasons). The decoders do not return
     /// this themselves, since Prometheus keeps the valid part of a request; [`crate::WriteBatch::check_strict`]
-    /// and the OTLP translation do.
+    /// does.
     #[error("invalid labels: {0}")]
     InvalidLabels(String),
+    /// An OTLP body decoded as protobuf but is invalid as OTLP (a trace or span id of the wrong length),
+    /// which the OpenTelemetry Go decoder Prometheus uses refuses as a whole.
+    #[error("invalid otlp: {0}")]
+    InvalidOtlp(String),
     /// The Content-Type names no message this receiver accepts.
     #[error("unsupported content type: {0}")]
     UnsupportedContentType(String),
@@ -46,7 +50,7 @@ impl Error {
         match self {
             Error::UnsupportedContentType(_) => 415,
             Error::BodyTooLarge { .. } | Error::DecompressedTooLarge { .. } => 413,
-            Error::Snappy(_) | Error::Protobuf(_) | Error::InvalidLabels(_) => 400,
+            Error::Snappy(_) | Error::Protobuf(_) | Error::InvalidLabels(_) | Error::InvalidOtlp(_) => 400,
         }
     }
 }

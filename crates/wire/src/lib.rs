@@ -6,7 +6,8 @@
 //!   snappy block compression under [`Limits`]; [`decode_remote_write_v1`] / [`decode_remote_write_v2`] turn
 //!   the protobuf into a validated [`WriteBatch`] of model [`Labels`](diamond_model::Labels), samples and
 //!   exemplars. The encoders are their inverses, for tests and a future sender.
-//! - [`decode_otlp_metrics`] / [`decode_otlp_traces`] decode OTLP bodies.
+//! - [`decode_otlp_metrics`] / [`decode_otlp_traces`] decode OTLP bodies; [`otlp_metrics_to_batch`] translates
+//!   metrics the way Prometheus's OTLP receiver does.
 //!
 //! Every function that reads request bytes returns an [`Error`] for bad input and never panics. The HTTP
 //! handler (in `api`) owns status codes, using [`Error::http_status`].
@@ -44,7 +45,7 @@ mod v2;
 pub use batch::{Rejection, TimeSeries, WriteBatch};
 pub use content_type::{RemoteWriteVersion, remote_write_version};
 pub use error::Error;
-pub use otlp::{decode_otlp_metrics, decode_otlp_traces};
+pub use otlp::{decode_otlp_metrics, decode_otlp_traces, otlp_metrics_to_batch};
 pub use snappy::{compress_snappy, decompress_snappy};
 pub use v1::{decode_remote_write_v1, encode_remote_write_v1};
 pub use v2::{decode_remote_write_v2, encode_remote_write_v2};

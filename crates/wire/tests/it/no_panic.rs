@@ -13,6 +13,9 @@ fn all_decoders(bytes: &[u8]) {
     let _ = decode_remote_write_v2(bytes);
     let _ = decode_otlp_metrics(bytes);
     let _ = decode_otlp_traces(bytes);
+    if let Ok(req) = decode_otlp_metrics(bytes) {
+        let _ = otlp_metrics_to_batch(&req);
+    }
 }
 
 proptest! {
