@@ -4,6 +4,8 @@
 //! Contents:
 //! - `server`: the canned-response target (records request headers).
 //! - `scrape`: report series, staleness, failures, labels, limits, gzip, exemplars, target sets.
+//! - `tls`: HTTPS targets with CA files, `server_name` and `insecure_skip_verify`.
 
 mod scrape;
 mod server;
+mod tls;
