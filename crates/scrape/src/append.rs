@@ -38,6 +38,8 @@ pub struct ScrapeCache {
     metadata: HashMap<String, Metadata>,
     report_refs: HashMap<&'static str, SeriesRef>,
     iter: u64,
+    /// Entries after the last successful scrape; bounds growth while scrapes keep failing.
+    successful_len: usize,
 }
 
 impl ScrapeCache {
@@ -383,6 +385,7 @@ fn append_samples(
     }
     // Evict series texts not seen in this successful scrape: churn would otherwise grow the cache forever.
     cache.entries.retain(|_, e| e.last_iter == iter);
+    cache.successful_len = cache.entries.len();
     Ok(st)
 }
 
@@ -398,6 +401,13 @@ pub fn append_failure(app: &mut dyn Appender, cache: &mut ScrapeCache, ts: Times
         }
     }
     cache.iter += 1;
+    // Failed scrapes do not evict (their series may come back), but a target failing with ever-new series
+    // would grow the cache forever: past twice the last good size plus 1000, keep only what the latest
+    // attempt saw (Prometheus's forced flush).
+    if cache.entries.len() > cache.successful_len * 2 + 1000 {
+        let iter = cache.iter;
+        cache.entries.retain(|_, e| e.last_iter == iter);
+    }
     Ok(())
 }
 

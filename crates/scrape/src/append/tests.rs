@@ -415,3 +415,23 @@ fn refs_from_a_failed_scrape_are_not_reused() {
         .expect("appended");
     assert_eq!(third, 201);
 }
+
+#[test]
+fn cache_is_bounded_while_scrapes_fail() {
+    // Each failing scrape exposes 600 new series, then fails on the sample limit.
+    let cfg = job("    sample_limit: 1\n");
+    let store = MemStorage::new();
+    let mut r = run(&cfg, &store);
+    let mut max_len = 0;
+    for round in 0..6 {
+        let body: String = (0..600)
+            .map(|i| format!("m{{round=\"{round}\",i=\"{i}\"}} 1\n"))
+            .collect();
+        r.scrape(&body, Format::PromText, 1_000 + round)
+            .expect_err("over the limit");
+        max_len = max_len.max(r.cache.len());
+    }
+    // Without the flush the cache would hold 3600 entries; it never exceeds 2*0+1000 plus one round.
+    assert!(max_len <= 1_600, "cache grew to {max_len}");
+    assert!(r.cache.len() <= 1_000, "after the last flush: {}", r.cache.len());
+}
