@@ -457,21 +457,52 @@ impl Evaluator<'_> {
 /// the same label set twice is an error, as in Prometheus's default mode.
 fn remove_names_now(v: Val) -> Result<Val, Error> {
     let Val::Vector(mut steps) = v else { return Ok(v) };
+    // The steps of a series share one Arc, so each series' cleaned labels are computed once and interned:
+    // equal cleaned label sets then share an address, which makes the per-step duplicate check cheap.
+    let mut cache: HashMap<usize, (Arc<Labels>, Arc<Labels>)> = HashMap::new();
+    let mut interned: HashMap<Labels, Arc<Labels>> = HashMap::new();
+    let mut interned_addrs: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
     for step in &mut steps {
         let mut changed = false;
         for s in step.iter_mut() {
-            if s.drop_name {
-                s.drop_name = false;
-                if s.labels.has(METRIC_NAME) || s.labels.has(TYPE_LABEL) || s.labels.has(UNIT_LABEL) {
-                    s.labels = Arc::new(cleaned(&s.labels, true));
-                    changed = true;
-                }
+            if !s.drop_name {
+                continue;
             }
+            s.drop_name = false;
+            if !(s.labels.has(METRIC_NAME) || s.labels.has(TYPE_LABEL) || s.labels.has(UNIT_LABEL)) {
+                continue;
+            }
+            let addr = Arc::as_ptr(&s.labels) as usize;
+            let new = match cache.get(&addr) {
+                Some((_, n)) => Arc::clone(n),
+                None => {
+                    let c = cleaned(&s.labels, true);
+                    let n = Arc::clone(interned.entry(c.clone()).or_insert_with(|| Arc::new(c)));
+                    interned_addrs.insert(Arc::as_ptr(&n) as usize);
+                    cache.insert(addr, (Arc::clone(&s.labels), Arc::clone(&n)));
+                    n
+                }
+            };
+            s.labels = new;
+            changed = true;
         }
         if changed {
-            let mut seen = std::collections::HashSet::with_capacity(step.len());
-            if !step.iter().all(|s| seen.insert(Arc::clone(&s.labels))) {
-                return Err(Error::exec(DUPLICATE_LABELSET));
+            seen.clear();
+            for s in step.iter() {
+                let addr = Arc::as_ptr(&s.labels) as usize;
+                // Cleaned samples hold interned Arcs (compare by address); others are looked up by content
+                // in case they equal a cleaned set.
+                let key = if interned_addrs.contains(&addr) {
+                    addr
+                } else {
+                    interned
+                        .get(s.labels.as_ref())
+                        .map_or(addr, |i| Arc::as_ptr(i) as usize)
+                };
+                if !seen.insert(key) {
+                    return Err(Error::exec(DUPLICATE_LABELSET));
+                }
             }
         }
     }

@@ -5,8 +5,9 @@ Each case block below is a `load` (promqltest expanding notation) and instant qu
 write a `promtool test rules` file with empty expectations; promtool then reports what Prometheus got (or
 the error) for each query, which we turn into `eval instant` / `eval_fail` cases in the promqltest format.
 The runner in ../promqltest.rs runs the result like Prometheus's own corpus, without checking annotations
-(promtool does not report them). promtool only holds samples up to the evaluation time, so queries must not
-read the future (no `@` later than the first time, no negative offsets).
+(promtool does not report them). promtool only holds samples up to the last evaluation-interval step before
+the evaluation time, so the interval is the block's and times are multiples of it, and queries must not read
+the future (no `@` later than the first time, no negative offsets).
 
 Usage: python3 gen.py [path/to/promtool]   (default: the cached reference binary)
 """
@@ -175,6 +176,103 @@ BLOCKS = [
             'timestamp({env="1"})',
         ],
     },
+    {
+        # Edge values: NaN, Inf, resets, staleness, sparse samples, odd histogram buckets. Values avoid ties
+        # between series: topk/bottomk break ties by storage order, which differs between implementations.
+        "interval": "30s",
+        "series": {
+            'edge{k="nan"}': "1 NaN 3 NaN 5 6 NaN 8 9 10 11 12 13 14 15 16 17 18 19 20",
+            'edge{k="inf"}': "1.1 Inf 3.1 -Inf 5.1 Inf Inf 8.1 9.1 10.1 11.1 12.1 13.1 14.1 15.1 16.1 17.1 18.1 19.1 20.1",
+            'edge{k="reset"}': "10 20 5 15 3 1 50 60 0 10 20 30 5 15 25 35 0 0 1 2",
+            'edge{k="stale"}': "1.5 2.5 3.5 stale 5.5 6.5 stale _ _ _ _ _ _ _ _ _ _ _ _ 9.5",
+            'edge{k="sparse"}': "1.25 _ _ _ _ _ _ _ 9.25 _ _ _ _ _ _ _ _ _ _ 20.25",
+            'edge{k="neg"}': "-5 -4 -3 -2 -1 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+            'edge{k="zero"}': "0x19",
+            'h_bucket{h="nonmono", le="1"}': "10x19",
+            'h_bucket{h="nonmono", le="2"}': "8x19",
+            'h_bucket{h="nonmono", le="+Inf"}': "12x19",
+            'h_bucket{h="noinf", le="1"}': "1x19",
+            'h_bucket{h="noinf", le="2"}': "2x19",
+            'h_bucket{h="dup", le="1"}': "1x19",
+            'h_bucket{h="dup", le="1.0"}': "2x19",
+            'h_bucket{h="dup", le="+Inf"}': "4x19",
+            'h_bucket{h="zero", le="0.5"}': "0x19",
+            'h_bucket{h="zero", le="+Inf"}': "0x19",
+            'h_bucket{h="neg", le="-1"}': "1x19",
+            'h_bucket{h="neg", le="0"}': "3x19",
+            'h_bucket{h="neg", le="+Inf"}': "4x19",
+            'h_bucket{h="bad", le="x"}': "1x19",
+            'h_bucket{h="bad", le="+Inf"}': "1x19",
+        },
+        "times": ["1m", "2m30s", "4m", "9m30s"],
+        "queries": [
+            "edge",
+            "sum(edge)",
+            "avg(edge)",
+            "min(edge)",
+            "max(edge)",
+            "stddev(edge)",
+            "quantile(0.5, edge)",
+            "quantile(NaN, edge)",
+            "topk(3, edge)",
+            "bottomk(3, edge)",
+            'count_values("v", edge)',
+            'count_values("k", edge)',
+            "edge > 3",
+            "edge != edge",
+            "edge % 3",
+            "edge ^ 0.5",
+            "edge atan2 2",
+            "-edge / 0",
+            "1 / 0 - 1 / 0",
+            "-8 ^ (1/3)",
+            "2 > bool 1",
+            "scalar(edge)",
+            "scalar(edge{k=\"neg\"})",
+            "rate(edge[2m])",
+            "increase(edge[2m])",
+            "irate(edge[2m])",
+            "idelta(edge[2m])",
+            "delta(edge[2m])",
+            "deriv(edge[2m])",
+            "predict_linear(edge[2m], 60)",
+            "resets(edge[5m])",
+            "changes(edge[5m])",
+            "avg_over_time(edge[2m])",
+            "sum_over_time(edge[2m])",
+            "min_over_time(edge[2m])",
+            "max_over_time(edge[2m])",
+            "stddev_over_time(edge[2m])",
+            "quantile_over_time(0.3, edge[2m])",
+            "last_over_time(edge[1m])",
+            "present_over_time(edge[1m])",
+            "count_over_time(edge[5m])",
+            'absent_over_time(edge{k="stale"}[1m])',
+            'absent(edge{k="stale"})',
+            "timestamp(edge)",
+            "rate(edge[2m:30s])",
+            "max_over_time(edge[3m:45s] offset 30s)",
+            "histogram_quantile(0.5, h_bucket)",
+            "histogram_quantile(0, h_bucket)",
+            "histogram_quantile(1, h_bucket)",
+            "histogram_quantile(-1, h_bucket)",
+            "histogram_quantile(0.9, h_bucket)",
+            "histogram_fraction(-Inf, 1.5, h_bucket)",
+            "histogram_fraction(1, +Inf, h_bucket)",
+            "round(edge / 3, 0.25)",
+            "clamp(edge, 2, 8)",
+            "clamp(edge, 8, 2)",
+            "sgn(edge)",
+            'label_replace(edge, "k2", "$1$2", "k", "(.)(x)?.*")',
+            'label_replace(edge, "k", "${1}_x", "k", "(?P<first>.).*")',
+            'label_join(edge, "k", "-", "k", "k")',
+            "sort(edge)",
+            "sum by (k) (edge) / on(k) group_left edge",
+            "edge and on() vector(1)",
+            "edge unless edge{k=~\"n.*\"}",
+            "vector(time()) - on() group_left edge",
+        ],
+    },
 ]
 
 
@@ -182,7 +280,7 @@ def promtool_results(block, time, queries):
     """Runs promtool on one block at one time; returns {query: ("ok", [(labels, value)]) | ("err", msg)}."""
     cfg = {
         "rule_files": [],
-        "evaluation_interval": "1m",
+        "evaluation_interval": block["interval"],
         "tests": [
             {
                 "interval": block["interval"],
