@@ -147,6 +147,32 @@ pub(crate) fn series_labels(mut pairs: Vec<Label>) -> Result<Labels, String> {
     Ok(Labels::from_sorted(pairs))
 }
 
+/// A label (name, value) as raw bytes, possibly not UTF-8.
+pub(crate) type BytePair = (Vec<u8>, Vec<u8>);
+
+/// [`series_labels`] for label pairs whose bytes may not be UTF-8: a label set with an invalid name or value
+/// is invalid, as Prometheus's `Labels.IsValid` says (the message shows it with U+FFFD replacements).
+pub(crate) fn series_labels_from_bytes(pairs: Vec<BytePair>) -> Result<Labels, String> {
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut bad = false;
+    for (n, v) in pairs {
+        match (crate::lenient::into_string(n), crate::lenient::into_string(v)) {
+            (Ok(name), Ok(value)) => out.push(Label { name, value }),
+            (n, v) => {
+                bad = true;
+                let name = n.unwrap_or_else(crate::lenient::lossy);
+                let value = v.unwrap_or_else(crate::lenient::lossy);
+                out.push(Label { name, value });
+            }
+        }
+    }
+    if bad {
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        return Err(format!("invalid metric name or labels, got {}", display_pairs(&out)));
+    }
+    series_labels(out)
+}
+
 /// Builds an exemplar's label set. Exemplar label problems never fail a Prometheus remote write request
 /// (the TSDB rejects the exemplar and the receiver only logs), so this does not validate: it sorts, keeps
 /// the last of a repeated name and drops empty values; the storage applies the 128-rune limit.

@@ -36,6 +36,7 @@
 mod batch;
 mod content_type;
 mod error;
+mod lenient;
 mod otlp;
 pub mod proto;
 mod snappy;

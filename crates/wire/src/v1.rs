@@ -3,23 +3,26 @@
 use diamond_model::{Exemplar, Label, Labels, Metadata, Sample};
 use prost::Message;
 
-use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels};
+use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
+use crate::lenient;
 use crate::proto::v1 as pb;
 use crate::{Error, Rejection, TimeSeries, WriteBatch};
 
 /// Decodes a (decompressed) remote write 1.0 body into model types.
 ///
-/// Series labels are sorted and validated as Prometheus does; an invalid series is left out and recorded in
-/// [`WriteBatch::rejected`] (a 1.0 receiver still answers 204, see [`WriteBatch`]). Exemplar timestamps of 0
-/// become `has_ts == false`. Native histograms are decoded (so malformed ones fail the request, as in
+/// Series labels are sorted and validated as Prometheus does (invalid UTF-8 included); an invalid series is
+/// left out and recorded in [`WriteBatch::rejected`] (a 1.0 receiver still answers 204, see
+/// [`WriteBatch`]). Exemplar timestamps of 0 become `has_ts == false`; exemplar labels, help and unit text
+/// that are not UTF-8 are kept with U+FFFD replacements. Native histograms are decoded (so malformed ones fail the request, as in
 /// Prometheus) and counted in [`TimeSeries::histograms_dropped`]. Only a body that is not a valid
 /// `WriteRequest` is an [`Error`].
 pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
-    let req = pb::WriteRequest::decode(raw)?;
+    // Strings are decoded as bytes so that one invalid UTF-8 label rejects its series, not the request.
+    let req = lenient::WriteRequest::decode(raw)?;
     let mut series = Vec::with_capacity(req.timeseries.len());
     let mut rejected = Vec::new();
     for (index, ts) in req.timeseries.into_iter().enumerate() {
-        let labels = match series_labels(ts.labels.into_iter().map(label_from_pb).collect()) {
+        let labels = match series_labels_from_bytes(ts.labels.into_iter().map(|l| (l.name, l.value)).collect()) {
             Ok(l) => l,
             Err(reason) => {
                 rejected.push(Rejection {
@@ -44,7 +47,15 @@ pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
             .exemplars
             .into_iter()
             .map(|e| Exemplar {
-                labels: exemplar_labels(e.labels.into_iter().map(label_from_pb).collect()),
+                labels: exemplar_labels(
+                    e.labels
+                        .into_iter()
+                        .map(|l| Label {
+                            name: lenient::lossy(l.name),
+                            value: lenient::lossy(l.value),
+                        })
+                        .collect(),
+                ),
                 value: e.value,
                 ts: e.timestamp,
                 has_ts: e.timestamp != 0,
@@ -64,10 +75,10 @@ pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
         .map(|m| {
             let md = Metadata {
                 metric_type: metric_type_from_wire(m.r#type),
-                help: m.help,
-                unit: m.unit,
+                help: lenient::lossy(m.help),
+                unit: lenient::lossy(m.unit),
             };
-            (m.metric_family_name, md)
+            (lenient::lossy(m.metric_family_name), md)
         })
         .collect();
     Ok(WriteBatch {
@@ -122,13 +133,6 @@ pub fn encode_remote_write_v1(batch: &WriteBatch) -> Vec<u8> {
             .collect(),
     };
     req.encode_to_vec()
-}
-
-fn label_from_pb(l: pb::Label) -> Label {
-    Label {
-        name: l.name,
-        value: l.value,
-    }
 }
 
 fn labels_to_pb(l: &Labels) -> Vec<pb::Label> {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use diamond_model::{Exemplar, Label, Labels, Metadata, MetricType, Sample};
 use prost::Message;
 
-use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels};
+use crate::batch::{BytePair, exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
+use crate::lenient;
 use crate::proto::v2 as pb;
 use crate::{Error, Rejection, TimeSeries, WriteBatch};
 
@@ -21,7 +22,8 @@ use crate::{Error, Rejection, TimeSeries, WriteBatch};
 /// request is written and answered 204), and neither does this function, since the empty symbol only
 /// matters as the default help/unit reference.
 pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
-    let req = pb::Request::decode(raw)?;
+    // Symbols are decoded as bytes so that an invalid UTF-8 symbol only rejects the series using it.
+    let req = lenient::Request::decode(raw)?;
     let symbols = &req.symbols;
     let mut series = Vec::with_capacity(req.timeseries.len());
     let mut rejected = Vec::new();
@@ -34,7 +36,7 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
             exemplars: ts.exemplars.len(),
         };
         let labels = match resolve_pairs(&ts.labels_refs, symbols) {
-            Ok(pairs) => match series_labels(pairs) {
+            Ok(pairs) => match series_labels_from_bytes(pairs) {
                 Ok(l) => l,
                 Err(reason) => {
                     rejected.push(reject(reason));
@@ -65,7 +67,15 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
         for e in &ts.exemplars {
             match resolve_pairs(&e.labels_refs, symbols) {
                 Ok(pairs) => exemplars.push(Exemplar {
-                    labels: exemplar_labels(pairs),
+                    labels: exemplar_labels(
+                        pairs
+                            .into_iter()
+                            .map(|(n, v)| Label {
+                                name: lenient::lossy(n),
+                                value: lenient::lossy(v),
+                            })
+                            .collect(),
+                    ),
                     value: e.value,
                     ts: e.timestamp,
                     has_ts: e.timestamp != 0,
@@ -95,14 +105,14 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
 }
 
 /// Resolves a series' metadata; `None` when it says nothing (unspecified type, empty help and unit).
-fn resolve_metadata(m: Option<pb::Metadata>, symbols: &[String]) -> Result<Option<Metadata>, String> {
+fn resolve_metadata(m: Option<pb::Metadata>, symbols: &[Vec<u8>]) -> Result<Option<Metadata>, String> {
     let Some(m) = m else {
         return Ok(None);
     };
     let md = Metadata {
         metric_type: metric_type_from_wire(m.r#type),
-        help: symbol(symbols, m.help_ref)?.to_owned(),
-        unit: symbol(symbols, m.unit_ref)?.to_owned(),
+        help: lenient::lossy(symbol(symbols, m.help_ref)?.to_vec()),
+        unit: lenient::lossy(symbol(symbols, m.unit_ref)?.to_vec()),
     };
     Ok((md != Metadata::default()).then_some(md))
 }
@@ -160,25 +170,20 @@ pub fn encode_remote_write_v2(batch: &WriteBatch) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// Resolves (name, value) reference pairs into labels; the error is in Prometheus's words.
-fn resolve_pairs(refs: &[u32], symbols: &[String]) -> Result<Vec<Label>, String> {
+/// Resolves (name, value) reference pairs into byte pairs; the error is in Prometheus's words.
+fn resolve_pairs(refs: &[u32], symbols: &[Vec<u8>]) -> Result<Vec<BytePair>, String> {
     if !refs.len().is_multiple_of(2) {
         return Err(format!("invalid labelRefs length {}", refs.len()));
     }
     refs.chunks_exact(2)
-        .map(|p| {
-            Ok(Label {
-                name: symbol(symbols, p[0])?.to_owned(),
-                value: symbol(symbols, p[1])?.to_owned(),
-            })
-        })
+        .map(|p| Ok((symbol(symbols, p[0])?.to_vec(), symbol(symbols, p[1])?.to_vec())))
         .collect()
 }
 
-fn symbol(symbols: &[String], r: u32) -> Result<&str, String> {
+fn symbol(symbols: &[Vec<u8>], r: u32) -> Result<&[u8], String> {
     symbols
         .get(r as usize)
-        .map(String::as_str)
+        .map(Vec::as_slice)
         .ok_or_else(|| format!("reference {r} outside of symbols table (size {})", symbols.len()))
 }
 
