@@ -44,21 +44,35 @@ impl BitWriter {
 
     /// Writes the low `n` bits of `v` (`n <= 64`), most significant first.
     #[inline]
-    pub fn write_bits(&mut self, v: u64, mut n: u8) {
+    pub fn write_bits(&mut self, v: u64, n: u8) {
         debug_assert!(n <= 64);
-        while n > 0 {
-            if self.free == 0 {
-                self.buf.push(0);
-                self.free = 8;
-            }
+        if n == 0 {
+            return;
+        }
+        let mut n = n;
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        // Top up the partly used last byte first.
+        if self.free > 0 {
             let take = n.min(self.free);
-            // The `take` bits of `v` just below bit `n`.
-            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let chunk = (v >> (n - take)) as u8;
             self.free -= take;
             if let Some(last) = self.buf.last_mut() {
                 *last |= chunk << self.free;
             }
             n -= take;
+            if n == 0 {
+                return;
+            }
+        }
+        // Then whole bytes, then a final partial byte; `n` bits of `v` remain, byte aligned.
+        self.buf.reserve(8);
+        while n >= 8 {
+            n -= 8;
+            self.buf.push((v >> n) as u8);
+        }
+        if n > 0 {
+            self.buf.push((v << (8 - n)) as u8);
+            self.free = 8 - n;
         }
     }
 

@@ -1,10 +1,11 @@
 //! Rebuilding the head from the WAL on open.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use diamond_exemplars::ExemplarStore;
 
-use super::{Head, IdMap};
+use super::{Head, IdMap, MemSeries};
 use crate::fs::Dir;
 use crate::record::{self, Record};
 use crate::wal::{self, ReplayOutcome};
@@ -27,6 +28,15 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
     // series in older WALs, or two processes' histories) maps every ref to the first one.
     let mut remap: IdMap<u64, u32> = IdMap::default();
     let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+    // Refs are dense, so a vector indexed by ref finds a series without the head's stripe locks; replay
+    // touches every sample's series, and that look-up dominated replay time.
+    let mut by_ref: Vec<Option<Arc<MemSeries>>> = Vec::new();
+    let lookup = |by_ref: &Vec<Option<Arc<MemSeries>>>, r: u64| -> Option<Arc<MemSeries>> {
+        match usize::try_from(r).ok().and_then(|i| by_ref.get(i)) {
+            Some(Some(s)) => Some(Arc::clone(s)),
+            _ => head.series(r),
+        }
+    };
     let outcome = wal::replay(dir, |rec| match record::decode(rec) {
         Ok(Record::Series(series)) => {
             for s in series {
@@ -44,6 +54,14 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                         if series.sref != want {
                             remap.insert(s.sref, series.sref);
                         }
+                        // Sparse refs (a damaged or foreign WAL) stay out of the vector, so it cannot explode.
+                        let i = want as usize;
+                        if i < 4 * (by_ref.len() + 4096) {
+                            if by_ref.len() <= i {
+                                by_ref.resize(i + 1, None);
+                            }
+                            by_ref[i] = Some(series);
+                        }
                     }
                     Err(_) => st.bad_records += 1,
                 }
@@ -52,7 +70,7 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
         Ok(Record::Samples(samples)) => {
             for s in samples {
                 let r = remap.get(&s.sref).map_or(s.sref, |&r| u64::from(r));
-                let Some(series) = head.series(r) else {
+                let Some(series) = lookup(&by_ref, r) else {
                     st.unknown_refs += 1;
                     continue;
                 };
