@@ -1,8 +1,9 @@
 //! File-system seam: the WAL reaches the disk only through [`Dir`] and [`File`], so tests can inject
 //! failures ([`FaultyDir`]) where the real thing would need a full disk or a dying device.
 //!
-//! [`DiskDir`] is the real implementation over one directory. [`FaultyDir`] wraps any `Dir` and fails writes
-//! or fsyncs on demand through its shared [`Faults`] switches.
+//! [`DiskDir`] is the real implementation over one directory; [`MemDir`] keeps files in memory (fuzzing,
+//! fast tests). [`FaultyDir`] wraps any `Dir` and fails writes or fsyncs on demand through its shared
+//! [`Faults`] switches.
 //!
 //! ```
 //! use diamond_tsdb::fs::{Dir, DiskDir, FaultyDir};
@@ -14,6 +15,7 @@
 //! assert!(f.sync().is_err());
 //! ```
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -113,6 +115,89 @@ impl Dir for DiskDir {
     fn sync_dir(&self) -> io::Result<()> {
         // Opening a directory read-only and fsyncing it is how POSIX makes entry changes durable.
         std::fs::File::open(&self.path)?.sync_all()
+    }
+}
+
+/// Files in memory; fsyncs do nothing. Clones share the same files.
+#[derive(Debug, Clone, Default)]
+pub struct MemDir {
+    files: Arc<parking_lot::Mutex<HashMap<String, Vec<u8>>>>,
+}
+
+impl MemDir {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates or replaces a file with `data`.
+    pub fn put(&self, name: &str, data: Vec<u8>) {
+        self.files.lock().insert(name.to_owned(), data);
+    }
+}
+
+struct MemFile {
+    files: Arc<parking_lot::Mutex<HashMap<String, Vec<u8>>>>,
+    name: String,
+}
+
+impl File for MemFile {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut g = self.files.lock();
+        match g.get_mut(&self.name) {
+            Some(f) => {
+                f.extend_from_slice(buf);
+                Ok(())
+            }
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "file removed")),
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Dir for MemDir {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.files.lock().keys().cloned().collect())
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        self.files
+            .lock()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+    }
+
+    fn create(&self, name: &str) -> io::Result<Box<dyn File>> {
+        self.files.lock().insert(name.to_owned(), Vec::new());
+        Ok(Box::new(MemFile {
+            files: Arc::clone(&self.files),
+            name: name.to_owned(),
+        }))
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
+        let mut g = self.files.lock();
+        let f = g
+            .get_mut(name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))?;
+        f.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.files
+            .lock()
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ mod basics;
 mod corruption;
 mod crash;
 mod faults;
+mod fuzz_bodies;
 mod model;
 
 use diamond_model::Labels;
