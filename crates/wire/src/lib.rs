@@ -33,6 +33,9 @@
 //! assert_eq!(decode_remote_write_v1(&raw).unwrap(), batch);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 mod batch;
 mod content_type;
 mod error;

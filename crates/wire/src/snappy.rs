@@ -30,6 +30,9 @@ pub fn decompress_snappy(body: &[u8], limits: &Limits) -> Result<Vec<u8>, Error>
 }
 
 /// Compresses `raw` as one snappy block (what remote write senders put in the body).
+///
+/// # Panics
+/// If `raw` is larger than snappy's maximum block size (about 4 GiB), which no request body comes near.
 pub fn compress_snappy(raw: &[u8]) -> Vec<u8> {
     match snap::raw::Encoder::new().compress_vec(raw) {
         Ok(v) => v,
