@@ -50,11 +50,11 @@ pub struct RefExemplar {
     pub exemplar: Exemplar,
 }
 
-/// Metadata of a series' metric family.
+/// Metadata of a metric family (spec: wal.md "Metadata (type 6)").
 #[derive(Debug, Clone, PartialEq)]
-pub struct RefMetadata {
-    /// Series ref.
-    pub sref: u64,
+pub struct FamilyMetadata {
+    /// The family name (`http_requests`, not `http_requests_total`).
+    pub family: String,
     /// The metadata.
     pub meta: Metadata,
 }
@@ -69,7 +69,7 @@ pub enum Record {
     /// Type 4.
     Exemplars(Vec<RefExemplar>),
     /// Type 6.
-    Metadata(Vec<RefMetadata>),
+    Metadata(Vec<FamilyMetadata>),
 }
 
 /// Why a record could not be decoded.
@@ -167,10 +167,10 @@ pub fn encode_exemplars(exemplars: &[RefExemplar], buf: &mut Vec<u8>) {
 }
 
 /// Appends a metadata record to `buf`.
-pub fn encode_metadata(meta: &[RefMetadata], buf: &mut Vec<u8>) {
+pub fn encode_metadata(meta: &[FamilyMetadata], buf: &mut Vec<u8>) {
     buf.push(TYPE_METADATA);
     for m in meta {
-        put_uvarint(buf, m.sref);
+        put_str(buf, &m.family);
         buf.push(type_code(m.meta.metric_type));
         put_str(buf, &m.meta.unit);
         put_str(buf, &m.meta.help);
@@ -354,12 +354,12 @@ pub fn decode(rec: &[u8]) -> Result<Record, RecordError> {
         TYPE_METADATA => {
             let mut out = Vec::new();
             while !d.is_empty() {
-                let sref = d.uvarint()?;
+                let family = d.str()?.to_owned();
                 let metric_type = type_from_code(d.byte()?)?;
                 let unit = d.str()?.to_owned();
                 let help = d.str()?.to_owned();
-                out.push(RefMetadata {
-                    sref,
+                out.push(FamilyMetadata {
+                    family,
                     meta: Metadata {
                         metric_type,
                         help,
@@ -420,9 +420,9 @@ mod tests {
         }
 
         #[test]
-        fn metadata_round_trip(v in proptest::collection::vec((any::<u64>(), mtype(), "\\PC{0,10}", "\\PC{0,40}"), 0..10)) {
-            let meta: Vec<RefMetadata> = v.into_iter().map(|(sref, metric_type, unit, help)| RefMetadata {
-                sref, meta: Metadata { metric_type, help, unit } }).collect();
+        fn metadata_round_trip(v in proptest::collection::vec(("\\PC{0,20}", mtype(), "\\PC{0,10}", "\\PC{0,40}"), 0..10)) {
+            let meta: Vec<FamilyMetadata> = v.into_iter().map(|(family, metric_type, unit, help)| FamilyMetadata {
+                family, meta: Metadata { metric_type, help, unit } }).collect();
             let mut buf = Vec::new();
             encode_metadata(&meta, &mut buf);
             prop_assert_eq!(decode(&buf).unwrap(), Record::Metadata(meta));

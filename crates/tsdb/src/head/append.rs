@@ -8,7 +8,7 @@ use diamond_model::{Exemplar, Labels, Metadata, Timestamp};
 
 use super::{Appendable, IdMap, MemSeries, check_after};
 use crate::db::{DbInner, FsyncPolicy};
-use crate::record::{self, RefExemplar, RefMetadata, RefSample};
+use crate::record::{self, FamilyMetadata, RefExemplar, RefSample};
 
 /// Samples per WAL samples record (keeps records well under a segment, and replay buffers small).
 const SAMPLES_PER_RECORD: usize = 10_000;
@@ -27,7 +27,7 @@ pub(crate) struct HeadAppender {
     /// Newest pending sample per series, for order checks within the transaction.
     last: IdMap<u32, (Timestamp, f64)>,
     exemplars: Vec<(Arc<MemSeries>, Exemplar)>,
-    metadata: Vec<(Arc<MemSeries>, String, Metadata)>,
+    metadata: Vec<(String, Metadata)>,
 }
 
 impl HeadAppender {
@@ -128,22 +128,19 @@ impl Appender for HeadAppender {
         Ok(())
     }
 
-    fn update_metadata(&mut self, sref: SeriesRef, labels: &Labels, m: &Metadata) -> Result<(), AppendError> {
+    fn update_metadata(&mut self, _sref: SeriesRef, labels: &Labels, m: &Metadata) -> Result<(), AppendError> {
+        // Metadata is per family and needs no series: the family is the `__name__` the caller gives
+        // (remote-write 1.0 sends it per family, often in requests without any series).
         self.db.check_writable()?;
-        let Some(series) = self.lookup_existing(sref, labels) else {
-            return Err(AppendError::InvalidLabels("metadata for unknown series".into()));
+        let Some(family) = labels.metric_name() else {
+            return Err(AppendError::InvalidLabels(
+                "metadata without a metric family name".into(),
+            ));
         };
-        let family = match labels.metric_name() {
-            Some(n) => n.to_owned(),
-            None => match self.db.head.labels_of(&series).metric_name() {
-                Some(n) => n.to_owned(),
-                None => return Ok(()),
-            },
-        };
-        if self.db.head.metadata.read().get(&family) == Some(m) {
+        if self.db.head.metadata.read().get(family) == Some(m) {
             return Ok(());
         }
-        self.metadata.push((series, family, m.clone()));
+        self.metadata.push((family.to_owned(), m.clone()));
         Ok(())
     }
 
@@ -165,7 +162,6 @@ impl Appender for HeadAppender {
             .iter()
             .map(|p| &p.series)
             .chain(this.exemplars.iter().map(|e| &e.0))
-            .chain(this.metadata.iter().map(|m| &m.0))
             .filter(|s| !s.logged.load(Ordering::Acquire))
             .collect();
         if !new_series.is_empty() {
@@ -215,14 +211,14 @@ impl Appender for HeadAppender {
             records.push(buf);
         }
         let mut meta_changes: Vec<(&String, &Metadata)> = Vec::new();
-        let mut meta_records: Vec<RefMetadata> = Vec::new();
+        let mut meta_records: Vec<FamilyMetadata> = Vec::new();
         {
             let current = head.metadata.read();
-            for (s, family, m) in &this.metadata {
+            for (family, m) in &this.metadata {
                 if current.get(family) != Some(m) && !meta_changes.iter().any(|(f, mm)| *f == family && *mm == m) {
                     meta_changes.push((family, m));
-                    meta_records.push(RefMetadata {
-                        sref: u64::from(s.sref),
+                    meta_records.push(FamilyMetadata {
+                        family: family.clone(),
                         meta: m.clone(),
                     });
                 }

@@ -95,15 +95,9 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
             }
         }
         Ok(Record::Metadata(list)) => {
+            let mut g = head.metadata.write();
             for m in list {
-                let r = remap.get(&m.sref).map_or(m.sref, |&r| u64::from(r));
-                let Some(series) = head.series(r) else {
-                    st.unknown_refs += 1;
-                    continue;
-                };
-                if let Some(name) = head.labels_of(&series).metric_name() {
-                    head.metadata.write().insert(name.to_owned(), m.meta);
-                }
+                g.insert(m.family, m.meta);
             }
         }
         Err(e) => {

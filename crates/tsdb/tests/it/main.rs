@@ -12,6 +12,7 @@ mod crash;
 mod faults;
 mod fuzz_bodies;
 mod model;
+mod prometheus_compat;
 
 use diamond_model::Labels;
 use diamond_model::storage::Queryable;
