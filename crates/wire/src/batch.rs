@@ -152,7 +152,7 @@ pub(crate) type BytePair = (Vec<u8>, Vec<u8>);
 
 /// [`series_labels`] for label pairs whose bytes may not be UTF-8: a label set with an invalid name or value
 /// is invalid, as Prometheus's `Labels.IsValid` says (the message shows it with U+FFFD replacements).
-pub(crate) fn series_labels_from_bytes(pairs: Vec<BytePair>) -> Result<Labels, String> {
+pub(crate) fn series_labels_from_bytes(pairs: impl ExactSizeIterator<Item = BytePair>) -> Result<Labels, String> {
     let mut out = Vec::with_capacity(pairs.len());
     let mut bad = false;
     for (n, v) in pairs {

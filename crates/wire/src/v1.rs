@@ -22,7 +22,7 @@ pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
     let mut series = Vec::with_capacity(req.timeseries.len());
     let mut rejected = Vec::new();
     for (index, ts) in req.timeseries.into_iter().enumerate() {
-        let labels = match series_labels_from_bytes(ts.labels.into_iter().map(|l| (l.name, l.value)).collect()) {
+        let labels = match series_labels_from_bytes(ts.labels.into_iter().map(|l| (l.name, l.value))) {
             Ok(l) => l,
             Err(reason) => {
                 rejected.push(Rejection {

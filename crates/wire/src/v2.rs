@@ -36,7 +36,7 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
             exemplars: ts.exemplars.len(),
         };
         let labels = match resolve_pairs(&ts.labels_refs, symbols) {
-            Ok(pairs) => match series_labels_from_bytes(pairs) {
+            Ok(pairs) => match series_labels_from_bytes(pairs.into_iter()) {
                 Ok(l) => l,
                 Err(reason) => {
                     rejected.push(reject(reason));
