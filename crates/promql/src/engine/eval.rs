@@ -108,6 +108,14 @@ pub(crate) fn run(
     if instant || step <= 0 {
         ts.push(start);
     } else {
+        // Refuse before allocating a step list larger than the sample limit (the HTTP API separately
+        // limits range queries to 11,000 steps, as Prometheus does).
+        let n = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+        if n > opts.max_samples as i128 {
+            return Err(Error::exec(
+                "query processing would load too many samples into memory in query execution",
+            ));
+        }
         let mut t = start;
         while t <= end {
             ts.push(t);
@@ -405,7 +413,18 @@ impl Evaluator<'_> {
         if first <= lo {
             first = first.saturating_add(step);
         }
-        let mut inner = Vec::new();
+        // Refuse before allocating when the inner grid alone exceeds the sample limit.
+        let n_inner = if first > max_end {
+            0
+        } else {
+            ((i128::from(max_end) - i128::from(first)) / i128::from(step) + 1) as u128
+        };
+        if n_inner > self.opts.max_samples as u128 {
+            return Err(Error::exec(
+                "query processing would load too many samples into memory in query execution",
+            ));
+        }
+        let mut inner = Vec::with_capacity(n_inner as usize);
         let mut t = first;
         while t <= max_end {
             inner.push(t);

@@ -164,3 +164,163 @@ fn hostile_queries_do_not_panic() {
         let _ = e.range_query(&db(), q, 0, 600_000, 60_000, &CancelToken::new());
     }
 }
+
+mod random_queries {
+    //! Random well-formed queries (built from PromQL's grammar, with hostile constants) must evaluate to a
+    //! result or an error, never a panic.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("reqs".to_owned()),
+            Just(r#"reqs{job="a"}"#.to_owned()),
+            Just(r#"{__name__=~"r.*", instance!="2"}"#.to_owned()),
+            Just("nope".to_owned()),
+            Just("reqs offset 1m".to_owned()),
+            Just("reqs @ 60".to_owned()),
+            Just("reqs @ end()".to_owned()),
+            prop::sample::select(vec!["0", "1", "-1", "0.5", "NaN", "Inf", "-Inf", "1e308", "-0"])
+                .prop_map(str::to_owned),
+            (
+                prop::sample::select(vec![
+                    "rate",
+                    "irate",
+                    "increase",
+                    "delta",
+                    "idelta",
+                    "deriv",
+                    "changes",
+                    "resets",
+                    "avg_over_time",
+                    "sum_over_time",
+                    "min_over_time",
+                    "max_over_time",
+                    "stddev_over_time",
+                    "last_over_time",
+                    "present_over_time",
+                    "count_over_time",
+                    "absent_over_time",
+                ]),
+                prop::sample::select(vec!["[1m]", "[5m]", "[1h]", "[1ms]", "[5m] offset 2m", "[2m] @ 120"]),
+            )
+                .prop_map(|(f, r)| format!("{f}(reqs{r})")),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec![
+                        "+",
+                        "-",
+                        "*",
+                        "/",
+                        "%",
+                        "^",
+                        "atan2",
+                        "== bool",
+                        "> bool",
+                        "<",
+                        "and",
+                        "or",
+                        "unless",
+                        "+ on(job)",
+                        "* ignoring(instance)",
+                        "/ on(job) group_left",
+                        "- on(instance) group_right(job)",
+                    ]),
+                    inner.clone(),
+                )
+                    .prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),
+                (
+                    prop::sample::select(vec![
+                        "sum",
+                        "avg",
+                        "min",
+                        "max",
+                        "count",
+                        "group",
+                        "stddev",
+                        "stdvar",
+                        "sum by (job)",
+                        "max without (instance)",
+                        "count by (__name__)",
+                    ]),
+                    inner.clone(),
+                )
+                    .prop_map(|(a, e)| format!("{a} ({e})")),
+                (
+                    prop::sample::select(vec!["topk", "bottomk", "quantile", "limitk", "limit_ratio"]),
+                    prop::sample::select(vec!["1", "2", "0.5", "-1", "NaN", "1e19", "Inf"]),
+                    inner.clone(),
+                )
+                    .prop_map(|(a, p, e)| format!("{a}({p}, {e})")),
+                (
+                    prop::sample::select(vec![
+                        "abs",
+                        "ceil",
+                        "exp",
+                        "ln",
+                        "sqrt",
+                        "sgn",
+                        "timestamp",
+                        "sort",
+                        "sort_desc",
+                        "absent",
+                        "hour",
+                        "year",
+                        "deg",
+                        "-",
+                    ]),
+                    inner.clone(),
+                )
+                    .prop_map(|(f, e)| format!("{f}({e})")),
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["[5m:1m]", "[10m:]", "[1h:7m] offset 3m", "[3m:1ms]"])
+                )
+                    .prop_map(|(e, s)| format!("max_over_time(({e}){s})")),
+                inner
+                    .clone()
+                    .prop_map(|e| format!(r#"label_replace({e}, "dst", "$1-$9", "job", "(.*)")"#)),
+                inner.clone().prop_map(|e| format!("histogram_quantile(0.9, {e})")),
+                inner.clone().prop_map(|e| format!("clamp({e}, 1, -1)")),
+                inner.prop_map(|e| format!("predict_linear(({e})[5m:1m], 60)")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn never_panics(q in expr()) {
+            let e = Engine::new(EngineOptions {
+                max_samples: 200_000,
+                timeout: Duration::from_secs(5),
+                enable_features: vec![EXPERIMENTAL_FUNCTIONS.to_owned()],
+                ..EngineOptions::default()
+            });
+            let db = db();
+            let _ = e.instant_query(&db, &q, 600_000, &CancelToken::new());
+            let _ = e.range_query(&db, &q, 0, 1_200_000, 60_000, &CancelToken::new());
+        }
+    }
+}
+
+#[test]
+fn huge_step_counts_fail_before_allocating() {
+    let e = engine();
+    let err = e
+        .range_query(&db(), "vector(1)", 0, i64::MAX / 2, 1, &CancelToken::new())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Execution);
+    let err = e
+        .instant_query(&db(), "max_over_time(vector(1)[100y:1ms])", 0, &CancelToken::new())
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Execution);
+}
