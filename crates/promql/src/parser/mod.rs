@@ -62,7 +62,7 @@ fn parse_raw(expr: &str) -> Result<Expr, ParseError> {
     let res = std::panic::catch_unwind(move || promql_parser::parser::parse(&owned));
     match res {
         Ok(Ok(e)) => Ok(e),
-        Ok(Err(msg)) => Err(parse_error_from(&msg)),
+        Ok(Err(msg)) => Err(normalize(expr, parse_error_from(&msg))),
         Err(_) => Err(ParseError {
             position: None,
             message: "unparsable query".to_owned(),
@@ -89,6 +89,85 @@ fn parse_error_from(msg: &str) -> ParseError {
         position: None,
         message: m.to_owned(),
     }
+}
+
+/// Brings promql-parser's wording closer to Prometheus's (Go `%q` double quotes, its type names) and adds
+/// the positions we can infer: the end of the input for "unclosed ..."/"end of input" errors, the function
+/// name for argument-count and unknown-function errors. Other errors (Prometheus points at the offending
+/// node, which promql-parser does not tell us) keep no position rather than a guessed one.
+fn normalize(query: &str, mut e: ParseError) -> ParseError {
+    if e.position.is_some() {
+        return e;
+    }
+    let m = e.message.clone();
+    // 'name' -> "name" in the messages that quote an identifier.
+    let requote = |m: &str| -> String {
+        let mut out = String::with_capacity(m.len());
+        let mut parts = m.split('\'');
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        let rest: Vec<&str> = parts.collect();
+        // Only rewrite balanced quotes; an odd count means an apostrophe inside the text.
+        if rest.len().is_multiple_of(2) {
+            for p in &rest {
+                out.push('"');
+                out.push_str(p);
+            }
+            out
+        } else {
+            m.to_owned()
+        }
+    };
+    let mut message = if m.starts_with("unknown function with name")
+        || m.starts_with("expected ")
+        || m.starts_with("set operator")
+        || m.starts_with("label '")
+    {
+        requote(&m)
+    } else {
+        m.clone()
+    };
+    message = message
+        .replace(
+            "expected type matrix in call to function",
+            "expected type range vector in call to function",
+        )
+        .replace(", got vector", ", got instant vector")
+        .replace(
+            "expected type string in aggregation expression",
+            "expected type string in aggregation parameter",
+        )
+        .replace(
+            "unary expression only allowed on expressions of type scalar or vector, got: string",
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"string\"",
+        )
+        .replace(
+            "unary expression only allowed on expressions of type scalar or vector, got: matrix",
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\"",
+        )
+        .replace("unexpected end of input inside brackets", "unclosed left bracket");
+    let end = || {
+        let line = query.lines().count().max(1);
+        let col = query.lines().last().map_or(0, |l| l.chars().count()) + 1;
+        Some(Position { line, column: col })
+    };
+    if message.starts_with("unclosed left") || message.contains("end of input") {
+        e.position = end();
+    } else if let Some(name) =
+        quoted_after(&message, "in call to \"").or_else(|| quoted_after(&message, "unknown function with name \""))
+    {
+        e.position = word_position(query, &name);
+    }
+    e.message = message;
+    e
+}
+
+/// The text between `prefix` and the next `"`.
+fn quoted_after(m: &str, prefix: &str) -> Option<String> {
+    let i = m.find(prefix)? + prefix.len();
+    let j = m[i..].find('"')?;
+    Some(m[i..i + j].to_owned())
 }
 
 /// The position of the first use of identifier `word` in `query` outside string literals (1-based line and

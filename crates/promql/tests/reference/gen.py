@@ -273,6 +273,19 @@ BLOCKS = [
             "vector(time()) - on() group_left edge",
         ],
     },
+    {
+        # Parse and type errors: Prometheus's messages, with positions.
+        "interval": "1m",
+        "series": {'x{a="1"}': "1x5"},
+        "times": ["1m"],
+        "queries": [
+            "sum(", 'x{a="1"', "x[5m", "rate(x)", "x +", "1 > 2", "sum(x) by", "foo(x)", "x[5m:1m:1m]",
+            '"a" + 1', 'x{a=~"("}', "histogram_quantile(x)", "x @ 1 @ 2", "x offset 1m offset 2m", "topk(x)",
+            "{}", "count_values(1, x)", "x and 1", 'label_replace(x, "a", "b", "c")', '-"a"',
+            "x == on(a) group_left(a) x", "abs(x, x)", "x[1m] + 1", ")", "x[0s]", "x[5m:0s]", "x{a=}",
+            "sum without(a) by(b) (x)", "1 +* 2", "x @ NaN", "x[-5m]", "rate(x[5m] @ start())",
+        ],
+    },
 ]
 
 
