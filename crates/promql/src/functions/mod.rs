@@ -32,7 +32,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
     }
     match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
-            rate::call(ev, name, &args, vals, ts)
+            rate::call(ev, name, vals, ts)
         }
         "avg_over_time"
         | "sum_over_time"

@@ -3,21 +3,13 @@
 
 use std::sync::Arc;
 
-use promql_parser::parser::Expr;
-
 use super::{matrix_arg, scalar_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::kahan_inc;
 use crate::engine::eval::{Evaluator, Sample, Val};
 
 /// Dispatches one rate-family function.
-pub(crate) fn call(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    args: &[&Expr],
-    vals: Vec<Val>,
-    ts: &[i64],
-) -> Result<Val, Error> {
+pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
     let m = matrix_arg(&vals, 0)?;
     let param = if name == "predict_linear" {
         Some(scalar_arg(&vals, 1)?)
@@ -25,7 +17,8 @@ pub(crate) fn call(
         None
     };
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
-    let counter_check = matches!(name, "rate" | "increase") && matches!(args.first(), Some(Expr::MatrixSelector(_)));
+    // Prometheus checks the name of every series a rate/increase reads, from a selector or a subquery.
+    let counter_check = matches!(name, "rate" | "increase");
     for (si, series) in m.series.iter().enumerate() {
         ev.check()?;
         let mut produced = false;
@@ -65,7 +58,11 @@ pub(crate) fn call(
             }
         }
         if counter_check && produced {
-            let name = series.labels.metric_name().unwrap_or("");
+            let name = if series.drop_name {
+                ""
+            } else {
+                series.labels.metric_name().unwrap_or("")
+            };
             if !name.is_empty()
                 && !["_total", "_sum", "_count", "_bucket"]
                     .iter()

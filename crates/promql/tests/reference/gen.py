@@ -4,8 +4,9 @@
 Each case block below is a `load` (promqltest expanding notation) and instant queries. For every block we
 write a `promtool test rules` file with empty expectations; promtool then reports what Prometheus got (or
 the error) for each query, which we turn into `eval instant` / `eval_fail` cases in the promqltest format.
-The runner in ../promqltest.rs runs the result like Prometheus's own corpus, without checking annotations
-(promtool does not report them). promtool only holds samples up to the last evaluation-interval step before
+Annotations (which promtool does not report) come from a real Prometheus server into which the same data is
+backfilled (without staleness markers, which backfill cannot write), queried over its HTTP API. The runner
+in ../promqltest.rs runs the result like Prometheus's own corpus. promtool only holds samples up to the last evaluation-interval step before
 the evaluation time, so the interval is the block's and times are multiples of it, and queries must not read
 the future (no `@` later than the first time, no negative offsets).
 
@@ -15,11 +16,16 @@ Usage: python3 gen.py [path/to/promtool]   (default: the cached reference binary
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.parse
+import urllib.request
 
 PROMTOOL = sys.argv[1] if len(sys.argv) > 1 else "/root/.cache/reference-prometheus/root/usr/bin/promtool"
+PROMETHEUS = os.path.join(os.path.dirname(PROMTOOL), "prometheus")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 BLOCKS = [
@@ -357,13 +363,110 @@ def rx_escape(s):
     return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in s)
 
 
+def seconds(d):
+    """A Prometheus duration (`1m30s`) in seconds."""
+    total = 0.0
+    for n, unit in re.findall(r"(\d+)(ms|s|m|h|d)", d):
+        total += int(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    return total
+
+
+def expand(values):
+    """Expanding notation to a list of floats/None (`stale` becomes None: backfill cannot write markers)."""
+    out = []
+    for tok in values.split():
+        if tok == "_" or tok == "stale":
+            out.append(None)
+        elif tok.startswith("_x"):
+            out.extend([None] * int(tok[2:]))
+        elif "x" in tok and not tok.lower().startswith(("inf", "-inf", "+inf", "nan")):
+            left, times = tok.rsplit("x", 1)
+            ops = [k for k in range(1, len(left)) if left[k] in "+-" and left[k - 1] not in "eE"]
+            if ops:
+                k = ops[-1]
+                a, d = float(left[:k]), float(left[k + 1 :]) * (1 if left[k] == "+" else -1)
+            else:
+                a, d = float(left), 0.0
+            for k in range(int(times) + 1):
+                out.append(a + k * d)
+        else:
+            out.append(float(tok))
+    return out
+
+
+def om_value(v):
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(v)
+
+
+def server_annotations(block, port):
+    """Backfills the block into a real Prometheus and returns {(time, query): (warnings, infos)}, with the
+    position suffix ` (line:col)` the API appends removed."""
+    tmp = tempfile.mkdtemp()
+    try:
+        step = seconds(block["interval"])
+        fams = {}
+        for s, v in block["series"].items():
+            name = re.match(r"^[^{]*", s).group(0)
+            # OpenMetrics is strict about spacing: rebuild `name{a="b",c="d"}` without blanks.
+            pairs = re.findall(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"', s[len(name):])
+            om_series = name + "{" + ",".join('%s="%s"' % p for p in pairs) + "}"
+            fams.setdefault(name, []).append((om_series, expand(v)))
+        om = []
+        for _, series in fams.items():
+            for s, vals in series:
+                for k, v in enumerate(vals):
+                    if v is not None:
+                        om.append("%s %s %s" % (s, om_value(v), repr(k * step)))
+        om.append("# EOF")
+        with open(os.path.join(tmp, "data.om"), "w") as f:
+            f.write("\n".join(om) + "\n")
+        data = os.path.join(tmp, "tsdb")
+        subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", os.path.join(tmp, "data.om"), data],
+                       check=True, capture_output=True)
+        with open(os.path.join(tmp, "cfg.yml"), "w") as f:
+            f.write("global: {}\n")
+        proc = subprocess.Popen([PROMETHEUS, "--config.file=" + os.path.join(tmp, "cfg.yml"),
+                                 "--storage.tsdb.path=" + data, "--web.listen-address=127.0.0.1:%d" % port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = "http://127.0.0.1:%d" % port
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/-/ready", timeout=1)
+                    break
+                except Exception:
+                    time.sleep(0.3)
+            out = {}
+            for t in block["times"]:
+                for q in block["queries"]:
+                    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": seconds(t)})
+                    try:
+                        body = json.load(urllib.request.urlopen(url, timeout=30))
+                    except urllib.error.HTTPError as e:
+                        body = json.load(e)
+                    strip = lambda a: re.sub(r" \(\d+:\d+\)$", "", a)
+                    out[(t, q)] = ([strip(w) for w in body.get("warnings", [])],
+                                   [strip(i) for i in body.get("infos", [])])
+            return out
+        finally:
+            proc.terminate()
+            proc.wait()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     lines = [
-        "# Generated by gen.py from the reference Prometheus 3.5 (promtool test rules); do not edit.",
-        "# Annotations are not checked for this file (promtool does not report them).",
+        "# Generated by gen.py from the reference Prometheus 3.5; do not edit. Values and errors come from",
+        "# promtool test rules, annotations (expect warn/info) from a Prometheus server holding the same data.",
         "",
     ]
-    for block in BLOCKS:
+    for bi, block in enumerate(BLOCKS):
+        annotations = server_annotations(block, 19391 + bi)
         lines.append("clear")
         lines.append("load " + block["interval"])
         for s, v in block["series"].items():
@@ -384,6 +487,11 @@ def main():
                         lines.append("  expected_fail_message " + val)
                 else:
                     lines.append("eval instant at %s %s" % (t, q))
+                    warns, infos = annotations.get((t, q), ([], []))
+                    for w in warns:
+                        lines.append("  expect warn msg: " + w)
+                    for i in infos:
+                        lines.append("  expect info msg: " + i)
                     for labels, v in val:
                         lines.append("  %s %s" % (labels, v))
                 lines.append("")
