@@ -280,6 +280,61 @@ BLOCKS = [
         ],
     },
     {
+        # Range queries (answered by the server; no staleness markers in this block since backfill has none).
+        "interval": "15s",
+        "series": {
+            'req_total{job="a", i="1"}': "0+5x40 3+5x40 _x20 7+2x30",
+            'req_total{job="a", i="2"}': "0+1x130",
+            'req_total{job="b", i="3"}': "100 _ _ 130 _ _ 160 190 220 0 30 60 _x30 90+30x60",
+            'g{job="a"}': "5 4 3 2 1 0 -1 -2 1+1x50 NaN 3x20 Inf 7x40",
+            'g{job="b"}': "0.5+0.25x130",
+            'lb_bucket{le="0.1"}': "0+1x130",
+            'lb_bucket{le="1"}': "0+3x130",
+            'lb_bucket{le="+Inf"}': "0+4x130",
+        },
+        "times": [],
+        "ranges": [
+            ("0", "30m", "1m", [
+                "req_total",
+                "rate(req_total[1m])",
+                "sum by (job) (rate(req_total[2m]))",
+                "irate(req_total[1m])",
+                "increase(req_total[5m])",
+                "delta(g[3m])",
+                "deriv(g[5m])",
+                "avg_over_time(g[5m])",
+                "max_over_time(g[90s])",
+                "changes(req_total[5m])",
+                "resets(req_total[10m])",
+                "g > 2",
+                "g * on(job) group_left sum by (job) (req_total)",
+                "topk(1, req_total)",
+                "count(req_total > 50)",
+                "absent(nonexistent)",
+                "absent_over_time(req_total{i=\"3\"}[1m])",
+                "histogram_quantile(0.75, rate(lb_bucket[5m]))",
+                "time() - timestamp(req_total)",
+                "max_over_time(rate(req_total[1m])[5m:30s])",
+                "rate(req_total[1m] offset 5m)",
+                "req_total @ 300",
+                "rate(req_total[2m] @ end())",
+                "scalar(sum(g))",
+                "vector(1) + on() group_left g",
+                "predict_linear(g[10m], 300)",
+                "quantile_over_time(0.9, g[4m])",
+                "last_over_time(req_total[2m])",
+                "label_replace(g, \"x\", \"$1\", \"job\", \"(.)\")",
+                "sort_desc(g)",
+            ]),
+            ("90s", "17m", "45s", [
+                "rate(req_total[1m])",
+                "avg_over_time(g[2m:20s])",
+                "sum_over_time(req_total[1m] offset 30s)",
+            ]),
+        ],
+        "queries": [],
+    },
+    {
         # Parse and type errors: Prometheus's messages, with positions.
         "interval": "1m",
         "series": {'x{a="1"}': "1x5"},
@@ -441,6 +496,15 @@ def server_annotations(block, port):
                 except Exception:
                     time.sleep(0.3)
             out = {}
+            for (start, end, step, queries) in block.get("ranges", []):
+                for q in queries:
+                    params = {"query": q, "start": seconds(start), "end": seconds(end), "step": seconds(step)}
+                    url = base + "/api/v1/query_range?" + urllib.parse.urlencode(params)
+                    try:
+                        body = json.load(urllib.request.urlopen(url, timeout=30))
+                    except urllib.error.HTTPError as e:
+                        body = json.load(e)
+                    out[("range", start, end, step, q)] = body
             for t in block["times"]:
                 for q in block["queries"]:
                     url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": seconds(t)})
@@ -494,6 +558,29 @@ def main():
                         lines.append("  expect info msg: " + i)
                     for labels, v in val:
                         lines.append("  %s %s" % (labels, v))
+                lines.append("")
+        for (start, end, step, queries) in block.get("ranges", []):
+            n = int((seconds(end) - seconds(start)) // seconds(step)) + 1
+            for q in queries:
+                body = annotations[("range", start, end, step, q)]
+                if body.get("status") != "success":
+                    lines.append("eval_fail range from %s to %s step %s %s" % (start, end, step, q))
+                    lines.append("  expected_fail_message " + body.get("error", ""))
+                    lines.append("")
+                    continue
+                lines.append("eval range from %s to %s step %s %s" % (start, end, step, q))
+                strip = lambda a: re.sub(r" \(\d+:\d+\)$", "", a)
+                for w in body.get("warnings", []):
+                    lines.append("  expect warn msg: " + strip(w))
+                for i in body.get("infos", []):
+                    lines.append("  expect info msg: " + strip(i))
+                for series in body["data"]["result"]:
+                    labels = "{" + ", ".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
+                                             for k, v in sorted(series["metric"].items())) + "}"
+                    vals = ["_"] * n
+                    for t, v in series["values"]:
+                        vals[int(round((float(t) - seconds(start)) / seconds(step)))] = v
+                    lines.append("  %s %s" % (labels, " ".join(vals)))
                 lines.append("")
     with open(os.path.join(HERE, "reference.test"), "w") as f:
         f.write("\n".join(lines))
