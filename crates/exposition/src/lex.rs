@@ -32,15 +32,14 @@ pub(crate) fn run_len(b: &[u8], pred: impl Fn(u8) -> bool) -> usize {
 /// string is not closed on this line. A backslash escapes any one byte, as in Prometheus's lexers.
 pub(crate) fn quoted_len(b: &[u8]) -> Option<usize> {
     let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'"' => return Some(i + 1),
-            // A backslash at the very end leaves the string open: the loop ends and we return None.
-            b'\\' => i += 2,
-            _ => i += 1,
+    loop {
+        // Jump to the next quote or backslash; a backslash at the very end leaves the string open (`get` fails).
+        i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i] == b'"' {
+            return Some(i + 1);
         }
+        i += 2;
     }
-    None
 }
 
 /// Parses a float as Prometheus's text parsers do: Go's `strconv.ParseFloat` (decimal syntax, `Inf`/`Infinity`/`NaN`
@@ -49,13 +48,8 @@ pub(crate) fn quoted_len(b: &[u8]) -> Option<usize> {
 pub(crate) fn parse_float(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let first = *b.first()?;
-    // Fast path for the common case: a short plain integer. 15 digits always fit exactly in an f64.
-    if b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
-        let mut v: u64 = 0;
-        for &c in b {
-            v = v * 10 + u64::from(c - b'0');
-        }
-        return Some(v as f64);
+    if let Some(v) = parse_simple_decimal(b) {
+        return Some(v);
     }
     let signed = first == b'+' || first == b'-';
     let rest = if signed { &s[1..] } else { s };
@@ -80,6 +74,43 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
     }
     let v: f64 = s.parse().ok()?;
     if v.is_infinite() { None } else { Some(v) }
+}
+
+/// Fast path for the common spellings `[-]digits[.digits]` with at most 15 digits in all: the digits form an
+/// integer below 2^53 and the scale is a power of ten below 10^22, both exact in an f64, so one division gives the
+/// correctly rounded result (Clinger's fast path). `None` sends everything else to the full parser.
+fn parse_simple_decimal(b: &[u8]) -> Option<f64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut n_digits = 0;
+    let mut frac_digits: Option<usize> = None;
+    for &c in digits {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                n_digits += 1;
+                if let Some(f) = frac_digits.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if frac_digits.is_none() => frac_digits = Some(0),
+            _ => return None,
+        }
+    }
+    if n_digits == 0 || n_digits > 15 {
+        return None;
+    }
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let v = mantissa as f64 / POW10[frac_digits.unwrap_or(0)];
+    Some(if neg { -v } else { v })
 }
 
 /// Go's `int64(f)` for the float-seconds → ms conversion Prometheus does on OpenMetrics timestamps: truncation
@@ -169,7 +200,26 @@ pub(crate) fn format_om_float(f: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The decimal fast path agrees with the standard library's correctly rounded parser.
+        #[test]
+        fn simple_decimals_are_correctly_rounded(int in 0u64..1_000_000_000_000_000, frac_len in 0usize..16, neg: bool) {
+            let digits = int.to_string();
+            let split = digits.len().saturating_sub(frac_len);
+            let text = if frac_len == 0 {
+                digits.clone()
+            } else {
+                format!("{}.{}", &digits[..split], &digits[split..])
+            };
+            let text = if neg { format!("-{text}") } else { text };
+            let want: f64 = text.parse().expect("valid decimal");
+            prop_assert_eq!(parse_float(&text).map(f64::to_bits), Some(want.to_bits()), "{}", text);
+        }
+    }
 
     #[test]
     fn floats_follow_go_parse_float() {
@@ -200,6 +250,9 @@ mod tests {
             assert_eq!(parse_float(s), *want, "{s:?}");
         }
         assert!(parse_float("NaN").is_some_and(f64::is_nan));
+        // Negative zero keeps its sign on the fast path.
+        assert!(parse_float("-0").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert!(parse_float("-0.0").is_some_and(|v| v.is_sign_negative()));
         assert!(parse_float("nan").is_some_and(f64::is_nan));
     }
 

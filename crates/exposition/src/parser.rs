@@ -7,6 +7,7 @@
 //! keyed by [`SampleEntry::series`] pays no allocation per sample.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use diamond_model::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar, Label, Labels, METRIC_NAME, MetricType};
 
@@ -148,7 +149,7 @@ impl<'a> SampleEntry<'a> {
                 value: value.into_owned(),
             });
         }
-        Labels::from_unsorted(v)
+        into_labels(v)
     }
 
     /// The metric name (escapes resolved for a quoted name).
@@ -185,7 +186,7 @@ impl<'a> SampleEntry<'a> {
             }
         }
         Some(Exemplar {
-            labels: Labels::from_unsorted(v),
+            labels: into_labels(v),
             value: e.value,
             ts: e.timestamp_ms.unwrap_or(0),
             has_ts: e.timestamp_ms.is_some(),
@@ -212,6 +213,22 @@ impl<'a> SampleEntry<'a> {
     pub(crate) fn timestamp_raw(&self) -> Option<f64> {
         self.timestamp_raw
     }
+}
+
+/// Sorts parsed pairs into a label set. The parser has rejected repeated names, so sorting (and, defensively,
+/// keeping the last of any repeated name) is all that is left; `Labels::from_unsorted` would do the same in
+/// quadratic time and copy every string again.
+fn into_labels(mut v: Vec<Label>) -> Labels {
+    v.retain(|l| !l.value.is_empty());
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out: Vec<Label> = Vec::with_capacity(v.len());
+    for l in v {
+        match out.last_mut() {
+            Some(last) if last.name == l.name => *last = l,
+            _ => out.push(l),
+        }
+    }
+    Labels::from_sorted(out)
 }
 
 /// Prometheus 3's `normalizeFloatsInLabelValues`.
@@ -327,6 +344,8 @@ pub struct Parser<'a> {
     /// Spans (in the current line) of the label names seen in the current label set, reused across lines so the
     /// duplicate check does not allocate.
     names: Vec<(usize, usize)>,
+    /// The same names as a set, filled only for label sets too large for a linear duplicate check.
+    big_names: HashSet<&'a [u8]>,
 }
 
 type LineResult<T> = Result<T, (usize, ErrorKind)>;
@@ -351,6 +370,7 @@ impl<'a> Parser<'a> {
             done: false,
             mtype: MetricType::Unknown,
             names: Vec::new(),
+            big_names: HashSet::new(),
         }
     }
 
@@ -501,9 +521,7 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 let unit = text;
-                let is_suffix = family
-                    .strip_suffix(unit)
-                    .is_some_and(|rest| rest.ends_with('_'));
+                let is_suffix = family.strip_suffix(unit).is_some_and(|rest| rest.ends_with('_'));
                 if !unit.is_empty() && !is_suffix {
                     return Err((
                         text_at,
@@ -662,11 +680,25 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Whether `name` is among the label names of the current label set. A linear scan is fastest for real label
+    /// sets; past a few dozen labels (only a hostile target sends those) a hash set keeps the check linear overall.
+    fn is_duplicate(&mut self, b: &'a [u8], name: &'a [u8]) -> bool {
+        const LINEAR_MAX: usize = 32;
+        if self.names.len() < LINEAR_MAX {
+            return self.names.iter().any(|&(s, e)| &b[s..e] == name);
+        }
+        if self.names.len() == LINEAR_MAX {
+            self.big_names.clear();
+            self.big_names.extend(self.names.iter().map(|&(s, e)| &b[s..e]));
+        }
+        !self.big_names.insert(name)
+    }
+
     /// A label set starting at `b[at] == '{'`; returns the index after `}`. A quoted string alone is the metric
     /// name (not in exemplars); it is stored in `name`.
     fn label_set(
         &mut self,
-        b: &[u8],
+        b: &'a [u8],
         at: usize,
         name: &mut Option<(usize, usize, bool)>,
         exemplar: bool,
@@ -726,7 +758,7 @@ impl<'a> Parser<'a> {
             let len = quoted_len(&b[i..]).ok_or((i, unexpected("a closing quote", &b[i..])))?;
             i += len;
             let lname = &b[ns..ne];
-            if lname == METRIC_NAME.as_bytes() || self.names.iter().any(|&(s, e)| &b[s..e] == lname) {
+            if lname == METRIC_NAME.as_bytes() || self.is_duplicate(b, lname) {
                 return Err((tok_start, ErrorKind::DuplicateLabel(excerpt(lname))));
             }
             self.names.push((ns, ne));
@@ -802,3 +834,7 @@ fn om_timestamp(b: &[u8], at: usize, len: usize) -> LineResult<(i64, f64)> {
         _ => Err((at, ErrorKind::InvalidTimestamp(excerpt(tok)))),
     }
 }
+
+#[cfg(test)]
+#[path = "parser_tests.rs"]
+mod tests;
