@@ -58,7 +58,8 @@ impl Params {
         if v.is_empty() {
             return Ok(default);
         }
-        parse_time(v).map_err(|e| ApiError::invalid_param(name, e))
+        // Prometheus 3.5's parseTimeParam wraps the parse error once more.
+        parse_time(v).map_err(|e| ApiError::invalid_param(name, format!("invalid time value for '{name}': {e}")))
     }
 }
 

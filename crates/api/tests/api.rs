@@ -235,7 +235,7 @@ async fn metadata_and_status() {
     let (_, body) = get(&app, "/api/v1/metadata").await;
     assert_eq!(
         body,
-        r#"{"status":"success","data":{"req_total":[{"type":"counter","help":"Requests.","unit":""}]}}"#
+        r#"{"status":"success","data":{"req_total":[{"type":"counter","unit":"","help":"Requests."}]}}"#
     );
     let (_, body) = get(&app, "/api/v1/metadata?metric=nope").await;
     assert_eq!(body, r#"{"status":"success","data":{}}"#);

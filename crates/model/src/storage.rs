@@ -80,7 +80,9 @@ pub trait Appender: Send {
     /// Attaches an exemplar to a series appended in this transaction (or earlier).
     fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError>;
 
-    /// Records metadata for the series' metric family.
+    /// Records `m` as the metadata of the metric family named by `labels`' `__name__` (the family name,
+    /// e.g. `http_requests` for an OpenMetrics counter, not the sample name `http_requests_total`).
+    /// `sref` may be 0: metadata needs no series (remote-write 1.0 sends it per family).
     fn update_metadata(&mut self, sref: SeriesRef, labels: &Labels, m: &Metadata) -> Result<(), AppendError>;
 
     /// Makes the transaction durable and visible.

@@ -349,7 +349,7 @@ fn append_samples(
         if let Some((family, m)) = family_of(&name, &meta) {
             let changed = cache.metadata.get(family) != Some(m);
             if (is_new || changed)
-                && let Err(err) = app.update_metadata(sref, &series.labels, m)
+                && let Err(err) = app.update_metadata(sref, &Labels::from_pairs(&[("__name__", family)]), m)
             {
                 tracing::debug!(family, error = %err, "metadata dropped");
             }

@@ -1,1 +1,31 @@
-fn main() {}
+//! The `diamond` binary: a thin main that parses flags, runs a command and turns its result into an exit
+//! code. `serve` (the default) wires storage, scrape, the PromQL engine and the HTTP API together; `check`
+//! validates a config file or an exposition without starting anything.
+
+mod backend;
+mod check;
+mod cli;
+mod selfmetrics;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // reqwest is built without a default TLS provider (no aws-lc C build): choose ring once, up front.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        None => serve::run(cli.serve),
+        Some(cli::Command::Serve(args)) => serve::run(*args),
+        Some(cli::Command::Check(c)) => check::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("diamond: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

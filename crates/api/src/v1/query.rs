@@ -72,11 +72,7 @@ async fn run(
 /// `/api/v1/query`.
 pub(crate) async fn instant(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
     let query = p.get("query").to_owned();
-    let ts = if p.get("time").is_empty() {
-        now_ms()
-    } else {
-        parse_time(p.get("time")).map_err(|e| ApiError::invalid_param("time", e))?
-    };
+    let ts = p.time_or("time", now_ms())?;
     let timeout = timeout_param(&state, &p)?;
     let res = run(state, timeout, move |st, cancel| {
         st.engine.instant_query(st.backend.queryable(), &query, ts, cancel)

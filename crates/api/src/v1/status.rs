@@ -50,7 +50,7 @@ pub(crate) async fn metadata(State(state): State<Arc<ApiState>>, p: Params) -> R
         let items: Vec<Value> = list
             .iter()
             .take(take)
-            .map(|m| json!({"type": m.metric_type.as_str(), "help": m.help, "unit": m.unit}))
+            .map(|m| json!({"type": m.metric_type.as_str(), "unit": m.unit, "help": m.help}))
             .collect();
         out.insert(name, Value::Array(items));
     }

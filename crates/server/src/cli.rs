@@ -1,0 +1,120 @@
+//! Command-line flags. Names follow Prometheus's where the concept is the same, so a Prometheus command
+//! line mostly works unchanged.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Diamond: a Prometheus-compatible metrics server where every spike links to its trace.
+#[derive(Debug, Parser)]
+#[command(name = "diamond", version, args_conflicts_with_subcommands = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    /// Flags of `serve`, which runs when no command is given.
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server (the default command).
+    Serve(Box<ServeArgs>),
+    /// Validate files without starting the server.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CheckCommand {
+    /// Validate Prometheus-style configuration files.
+    Config {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Validate an OpenMetrics exposition strictly (like `promtool check metrics`); reads standard input
+    /// when no file is given.
+    Metrics {
+        /// File to check (default: standard input).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServeArgs {
+    /// Prometheus-style configuration file. Without one, Diamond scrapes its own /metrics every 15s.
+    #[arg(long = "config.file")]
+    pub(crate) config_file: Option<PathBuf>,
+    /// Address to listen on for the UI, API and telemetry.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
+    pub(crate) listen_address: String,
+    /// Base path for the database.
+    #[arg(long = "storage.tsdb.path", default_value = "data")]
+    pub(crate) tsdb_path: PathBuf,
+    /// How long to keep samples (blocks and retention arrive with the on-disk TSDB; accepted now).
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    pub(crate) retention_time: String,
+    /// WAL fsync policy: `interval` (fsync about every second; acknowledged writes survive a process
+    /// crash) or `always` (fsync before acknowledging; they survive power loss too).
+    #[arg(long = "storage.tsdb.wal-fsync", default_value = "interval")]
+    pub(crate) wal_fsync: String,
+    /// How far back a vector selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub(crate) lookback_delta: String,
+    /// Maximum time a query may take before it is aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub(crate) query_timeout: String,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub(crate) query_max_samples: usize,
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub(crate) query_max_concurrency: usize,
+    /// Experimental features, comma-separated or repeated (e.g. promql-experimental-functions).
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub(crate) enable_feature: Vec<String>,
+    /// Accept remote-write requests at /api/v1/write (on by default in Diamond).
+    #[arg(long = "web.enable-remote-write-receiver", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) enable_remote_write: bool,
+    /// Enable /-/reload (on by default in Diamond, which listens on loopback by default).
+    #[arg(long = "web.enable-lifecycle", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) enable_lifecycle: bool,
+    /// Enable the admin API (snapshot, delete_series; arrives with the on-disk TSDB).
+    #[arg(long = "web.enable-admin-api", default_value_t = false)]
+    pub(crate) enable_admin_api: bool,
+    /// Log level: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    pub(crate) log_level: String,
+}
+
+impl ServeArgs {
+    /// The flags as `/api/v1/status/flags` shows them.
+    pub(crate) fn as_map(&self) -> std::collections::BTreeMap<String, String> {
+        let mut m = std::collections::BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_owned(), v);
+        };
+        put(
+            "config.file",
+            self.config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
+        put("web.listen-address", self.listen_address.clone());
+        put("storage.tsdb.path", self.tsdb_path.display().to_string());
+        put("storage.tsdb.retention.time", self.retention_time.clone());
+        put("storage.tsdb.wal-fsync", self.wal_fsync.clone());
+        put("query.lookback-delta", self.lookback_delta.clone());
+        put("query.timeout", self.query_timeout.clone());
+        put("query.max-samples", self.query_max_samples.to_string());
+        put("query.max-concurrency", self.query_max_concurrency.to_string());
+        put("enable-feature", self.enable_feature.join(","));
+        put("web.enable-remote-write-receiver", self.enable_remote_write.to_string());
+        put("web.enable-lifecycle", self.enable_lifecycle.to_string());
+        put("web.enable-admin-api", self.enable_admin_api.to_string());
+        put("log.level", self.log_level.clone());
+        m
+    }
+}

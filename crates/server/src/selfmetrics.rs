@@ -1,0 +1,95 @@
+//! Diamond's own metrics, written in OpenMetrics or classic text without a metrics library: the set is
+//! small and fixed, and writing both formats by hand keeps counters' `_total` naming right in each.
+
+use std::fmt::Write as _;
+
+/// Accumulates metric families in one exposition format.
+pub(crate) struct MetricsWriter {
+    om: bool,
+    out: String,
+}
+
+impl MetricsWriter {
+    pub(crate) fn new(openmetrics: bool) -> Self {
+        MetricsWriter {
+            om: openmetrics,
+            out: String::with_capacity(4096),
+        }
+    }
+
+    /// A counter family with one unlabelled sample. `name` has no `_total`.
+    pub(crate) fn counter(&mut self, name: &str, help: &str, v: f64) {
+        self.counter_vec(name, help, &[(String::new(), v)]);
+    }
+
+    /// A counter family with labelled samples; each label string is `a="b",c="d"` (already escaped).
+    pub(crate) fn counter_vec(&mut self, name: &str, help: &str, rows: &[(String, f64)]) {
+        let family = if self.om {
+            name.to_owned()
+        } else {
+            format!("{name}_total")
+        };
+        let _ = writeln!(self.out, "# HELP {family} {help}\n# TYPE {family} counter");
+        for (labels, v) in rows {
+            let _ = writeln!(self.out, "{name}_total{} {}", braces(labels), fmt(*v));
+        }
+    }
+
+    /// A gauge family with one unlabelled sample.
+    pub(crate) fn gauge(&mut self, name: &str, help: &str, v: f64) {
+        self.gauge_vec(name, help, &[(String::new(), v)]);
+    }
+
+    /// A gauge family with labelled samples.
+    pub(crate) fn gauge_vec(&mut self, name: &str, help: &str, rows: &[(String, f64)]) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in rows {
+            let _ = writeln!(self.out, "{name}{} {}", braces(labels), fmt(*v));
+        }
+    }
+
+    pub(crate) fn finish(self) -> String {
+        self.out
+    }
+}
+
+fn braces(labels: &str) -> String {
+    if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    }
+}
+
+fn fmt(v: f64) -> String {
+    diamond_model::format_value(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_names_per_format() {
+        let mut w = MetricsWriter::new(true);
+        w.counter("x", "Help.", 2.0);
+        assert_eq!(w.finish(), "# HELP x Help.\n# TYPE x counter\nx_total 2\n");
+        let mut w = MetricsWriter::new(false);
+        w.counter("x", "Help.", 2.0);
+        assert_eq!(w.finish(), "# HELP x_total Help.\n# TYPE x_total counter\nx_total 2\n");
+    }
+
+    #[test]
+    fn output_validates_as_openmetrics() {
+        let mut w = MetricsWriter::new(true);
+        w.counter_vec(
+            "d",
+            "Dropped.",
+            &[("reason=\"a\"".into(), 1.0), ("reason=\"b\"".into(), 0.0)],
+        );
+        w.gauge("g", "A gauge.", 1.5);
+        let mut text = w.finish();
+        text.push_str("# EOF\n");
+        diamond_exposition::validate_openmetrics(text.as_bytes()).expect("valid OpenMetrics");
+    }
+}

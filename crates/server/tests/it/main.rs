@@ -1,0 +1,18 @@
+//! End-to-end tests of the `diamond` binary: a real server on a free port, real client libraries as scrape
+//! targets, and the reference Prometheus for differential checks.
+//!
+//! Contents:
+//! - `harness`: start/stop Diamond, the Python target and the reference Prometheus; HTTP helpers.
+//! - `api`: Prometheus-shaped answers and errors of the read API over a real socket.
+//! - `scrape_e2e`: a `prometheus_client` app serving OpenMetrics with exemplars, scraped end to end.
+//! - `differential`: the reference Prometheus scrapes the same app and remote-writes into Diamond; the
+//!   read APIs of both are compared.
+//! - `crash`: `kill -9` during remote-write ingest; every acknowledged sample and exemplar survives.
+//! - `cli`: `diamond check config|metrics`.
+
+mod api;
+mod cli;
+mod crash;
+mod differential;
+mod harness;
+mod scrape_e2e;
