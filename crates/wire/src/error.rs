@@ -22,6 +22,15 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The decompressed body would decode into more memory than the budget allows (a flood of tiny
+    /// messages); refused before decoding. See the budget in [`crate::decode_remote_write_v1`].
+    #[error("decoded request would take about {estimate} bytes, over the limit of {limit} bytes")]
+    DecodedTooLarge {
+        /// Estimated in-memory size.
+        estimate: usize,
+        /// The budget for this body.
+        limit: usize,
+    },
     /// The body is not a valid snappy block.
     #[error("snappy: {0}")]
     Snappy(snap::Error),
@@ -49,7 +58,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Error::UnsupportedContentType(_) => 415,
-            Error::BodyTooLarge { .. } | Error::DecompressedTooLarge { .. } => 413,
+            Error::BodyTooLarge { .. } | Error::DecompressedTooLarge { .. } | Error::DecodedTooLarge { .. } => 413,
             Error::Snappy(_) | Error::Protobuf(_) | Error::InvalidLabels(_) | Error::InvalidOtlp(_) => 400,
         }
     }

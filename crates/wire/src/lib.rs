@@ -37,6 +37,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod batch;
+mod budget;
 mod content_type;
 mod error;
 mod lenient;

@@ -4,9 +4,9 @@ use diamond_model::{Exemplar, Label, Labels, Metadata, Sample};
 use prost::Message;
 
 use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
-use crate::lenient;
 use crate::proto::v1 as pb;
 use crate::{Error, Rejection, TimeSeries, WriteBatch};
+use crate::{budget, lenient};
 
 /// Decodes a (decompressed) remote write 1.0 body into model types.
 ///
@@ -15,8 +15,12 @@ use crate::{Error, Rejection, TimeSeries, WriteBatch};
 /// [`WriteBatch`]). Exemplar timestamps of 0 become `has_ts == false`; exemplar labels, help and unit text
 /// that are not UTF-8 are kept with U+FFFD replacements. Native histograms are decoded (so malformed ones fail the request, as in
 /// Prometheus) and counted in [`TimeSeries::histograms_dropped`]. Only a body that is not a valid
-/// `WriteRequest` is an [`Error`].
+/// `WriteRequest` is an [`Error`], and so is a body that would decode into more than 1 GiB
+/// ([`Error::DecodedTooLarge`], estimated in one pass before decoding: protobuf turns a 2-byte empty
+/// message into a struct of up to about 240 bytes, so a flood of them would otherwise take tens of
+/// gigabytes; a real 2000-series request decodes to under 2 MB).
 pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
+    budget::check_v1(raw)?;
     // Strings are decoded as bytes so that one invalid UTF-8 label rejects its series, not the request.
     let req = lenient::WriteRequest::decode(raw)?;
     let mut series = Vec::with_capacity(req.timeseries.len());

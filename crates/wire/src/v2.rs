@@ -6,9 +6,9 @@ use diamond_model::{Exemplar, Label, Labels, Metadata, MetricType, Sample};
 use prost::Message;
 
 use crate::batch::{BytePair, exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
-use crate::lenient;
 use crate::proto::v2 as pb;
 use crate::{Error, Rejection, TimeSeries, WriteBatch};
+use crate::{budget, lenient};
 
 /// Decodes a (decompressed) remote write 2.0 body into model types, resolving every reference into the
 /// symbol table.
@@ -16,12 +16,14 @@ use crate::{Error, Rejection, TimeSeries, WriteBatch};
 /// Per-series problems (invalid labels, an odd number of label references, a label, help or unit reference
 /// past the table) leave the series out and record it in [`WriteBatch::rejected`]; an exemplar with bad
 /// references is left out alone (its series is kept) and recorded too. A 2.0 receiver writes the rest and
-/// answers 400 (see [`WriteBatch`]). Only a body that is not a valid `Request` is an [`Error`].
+/// answers 400 (see [`WriteBatch`]). Only a body that is not a valid `Request`, or that would decode into
+/// more memory than the budget of [`crate::decode_remote_write_v1`], is an [`Error`].
 ///
 /// The spec says the first symbol MUST be `""`; Prometheus 3.5.3 does not check it (observed: such a
 /// request is written and answered 204), and neither does this function, since the empty symbol only
 /// matters as the default help/unit reference.
 pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
+    budget::check_v2(raw)?;
     // Symbols are decoded as bytes so that an invalid UTF-8 symbol only rejects the series using it.
     let req = lenient::Request::decode(raw)?;
     let symbols = &req.symbols;
