@@ -77,9 +77,9 @@ fn grouping_labels(l: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     }
 }
 
-/// Whether `s` is a valid (legacy or UTF-8) label name for `count_values`.
+/// Whether `s` is a valid label name for `count_values`: Prometheus 3 accepts any non-empty UTF-8.
 fn valid_label_name(s: &str) -> bool {
-    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+    !s.is_empty() && !s.chars().any(crate::parser::is_bad_byte)
 }
 
 /// Evaluates an aggregation at every step.
@@ -146,7 +146,10 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
                     return Err(Error::bad_data("count_values requires a string parameter"));
                 };
                 if !valid_label_name(label) {
-                    return Err(Error::exec(format!("invalid label name {label:?}")));
+                    return Err(Error::exec(format!(
+                        "invalid label name {}",
+                        crate::parser::go_quote(label)
+                    )));
                 }
                 count_values(step, label, &a.modifier)
             }

@@ -128,9 +128,10 @@ fn relabelled(s: Sample, labels: Labels, dst: &str) -> Sample {
 }
 
 /// Label names are any non-empty valid UTF-8 in Prometheus 3 (UTF-8 names are allowed).
-/// A name the parser had to repair (invalid UTF-8 in an escape) carries U+FFFD and is rejected.
+/// Prometheus 3 accepts any non-empty UTF-8 label name; bytes of invalid UTF-8 written in the query
+/// (see `parser::is_bad_byte`) make it invalid.
 fn valid_label_name(s: &str) -> bool {
-    !s.is_empty() && !s.contains('\u{FFFD}')
+    !s.is_empty() && !s.chars().any(crate::parser::is_bad_byte)
 }
 
 fn by_labels(names: &[String], a: &Labels, b: &Labels) -> Ordering {

@@ -47,6 +47,8 @@ impl fmt::Display for ParseError {
 /// Parses a PromQL expression. Never panics on any input: a panic inside the third-party parser is caught and
 /// reported as a parse error, because a user query must not take down a server thread.
 pub fn parse(expr: &str) -> Result<Expr, ParseError> {
+    let repaired = repair_invalid_utf8(expr);
+    let expr = repaired.as_deref().unwrap_or(expr);
     let first = parse_raw(expr);
     if first.is_err()
         && let Some(folded) = duration::fold(expr)
@@ -55,6 +57,157 @@ pub fn parse(expr: &str) -> Result<Expr, ParseError> {
         return Ok(e);
     }
     first
+}
+
+/// First of the private-use characters that stand for bytes of invalid UTF-8 (U+F700 + byte).
+const BAD_BYTE_BASE: u32 = 0xF700;
+
+/// Whether `c` stands for a byte of invalid UTF-8 written in a string literal (see [`repair_invalid_utf8`]).
+pub(crate) fn is_bad_byte(c: char) -> bool {
+    (BAD_BYTE_BASE + 0x80..=BAD_BYTE_BASE + 0xFF).contains(&u32::from(c))
+}
+
+/// Quotes `s` as Go's `%q` does for the strings we print in errors, writing bad bytes back as `\xNN`.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if is_bad_byte(c) => out.push_str(&format!("\\x{:02x}", u32::from(c) - BAD_BYTE_BASE)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Decodes bytes as UTF-8, turning each byte of an invalid sequence into its stand-in character.
+fn decode_keeping_bad_bytes(mut bytes: &[u8]) -> String {
+    let mut out = String::new();
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (ok, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(ok).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len()).max(1);
+                for &b in &rest[..bad] {
+                    out.push(char::from_u32(BAD_BYTE_BASE + u32::from(b)).unwrap_or('\u{FFFD}'));
+                }
+                bytes = &rest[bad..];
+            }
+        }
+    }
+}
+
+/// Go string literals may spell bytes that are not UTF-8 (`"a\xc5z"`); Prometheus keeps those bytes and then
+/// rejects them where a label name must be UTF-8. promql-parser instead turns each `\xNN` into the character
+/// U+00NN, which would make such names valid. We rewrite those literals so that each bad byte becomes a
+/// private-use stand-in ([`is_bad_byte`]): label-name checks reject it and [`go_quote`] prints it back as
+/// `\xNN`. Valid literals are left alone.
+fn repair_invalid_utf8(query: &str) -> Option<String> {
+    if !query.contains('\\') {
+        return None;
+    }
+    let chars: Vec<char> = query.chars().collect();
+    let mut out = String::with_capacity(query.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let q = chars[i];
+        if q == '`' {
+            let end = (i + 1..chars.len())
+                .find(|&k| chars[k] == '`')
+                .unwrap_or(chars.len() - 1);
+            out.extend(&chars[i..=end]);
+            i = end + 1;
+            continue;
+        }
+        if q != '"' && q != '\'' {
+            out.push(q);
+            i += 1;
+            continue;
+        }
+        let Some((bytes, end)) = go_unquote(&chars, i) else {
+            out.extend(&chars[i..]);
+            break;
+        };
+        if std::str::from_utf8(&bytes).is_ok() {
+            out.extend(&chars[i..=end]);
+        } else {
+            changed = true;
+            out.push('"');
+            for c in decode_keeping_bad_bytes(&bytes).chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        i = end + 1;
+    }
+    changed.then_some(out)
+}
+
+/// Decodes the Go string literal opening at `chars[start]` into bytes; returns them and the index of the
+/// closing quote. `None` when the literal is unterminated or has a bad escape (the parser reports those).
+fn go_unquote(chars: &[char], start: usize) -> Option<(Vec<u8>, usize)> {
+    let q = chars[start];
+    let mut bytes = Vec::new();
+    let mut k = start + 1;
+    let hex = |s: &[char]| -> Option<u32> { u32::from_str_radix(&s.iter().collect::<String>(), 16).ok() };
+    while k < chars.len() {
+        let c = chars[k];
+        if c == q {
+            return Some((bytes, k));
+        }
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            k += 1;
+            continue;
+        }
+        let e = *chars.get(k + 1)?;
+        k += 2;
+        match e {
+            'a' => bytes.push(7),
+            'b' => bytes.push(8),
+            'f' => bytes.push(12),
+            'n' => bytes.push(b'\n'),
+            'r' => bytes.push(b'\r'),
+            't' => bytes.push(b'\t'),
+            'v' => bytes.push(11),
+            '\\' | '\'' | '"' => bytes.push(e as u8),
+            'x' => {
+                let v = hex(chars.get(k..k + 2)?)?;
+                bytes.push(u8::try_from(v).ok()?);
+                k += 2;
+            }
+            '0'..='7' => {
+                let digits: String = chars.get(k - 1..k + 2)?.iter().collect();
+                bytes.push(u8::try_from(u32::from_str_radix(&digits, 8).ok()?).ok()?);
+                k += 2;
+            }
+            'u' | 'U' => {
+                let n = if e == 'u' { 4 } else { 8 };
+                let ch = char::from_u32(hex(chars.get(k..k + n)?)?)?;
+                let mut buf = [0u8; 4];
+                bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                k += n;
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn parse_raw(expr: &str) -> Result<Expr, ParseError> {
@@ -346,6 +499,15 @@ mod tests {
             Some(Position { line: 2, column: 3 })
         );
         assert_eq!(word_position("mylimitk(1)", "limitk"), None);
+    }
+
+    #[test]
+    fn invalid_utf8_literals_become_replacement_chars() {
+        let fixed = repair_invalid_utf8(r#"f("a\xc5z")"#).unwrap();
+        assert_eq!(fixed, "f(\"a\u{F7C5}z\")");
+        assert_eq!(go_quote("a\u{F7C5}z"), r#""a\xc5z""#);
+        assert_eq!(repair_invalid_utf8(r#"f("\xc3\xa9")"#), None);
+        assert_eq!(repair_invalid_utf8(r#"f("a\nb", 'x')"#), None);
     }
 
     #[test]
