@@ -9,6 +9,7 @@
 //! (changelog: "Disable OTLP Ingestion endpoint", Debian #1080354).
 
 use std::collections::HashMap;
+use std::mem::size_of;
 
 use diamond_model::{Exemplar, Label, Labels, METRIC_NAME, Metadata, MetricType, STALE_NAN, Sample};
 use prost::Message;
@@ -27,8 +28,11 @@ use value::{format_float, to_hex, value_string};
 /// Decodes an OTLP/HTTP protobuf metrics body (`ExportMetricsServiceRequest`), already decompressed.
 ///
 /// Besides protobuf errors, a non-empty trace id that is not 16 bytes or span id that is not 8 bytes is
-/// [`Error::InvalidOtlp`]: the Go pdata decoder Prometheus uses refuses the whole request for that.
+/// [`Error::InvalidOtlp`]: the Go pdata decoder Prometheus uses refuses the whole request for that. A body
+/// that would decode into more than 1 GiB is [`Error::DecodedTooLarge`] (estimated before decoding, as
+/// for remote write).
 pub fn decode_otlp_metrics(raw: &[u8]) -> Result<pb::ExportMetricsServiceRequest, Error> {
+    crate::budget::check_otlp_metrics(raw)?;
     let req = pb::ExportMetricsServiceRequest::decode(raw)?;
     for rm in &req.resource_metrics {
         for sm in &rm.scope_metrics {
@@ -46,8 +50,9 @@ pub fn decode_otlp_metrics(raw: &[u8]) -> Result<pb::ExportMetricsServiceRequest
 /// Decodes an OTLP/HTTP protobuf traces body (`ExportTraceServiceRequest`), already decompressed.
 ///
 /// Ids are checked as in [`decode_otlp_metrics`]: a span's trace id must be 16 bytes and its span id 8 (a
-/// parent span id and link ids may also be empty).
+/// parent span id and link ids may also be empty). The same 1 GiB decoded-size budget applies.
 pub fn decode_otlp_traces(raw: &[u8]) -> Result<pb::ExportTraceServiceRequest, Error> {
+    crate::budget::check_otlp_traces(raw)?;
     let req = pb::ExportTraceServiceRequest::decode(raw)?;
     for rs in &req.resource_spans {
         for ss in &rs.scope_spans {
@@ -143,7 +148,7 @@ pub fn otlp_metrics_to_batch(req: &pb::ExportMetricsServiceRequest) -> WriteBatc
                     latest = latest.max(t);
                 }
                 if let Err(rejection) = out.add_metric(&resource, m, index) {
-                    out.rejected.push(rejection);
+                    out.reject(rejection);
                 }
             }
         }
@@ -192,7 +197,24 @@ struct Builder {
     by_labels: HashMap<Labels, usize>,
     metadata: Vec<(String, Metadata)>,
     rejected: Vec<Rejection>,
+    /// Bytes of labels, samples and exemplars built so far (see [`MAX_TRANSLATED`]).
+    used: usize,
+    /// Set once `used` passed the budget: every later point is dropped without building its labels.
+    exhausted: bool,
+    /// Position in `rejected` of the entry that sums up rejections past [`MAX_REJECTIONS`].
+    overflow: Option<usize>,
 }
+
+/// The most bytes of labels and samples one translation builds. Translation copies the resource's job and
+/// instance into every point's labels, so a request with a long `service.name` and many tiny points would
+/// otherwise build far more than it decoded to. Points past the budget are dropped and reported.
+const MAX_TRANSLATED: usize = 1 << 30;
+
+/// Rejections listed one by one; later ones are summed into one entry.
+const MAX_REJECTIONS: usize = 1000;
+
+/// Longest rejection reason kept (reasons quote label sets, which may be long).
+const MAX_REASON_BYTES: usize = 1024;
 
 /// The data of one translated point before it is placed in a series.
 struct Point {
@@ -201,6 +223,52 @@ struct Point {
 }
 
 impl Builder {
+    /// Records a rejection, keeping the list and each reason bounded.
+    fn reject(&mut self, mut r: Rejection) {
+        if self.rejected.len() < MAX_REJECTIONS {
+            if r.reason.len() > MAX_REASON_BYTES {
+                let mut cut = MAX_REASON_BYTES;
+                while !r.reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                r.reason.truncate(cut);
+                r.reason.push('…');
+            }
+            self.rejected.push(r);
+            return;
+        }
+        match self.overflow {
+            Some(i) => {
+                let o = &mut self.rejected[i];
+                o.samples += r.samples;
+                o.histograms += r.histograms;
+                o.exemplars += r.exemplars;
+            }
+            None => {
+                self.overflow = Some(self.rejected.len());
+                self.rejected.push(Rejection {
+                    reason: format!("more than {MAX_REJECTIONS} rejections; the rest are counted here"),
+                    ..r
+                });
+            }
+        }
+    }
+
+    /// Whether the translation budget is spent; if so, records `samples` dropped points of metric `index`.
+    fn out_of_budget(&mut self, index: usize, samples: usize, exemplars: usize) -> bool {
+        if !self.exhausted {
+            return false;
+        }
+        self.reject(Rejection {
+            series_index: index,
+            reason: format!("translated request exceeds {MAX_TRANSLATED} bytes; remaining points dropped"),
+            samples,
+            histograms: 0,
+            exemplars,
+        });
+        true
+    }
+
     fn finish(self) -> WriteBatch {
         WriteBatch {
             series: self.series,
@@ -277,6 +345,9 @@ impl Builder {
 
     fn add_number_points(&mut self, r: &Resource<'_>, name: &str, points: &[pb::NumberDataPoint], index: usize) {
         for p in points {
+            if self.out_of_budget(index, 1, p.exemplars.len()) {
+                continue;
+            }
             let base = base_labels(r, &p.attributes);
             let v = if p.flags & pb::DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK != 0 {
                 STALE_NAN
@@ -302,6 +373,10 @@ impl Builder {
 
     fn add_histogram_points(&mut self, r: &Resource<'_>, name: &str, points: &[pb::HistogramDataPoint], index: usize) {
         for p in points {
+            let series = 3 + p.explicit_bounds.len().min(p.bucket_counts.len());
+            if self.out_of_budget(index, series, p.exemplars.len()) {
+                continue;
+            }
             let base = base_labels(r, &p.attributes);
             let t = ns_to_ms(p.time_unix_nano);
             let stale = p.flags & pb::DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK != 0;
@@ -366,6 +441,9 @@ impl Builder {
 
     fn add_summary_points(&mut self, r: &Resource<'_>, name: &str, points: &[pb::SummaryDataPoint], index: usize) {
         for p in points {
+            if self.out_of_budget(index, 2 + p.quantile_values.len(), 0) {
+                continue;
+            }
             let base = base_labels(r, &p.attributes);
             let t = ns_to_ms(p.time_unix_nano);
             let stale = p.flags & pb::DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK != 0;
@@ -418,10 +496,24 @@ impl Builder {
     /// merges points with equal label sets). Returns the series position, or `None` if the labels are
     /// invalid (then recorded as a rejection).
     fn add_sample(&mut self, pairs: Vec<Label>, p: Point, exemplars: Vec<Exemplar>, index: usize) -> Option<usize> {
+        let label_bytes = |l: &Label| size_of::<Label>() + l.name.len() + l.value.len();
+        let cost = pairs.iter().map(label_bytes).sum::<usize>()
+            + size_of::<Sample>()
+            + exemplars
+                .iter()
+                .map(|e| size_of::<Exemplar>() + e.labels.iter().map(label_bytes).sum::<usize>())
+                .sum::<usize>();
+        self.used = self.used.saturating_add(cost);
+        if self.used > MAX_TRANSLATED {
+            self.exhausted = true;
+        }
+        if self.out_of_budget(index, 1, exemplars.len()) {
+            return None;
+        }
         let labels = match series_labels(pairs) {
             Ok(l) => l,
             Err(reason) => {
-                self.rejected.push(Rejection {
+                self.reject(Rejection {
                     series_index: index,
                     reason,
                     samples: 1,
@@ -454,7 +546,7 @@ impl Builder {
             Some(pb::exemplar::Value::AsDouble(v)) => v,
             Some(pb::exemplar::Value::AsInt(v)) => v as f64,
             None => {
-                self.rejected.push(Rejection {
+                self.reject(Rejection {
                     series_index: index,
                     reason: "unsupported exemplar value type: Empty".to_owned(),
                     samples: 0,

@@ -675,3 +675,55 @@ mod structured {
         }
     }
 }
+
+/// Translation copies job/instance into every point: a 1 MiB `service.name` on 2000 points would build
+/// 2 GB of labels. The translation stops at its 1 GiB budget and reports the dropped points.
+#[test]
+fn translation_budget_bounds_label_copies() {
+    let points: Vec<pb::NumberDataPoint> = (0..2000).map(|i| number(T0_NS + i, 1.0, vec![], vec![])).collect();
+    let g = metric("g", "", Data::Gauge(pb::Gauge { data_points: points }));
+    let b = otlp_metrics_to_batch(&request(vec![s("service.name", &"j".repeat(1 << 20))], vec![g]));
+    let kept = b.sample_count();
+    assert!((900..1100).contains(&kept), "kept {kept}");
+    let dropped: usize = b.rejected.iter().map(|r| r.samples).sum();
+    assert_eq!(kept + dropped, 2000);
+    assert!(
+        b.rejected[0]
+            .reason
+            .starts_with("translated request exceeds 1073741824 bytes"),
+        "{:?}",
+        b.rejected[0]
+    );
+    assert!(b.rejected.len() <= 1001);
+}
+
+/// Rejections are listed up to 1000; the rest are summed into one more entry.
+#[test]
+fn rejections_are_capped() {
+    let delta = |i: usize| {
+        metric(
+            &format!("d{i}"),
+            "",
+            Data::Sum(pb::Sum {
+                data_points: vec![number(T0_NS, 1.0, vec![], vec![])],
+                aggregation_temporality: pb::AggregationTemporality::Delta as i32,
+                is_monotonic: true,
+            }),
+        )
+    };
+    let expo = metric(
+        "e",
+        "",
+        Data::ExponentialHistogram(pb::ExponentialHistogram {
+            data_points: vec![pb::ExponentialHistogramDataPoint::default(); 3],
+            aggregation_temporality: pb::AggregationTemporality::Cumulative as i32,
+        }),
+    );
+    let mut metrics: Vec<pb::Metric> = (0..1500).map(delta).collect();
+    metrics.push(expo);
+    let b = otlp_metrics_to_batch(&request(vec![], metrics));
+    assert_eq!(b.rejected.len(), 1001);
+    let last = &b.rejected[1000];
+    assert_eq!(last.reason, "more than 1000 rejections; the rest are counted here");
+    assert_eq!((last.series_index, last.histograms), (1000, 3));
+}
