@@ -22,6 +22,14 @@
 //! - `le` (after a `histogram` TYPE) and `quantile` (after a `summary` TYPE) label values are normalized to the
 //!   OpenMetrics float spelling in [`SampleEntry::labels`] (`le="1"` → `le="1.0"`).
 //! - `_created` lines are ordinary samples.
+//! - Exemplar label values keep their escapes (Prometheus 3.5 does not resolve them), and exemplars whose label
+//!   set exceeds 128 characters are returned; dropping them is the storage's job.
+//! - In classic text, leading blanks on a sample line become part of an unquoted metric name, `# HELP name` with
+//!   no text is an empty help, and commas between labels may be left out.
+//!
+//! `tests/reference_prometheus.rs` checks all of this against the reference Prometheus 3.5 server (scrape
+//! outcome, stored series, exemplars and metadata); `tests/openmetrics_suite.rs` runs the OpenMetrics parser
+//! conformance suite through the validator.
 //!
 //! ```
 //! use diamond_exposition::{Entry, Format, Parser};

@@ -120,8 +120,10 @@ struct RawExemplar<'a> {
 }
 
 impl<'a> SampleEntry<'a> {
-    /// The raw text of `name{labels}` exactly as in the input (for a name inside the braces, just `{...}`). Two
-    /// lines with the same series text have the same label set, so this is the scrape loop's cache key.
+    /// The raw text of `name{labels}` exactly as in the input (for a name inside the braces, just `{...}`; in
+    /// classic text, with the line's leading blanks). Two lines with the same series text have the same label set
+    /// (given the same last `# TYPE`, which decides `le`/`quantile` normalization), so this is the scrape loop's
+    /// cache key.
     pub fn series(&self) -> &'a str {
         self.series
     }
@@ -174,14 +176,18 @@ impl<'a> SampleEntry<'a> {
 
     /// The exemplar of this line, if any: its labels, value, and its timestamp in ms when it has one
     /// (`has_ts == true`); without one, `ts` is 0 and `has_ts` false, and the caller puts the scrape time in `ts`.
+    /// As in Prometheus 3.5, escapes in exemplar label values are kept as written (`\"` stays two characters),
+    /// and label sets over 128 characters are returned: the storage drops those, not the parser.
     pub fn exemplar(&self) -> Option<Exemplar> {
         let e = self.exemplar.as_ref()?;
         let mut v = Vec::new();
         for item in LabelIter::new(e.labels) {
+            // Prometheus 3.5 does not resolve escapes in exemplar labels (it stores `\"` as two characters); we
+            // store what it stores.
             if let RawItem::Pair { name, value } = item {
                 v.push(Label {
-                    name: unescape_lvalue(name).into_owned(),
-                    value: unescape_lvalue(value).into_owned(),
+                    name: name.to_owned(),
+                    value: value.to_owned(),
                 });
             }
         }
@@ -490,9 +496,11 @@ impl<'a> Parser<'a> {
             },
             _ => return Err((at, unexpected("a metric name after the keyword", &b[at..]))),
         };
-        // The text starts after one separator character (Prometheus drops exactly one).
+        // The text starts after one separator character (Prometheus drops exactly one). Classic text also accepts
+        // nothing at all after the name (an empty HELP; for TYPE, an invalid empty type).
         let text = match s[after..].chars().next() {
             Some(c) if self.syntax == Syntax::Text || c == ' ' => &s[after + c.len_utf8()..],
+            None if self.syntax == Syntax::Text => "",
             _ => return Err((after, unexpected("a space and text after the metric name", &b[after..]))),
         };
         let text_at = s.len() - text.len();
@@ -544,9 +552,12 @@ impl<'a> Parser<'a> {
         let mut i = at;
         let mut labels = (0, 0);
         let first = b[at];
+        // Prometheus's classic parser starts the series, and an unquoted metric name, at the start of the line, so
+        // leading blanks become part of the name (`  a 1` is stored as `{__name__="  a"}`); we do the same.
+        let series_start = if text { 0 } else { at };
         if is_metric_start(first) {
             i += run_len(&b[i..], is_metric_char);
-            name = Some((at, i, false));
+            name = Some((series_start, i, false));
             if text {
                 let ws = run_len(&b[i..], is_blank);
                 if b.get(i + ws) == Some(&b'{') {
@@ -568,7 +579,7 @@ impl<'a> Parser<'a> {
         let Some((ns, ne, quoted)) = name else {
             return Err((at, ErrorKind::MissingMetricName));
         };
-        let series = &s[at..i];
+        let series = &s[series_start..i];
         let mut entry = SampleEntry {
             series,
             name: &s[ns..ne],

@@ -80,7 +80,7 @@ fn classic_text() {
             (
                 "whitespace between every token",
                 "  a { b = \"c\" , } \t 2 \t 3 \t\n",
-                &[r#"{__name__="a", b="c"} 2 @3"#],
+                &[r#"{__name__="  a", b="c"} 2 @3"#],
             ),
             (
                 "commas may be left out",
@@ -126,7 +126,13 @@ fn classic_text() {
                 &["HELP a \"x\\\\y\\nz\\\\\\\"\""],
             ),
             ("HELP with empty text", "# HELP a \n", &["HELP a \"\""]),
-            ("HELP without text", "# HELP a\n", &["ERR Unexpected @1:9"]),
+            ("HELP without text", "# HELP a\n", &["HELP a \"\""]),
+            ("TYPE without text", "# TYPE a\n", &["ERR InvalidMetricType @1:9"]),
+            (
+                "leading blanks belong to the name",
+                "\t a{b=\"c\"} 1\n",
+                &["{__name__=\"\t a\", b=\"c\"} 1"],
+            ),
             ("HELP without a name", "# HELP  \n", &["ERR Unexpected @1:9"]),
             (
                 "comments and blank lines are skipped",
@@ -290,9 +296,9 @@ fn openmetrics() {
                 &["TYPE g gauge", r#"{__name__="g"} 1 @10000 # {} 7 none(0)"#],
             ),
             (
-                "exemplar label escapes and quoted names",
+                "exemplar label escapes are kept, quoted names unquoted",
                 "a 1 # {\"trace.id\"=\"x\\\"y\"} 1\n# EOF\n",
-                &[r#"{__name__="a"} 1 # {trace.id="x\"y"} 1 none(0)"#],
+                &[r#"{__name__="a"} 1 # {trace.id="x\\\"y"} 1 none(0)"#],
             ),
             (
                 "exemplar longer than 128 characters is still returned",

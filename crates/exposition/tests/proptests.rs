@@ -239,7 +239,8 @@ fn check_round_trip(series: &[Series], format: Format) -> Result<(), TestCaseErr
         match (&s.exemplar, format) {
             (Some((labels, v, ts)), Format::OpenMetrics) => {
                 let e = got.exemplar().ok_or_else(|| TestCaseError::fail("exemplar missing"))?;
-                let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                // Exemplar label values keep their escapes, as in Prometheus.
+                let pairs: Vec<(&str, String)> = labels.iter().map(|(k, v)| (k.as_str(), escape(v))).collect();
                 prop_assert_eq!(e.labels, Labels::from_pairs(&pairs));
                 prop_assert!(same_value(e.value, *v));
                 prop_assert_eq!(e.has_ts, ts.is_some());
