@@ -35,6 +35,7 @@
 //! assert_eq!(it.next(), Some((2000, 0.0)));
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![warn(missing_docs)]
 
 pub mod chunk;
 mod db;

@@ -106,23 +106,38 @@ impl<'a> BitReader<'a> {
         Some(bit == 1)
     }
 
+    /// The 8 bytes starting at byte `at`, big-endian, zero-padded past the end.
+    #[inline]
+    fn peek64(&self, at: usize) -> u64 {
+        let mut a = [0u8; 8];
+        if let Some(src) = self.buf.get(at..at + 8) {
+            a.copy_from_slice(src);
+        } else {
+            let rest = self.buf.get(at..).unwrap_or(&[]);
+            a[..rest.len()].copy_from_slice(rest);
+        }
+        u64::from_be_bytes(a)
+    }
+
     /// Reads `n` bits (`n <= 64`) into the low bits of the result.
     #[inline]
-    pub fn read_bits(&mut self, mut n: u8) -> Option<u64> {
+    pub fn read_bits(&mut self, n: u8) -> Option<u64> {
         debug_assert!(n <= 64);
+        if n == 0 {
+            return Some(0);
+        }
         if self.pos + usize::from(n) > self.buf.len() * 8 {
             return None;
         }
-        let mut v: u64 = 0;
-        while n > 0 {
-            let byte = self.buf[self.pos >> 3];
-            let avail = 8 - (self.pos & 7) as u8;
-            let take = n.min(avail);
-            let chunk = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
-            v = if take == 64 { chunk } else { (v << take) | chunk };
-            self.pos += usize::from(take);
-            n -= take;
+        if n > 56 {
+            // A 64-bit window shifted by up to 7 bits holds at least 57 bits; split longer reads.
+            let hi = self.read_bits(32)?;
+            let lo = self.read_bits(n - 32)?;
+            return Some((hi << (n - 32)) | lo);
         }
+        let w = self.peek64(self.pos >> 3);
+        let v = (w << (self.pos & 7)) >> (64 - n);
+        self.pos += usize::from(n);
         Some(v)
     }
 

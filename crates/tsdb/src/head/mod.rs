@@ -7,9 +7,18 @@
 //! * `append.rs` is the transaction ([`HeadAppender`]), `read.rs` the querier, `replay.rs` rebuilds the head
 //!   from the WAL.
 //!
-//! The head is designed for blocks to be cut from it later: chunks carry their time range and never span a
-//! chunk-range boundary, the head's lower bound (`min_valid_time`) only moves forward, and the WAL can be
-//! truncated below a segment once the head no longer needs it.
+//! The head is designed for blocks to be cut from it later (not implemented yet):
+//! * chunks carry their time range and never span a chunk-range boundary, so a block `[a, b)` takes whole
+//!   closed chunks, which are immutable `Arc`s that a block writer can read without holding series locks;
+//! * `min_valid_time` only moves forward: raising it to `b` makes the appender refuse samples that belong to
+//!   the block (`OutOfBounds`), and appends never reach below `max_time - chunk_range/2` anyway;
+//! * the WAL truncation point is a segment boundary: after the block is written, a checkpoint (the series
+//!   records of live series) replaces the segments below the first one that holds samples newer than `b`.
+//!
+//! Concurrency: series lookups take one stripe lock (by ref, or by label hash); a series' samples are behind
+//! its own mutex, held only to check or append one sample or to snapshot chunk handles. Commits are
+//! serialised by the WAL lock, which also covers applying to the head, so the head's order of samples is the
+//! WAL's order and replay reproduces it exactly.
 //!
 //! The `Db` in the crate root is the public face; see its docs for an example.
 
