@@ -42,7 +42,7 @@ pub enum ErrorKind {
     /// A sample or exemplar timestamp that is not valid for the format.
     #[error("invalid timestamp {0:?}")]
     InvalidTimestamp(String),
-    /// A sample whose braces hold no quoted metric name and that has none before them.
+    /// A sample whose braces hold no quoted metric name and that has none before them, or whose quoted name is empty.
     #[error("metric name not set")]
     MissingMetricName,
     /// A metric name given both before the braces and quoted inside them, or twice inside.

@@ -576,7 +576,7 @@ impl<'a> Parser<'a> {
         } else {
             return Err((at, unexpected("a metric name or '{'", &b[at..])));
         }
-        let Some((ns, ne, quoted)) = name else {
+        let Some((ns, ne, quoted)) = name.filter(|&(ns, ne, _)| ne > ns) else {
             return Err((at, ErrorKind::MissingMetricName));
         };
         let series = &s[series_start..i];
@@ -768,11 +768,18 @@ impl<'a> Parser<'a> {
             }
             let len = quoted_len(&b[i..]).ok_or((i, unexpected("a closing quote", &b[i..])))?;
             i += len;
-            let lname = &b[ns..ne];
-            if lname == METRIC_NAME.as_bytes() || self.is_duplicate(b, lname) {
-                return Err((tok_start, ErrorKind::DuplicateLabel(excerpt(lname))));
+            // Series labels are checked as Prometheus's scrape loop checks them (it fails the scrape); exemplar
+            // labels are not checked at all, as in Prometheus, whose exemplar storage validates them instead.
+            if !exemplar {
+                let lname = &b[ns..ne];
+                if lname.is_empty() {
+                    return Err((tok_start, unexpected("a non-empty label name", &b[tok_start..])));
+                }
+                if lname == METRIC_NAME.as_bytes() || self.is_duplicate(b, lname) {
+                    return Err((tok_start, ErrorKind::DuplicateLabel(excerpt(lname))));
+                }
+                self.names.push((ns, ne));
             }
-            self.names.push((ns, ne));
             i = skip(i);
             after_comma = false;
             match b.get(i) {

@@ -163,6 +163,12 @@ fn classic_text() {
                 &["TYPE my.metric counter"],
             ),
             ("no metric name", "{a=\"b\"} 1\n", &["ERR MissingMetricName @1:1"]),
+            (
+                "empty quoted metric name",
+                "{\"\"} 1\n",
+                &["ERR MissingMetricName @1:1"],
+            ),
+            ("empty quoted label name", "a{\"\"=\"x\"} 1\n", &["ERR Unexpected @1:3"]),
             ("metric name twice", "a{\"b\"} 1\n", &["ERR DuplicateMetricName @1:3"]),
             (
                 "duplicate label",
@@ -317,6 +323,11 @@ fn openmetrics() {
                 "exemplar with NaN timestamp",
                 "a 1 # {t=\"x\"} 1 NaN\n# EOF\n",
                 &["ERR InvalidTimestamp @1:17"],
+            ),
+            (
+                "exemplar labels are not checked for duplicates",
+                "a 1 # {b=\"1\",b=\"2\",__name__=\"x\"} 1\n# EOF\n",
+                &[r#"{__name__="a"} 1 # {__name__="x", b="2"} 1 none(0)"#],
             ),
             (
                 "exemplar quoted name alone",
