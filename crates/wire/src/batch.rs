@@ -46,7 +46,8 @@ pub struct WriteBatch {
 pub struct Rejection {
     /// Position of the series in the request's `timeseries` list.
     pub series_index: usize,
-    /// Human-readable reason (see above); suitable for a 400 response body.
+    /// Human-readable reason (see above); suitable for a 400 response body. At most 1 KiB (longer reasons
+    /// are cut and end with `…`).
     pub reason: String,
     /// Float samples not written because of this rejection (0 when only an exemplar was left out).
     pub samples: usize,
@@ -145,6 +146,23 @@ pub(crate) fn series_labels(mut pairs: Vec<Label>) -> Result<Labels, String> {
     }
     pairs.retain(|l| !l.value.is_empty());
     Ok(Labels::from_sorted(pairs))
+}
+
+/// Longest rejection reason kept: reasons quote label sets and reference lists, which a hostile request can
+/// make megabytes long.
+pub(crate) const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason`, cut to [`MAX_REASON_BYTES`] (on a character boundary, with `…` appended when cut).
+pub(crate) fn bounded(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut cut = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+        reason.push('…');
+    }
+    reason
 }
 
 /// A label (name, value) as raw bytes, possibly not UTF-8.

@@ -3,7 +3,7 @@
 use diamond_model::{Exemplar, Label, Labels, Metadata, Sample};
 use prost::Message;
 
-use crate::batch::{exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
+use crate::batch::{bounded, exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
 use crate::proto::v1 as pb;
 use crate::{Error, Rejection, TimeSeries, WriteBatch};
 use crate::{budget, lenient};
@@ -31,7 +31,7 @@ pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
             Err(reason) => {
                 rejected.push(Rejection {
                     series_index: index,
-                    reason,
+                    reason: bounded(reason),
                     samples: ts.samples.len(),
                     histograms: ts.histograms.len(),
                     exemplars: ts.exemplars.len(),

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use diamond_model::{Exemplar, Label, Labels, Metadata, MetricType, Sample};
 use prost::Message;
 
-use crate::batch::{BytePair, exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes};
+use crate::batch::{
+    BytePair, bounded, exemplar_labels, metric_type_from_wire, metric_type_to_wire, series_labels_from_bytes,
+};
 use crate::proto::v2 as pb;
 use crate::{Error, Rejection, TimeSeries, WriteBatch};
 use crate::{budget, lenient};
@@ -32,7 +34,7 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
     for (index, ts) in req.timeseries.into_iter().enumerate() {
         let reject = |reason: String| Rejection {
             series_index: index,
-            reason,
+            reason: bounded(reason),
             samples: ts.samples.len(),
             histograms: ts.histograms.len(),
             exemplars: ts.exemplars.len(),
@@ -84,7 +86,7 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
                 }),
                 Err(err) => rejected.push(Rejection {
                     series_index: index,
-                    reason: format!("parsing exemplar for series {labels}: {err}"),
+                    reason: bounded(format!("parsing exemplar for series {labels}: {err}")),
                     samples: 0,
                     histograms: 0,
                     exemplars: 1,

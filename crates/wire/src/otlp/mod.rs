@@ -14,7 +14,7 @@ use std::mem::size_of;
 use diamond_model::{Exemplar, Label, Labels, METRIC_NAME, Metadata, MetricType, STALE_NAN, Sample};
 use prost::Message;
 
-use crate::batch::{exemplar_labels, series_labels};
+use crate::batch::{bounded, exemplar_labels, series_labels};
 use crate::proto::otlp as pb;
 use crate::proto::otlp::{metric, number_data_point};
 
@@ -213,9 +213,6 @@ const MAX_TRANSLATED: usize = 1 << 30;
 /// Rejections listed one by one; later ones are summed into one entry.
 const MAX_REJECTIONS: usize = 1000;
 
-/// Longest rejection reason kept (reasons quote label sets, which may be long).
-const MAX_REASON_BYTES: usize = 1024;
-
 /// The data of one translated point before it is placed in a series.
 struct Point {
     t: i64,
@@ -226,14 +223,7 @@ impl Builder {
     /// Records a rejection, keeping the list and each reason bounded.
     fn reject(&mut self, mut r: Rejection) {
         if self.rejected.len() < MAX_REJECTIONS {
-            if r.reason.len() > MAX_REASON_BYTES {
-                let mut cut = MAX_REASON_BYTES;
-                while !r.reason.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                r.reason.truncate(cut);
-                r.reason.push('…');
-            }
+            r.reason = bounded(r.reason);
             self.rejected.push(r);
             return;
         }

@@ -702,3 +702,19 @@ fn invalid_utf8_rejects_only_its_series() {
         "invalid metric name or labels, got {__name__=\"bad\", bad=\"\u{fffd}\"}"
     );
 }
+
+/// Rejection reasons quote the label set; a huge one is cut at 1 KiB so a hostile request cannot make the
+/// 400 body (or the log line) megabytes long.
+#[test]
+fn rejection_reasons_are_bounded() {
+    let labels: Vec<(String, String)> = (0..5000).map(|i| (format!("l{i:05}"), "v".repeat(10))).collect();
+    let pairs: Vec<(&str, &str)> = labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let b = decode_remote_write_v1(&v1_request(&[&pairs])).unwrap();
+    let reason = &b.rejected[0].reason;
+    assert!(
+        reason.starts_with("invalid metric name or labels, got {l00000=\"vvvvvvvvvv\""),
+        "{reason}"
+    );
+    assert!(reason.ends_with('…'));
+    assert_eq!(reason.len(), 1024 + '…'.len_utf8());
+}
