@@ -2,7 +2,7 @@
 //! `exported_*`, metric relabelling), limits, exemplars, metadata, staleness markers and the report series.
 //! Synchronous and free of I/O, so it is tested directly against `MemStorage`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use diamond_config::ScrapeConfig;
@@ -177,6 +177,15 @@ fn family_of<'m>(name: &str, meta: &'m HashMap<String, Metadata>) -> Option<(&'m
         .map(|(k, m)| (k.as_str(), m))
 }
 
+/// Keeps `pending` in step with one family's metadata as its TYPE/HELP/UNIT lines arrive.
+fn track_pending(pending: &mut HashSet<String>, family: &str, m: &Metadata, recorded: &HashMap<String, Metadata>) {
+    if recorded.get(family) == Some(m) {
+        pending.remove(family);
+    } else if !pending.contains(family) {
+        pending.insert(family.to_owned());
+    }
+}
+
 /// Whether an append error only drops the sample (Prometheus counts these and goes on).
 fn is_sample_error(e: &AppendError) -> bool {
     matches!(
@@ -225,8 +234,10 @@ fn append_samples(
     let cfg = opts.config;
     let mut st = AppendStats::default();
     let iter = cache.iter + 1;
-    let mut cur: HashMap<u64, Series> = HashMap::new();
+    let mut cur: HashMap<u64, Series> = HashMap::with_capacity(cache.prev.len());
     let mut meta: HashMap<String, Metadata> = HashMap::new();
+    // Families whose metadata in this scrape differs from the cache's and is not yet recorded.
+    let mut pending: HashSet<String> = HashSet::new();
     let mut typed_exemplar_family = false;
     let mut sample_limit_hit = false;
     let mut p = Parser::new(body, format);
@@ -250,15 +261,21 @@ fn append_samples(
                 ) {
                     typed_exemplar_family = true;
                 }
-                meta.entry(family.to_owned()).or_default().metric_type = metric_type;
+                let m = meta.entry(family.to_owned()).or_default();
+                m.metric_type = metric_type;
+                track_pending(&mut pending, family, m, &cache.metadata);
                 continue;
             }
             Entry::Help { family, help } => {
-                meta.entry(family.to_owned()).or_default().help = help.into_owned();
+                let m = meta.entry(family.to_owned()).or_default();
+                m.help = help.into_owned();
+                track_pending(&mut pending, family, m, &cache.metadata);
                 continue;
             }
             Entry::Unit { family, unit } => {
-                meta.entry(family.to_owned()).or_default().unit = unit.to_owned();
+                let m = meta.entry(family.to_owned()).or_default();
+                m.unit = unit.to_owned();
+                track_pending(&mut pending, family, m, &cache.metadata);
                 continue;
             }
             Entry::Sample(s) => s,
@@ -345,17 +362,21 @@ fn append_samples(
                 tracing::debug!(series = %series.labels, error = %err, "exemplar dropped");
             }
         }
-        let name = s.metric_name();
-        if let Some((family, m)) = family_of(&name, &meta) {
-            let changed = cache.metadata.get(family) != Some(m);
-            if (is_new || changed)
-                && let Err(err) = app.update_metadata(sref, &Labels::from_pairs(&[("__name__", family)]), m)
+        // Metadata is per family: recorded once, with the family's first stored sample, when it differs
+        // from what the last successful scrape recorded. In steady state nothing is pending and this costs
+        // nothing per sample.
+        if !pending.is_empty() {
+            let name = s.metric_name();
+            if let Some((family, m)) = family_of(&name, &meta)
+                && pending.remove(family)
+                && let Err(err) = app.update_metadata(sref, &Labels::from_pairs(&[(METRIC_NAME, family)]), m)
             {
                 tracing::debug!(family, error = %err, "metadata dropped");
             }
         }
-        if !typed_exemplar_family && (name.ends_with("_total") || name.ends_with("_bucket")) {
-            typed_exemplar_family = true;
+        if !typed_exemplar_family && format == Format::PromText {
+            let name = s.metric_name();
+            typed_exemplar_family = name.ends_with("_total") || name.ends_with("_bucket");
         }
     }
     if sample_limit_hit {

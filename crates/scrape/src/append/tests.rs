@@ -435,3 +435,72 @@ fn cache_is_bounded_while_scrapes_fail() {
     assert!(max_len <= 1_600, "cache grew to {max_len}");
     assert!(r.cache.len() <= 1_000, "after the last flush: {}", r.cache.len());
 }
+
+/// Records update_metadata calls: (labels, metadata).
+struct MetaRecorder(Arc<std::sync::Mutex<Vec<(String, Metadata)>>>);
+
+impl Appender for MetaRecorder {
+    fn append(&mut self, hint: SeriesRef, _l: &Labels, _t: Timestamp, _v: f64) -> Result<SeriesRef, AppendError> {
+        Ok(hint.max(1))
+    }
+    fn append_exemplar(&mut self, _: SeriesRef, _: &Labels, _: &diamond_model::Exemplar) -> Result<(), AppendError> {
+        Ok(())
+    }
+    fn update_metadata(&mut self, _: SeriesRef, l: &Labels, m: &Metadata) -> Result<(), AppendError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((l.to_string(), m.clone()));
+        Ok(())
+    }
+    fn commit(self: Box<Self>) -> Result<(), AppendError> {
+        Ok(())
+    }
+    fn rollback(self: Box<Self>) {}
+}
+
+#[test]
+fn metadata_recorded_per_family_when_changed() {
+    let cfg = job("");
+    let tl = target();
+    let opts = AppendOptions {
+        config: &cfg,
+        target_labels: &tl,
+        preferred_openmetrics: false,
+    };
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut cache = ScrapeCache::new();
+    let v1 = "# HELP h Latency.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1\n# TYPE g gauge\ng 1\n";
+    let v2 = v1.replace("Latency.", "Latency in seconds.");
+    // (body, families recorded by this scrape)
+    let steps: [(&str, &[&str]); 3] = [
+        (v1, &[r#"{__name__="h"}"#, r#"{__name__="g"}"#]),
+        (v1, &[]),
+        (&v2, &[r#"{__name__="h"}"#]),
+    ];
+    for (i, (body, want)) in steps.into_iter().enumerate() {
+        calls.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut app = MetaRecorder(Arc::clone(&calls));
+        append_body(
+            &mut app,
+            &mut cache,
+            body.as_bytes(),
+            Format::PromText,
+            1_000 * (i as i64 + 1),
+            &opts,
+        )
+        .expect("scrape ok");
+        let got: Vec<String> = calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|c| c.0.clone())
+            .collect();
+        assert_eq!(got, *want, "step {i}");
+    }
+    let last = calls.lock().unwrap_or_else(|e| e.into_inner())[0].1.clone();
+    assert_eq!(
+        (last.metric_type, last.help.as_str()),
+        (MetricType::Histogram, "Latency in seconds.")
+    );
+}
