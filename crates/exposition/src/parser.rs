@@ -796,6 +796,18 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The same entries as [`Parser::next`], so a parser can drive a `for` loop.
+impl<'a> Iterator for Parser<'a> {
+    type Item = Result<Entry<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Parser::next(self)
+    }
+}
+
+/// After the end or the first error, `next` keeps returning `None`.
+impl std::iter::FusedIterator for Parser<'_> {}
+
 fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }

@@ -403,3 +403,107 @@ fn check_histogram(f: &Family) -> Check {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rules the OpenMetrics suite does not exercise on its own, one body each: (case, body, valid?).
+    #[test]
+    fn rules_beyond_the_suite() {
+        let cases: &[(&str, &str, bool)] = &[
+            (
+                "counter with _created",
+                "# TYPE a counter\na_total 1\na_created 1\n# EOF\n",
+                true,
+            ),
+            (
+                "info timestamps may go backwards",
+                "# TYPE a info\na_info 1 2\na_info 1 1\n# EOF\n",
+                true,
+            ),
+            (
+                "stateset 1.0",
+                "# TYPE a stateset\na{a=\"x\"} 1.0\na{a=\"y\"} 0\n# EOF\n",
+                true,
+            ),
+            (
+                "summary count must be integral",
+                "# TYPE a summary\na_count 1.5\na_sum 1\n# EOF\n",
+                false,
+            ),
+            (
+                "exemplar of exactly 128 characters",
+                &format!("# TYPE a counter\na_total 1 # {{t=\"{}\"}} 1\n# EOF\n", "x".repeat(127)),
+                true,
+            ),
+            (
+                "exemplar of 129 characters",
+                &format!("# TYPE a counter\na_total 1 # {{t=\"{}\"}} 1\n# EOF\n", "x".repeat(128)),
+                false,
+            ),
+            (
+                "escapes count as one character",
+                &format!(
+                    "# TYPE a counter\na_total 1 # {{t=\"{}\\n\"}} 1\n# EOF\n",
+                    "x".repeat(126)
+                ),
+                true,
+            ),
+            (
+                "quoted metric names are not OpenMetrics 1.0",
+                "{\"a.b\"} 1\n# EOF\n",
+                false,
+            ),
+            (
+                "quoted label names are not OpenMetrics 1.0",
+                "a{\"b.c\"=\"d\"} 1\n# EOF\n",
+                false,
+            ),
+            ("trailing comma", "a{b=\"c\",} 1\n# EOF\n", false),
+            ("empty label set", "a{} 1\n# EOF\n", true),
+            ("family interrupted by another", "a 1\nb 1\na 2\n# EOF\n", false),
+            (
+                "histogram per label set",
+                "# TYPE h histogram\nh_bucket{x=\"1\",le=\"+Inf\"} 1\nh_bucket{x=\"2\",le=\"+Inf\"} 2\n# EOF\n",
+                true,
+            ),
+            (
+                "histogram bucket not integral",
+                "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1.5\n# EOF\n",
+                false,
+            ),
+            (
+                "gaugehistogram with gcount and gsum",
+                "# TYPE h gaugehistogram\nh_bucket{le=\"+Inf\"} 1\nh_gcount 1\nh_gsum 1\n# EOF\n",
+                true,
+            ),
+            ("unknown type with any name", "# TYPE a unknown\na 1\n# EOF\n", true),
+            ("counter sample without _total", "# TYPE a counter\na 1\n# EOF\n", false),
+            (
+                "metadata of a second family in between",
+                "# TYPE a gauge\n# TYPE b gauge\na 1\n# EOF\n",
+                false,
+            ),
+            ("no newline after the EOF", "a 1\n# EOF", true),
+            ("nothing but EOF", "# EOF\n", true),
+        ];
+        let mut failures = Vec::new();
+        for (name, body, valid) in cases {
+            let got = validate_openmetrics(body.as_bytes());
+            if got.is_ok() != *valid {
+                failures.push(format!("{name}: want valid={valid}, got {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let err = validate_openmetrics(b"# TYPE a counter\na_total 1\na_total -1\n# EOF\n").expect_err("negative");
+        assert_eq!((err.line, err.column), (3, 1));
+        assert!(matches!(err.kind, ErrorKind::Invalid(_)), "{err}");
+        let err = validate_openmetrics(b"a 1\n").expect_err("no EOF");
+        assert_eq!(err.kind, ErrorKind::MissingEof);
+    }
+}
