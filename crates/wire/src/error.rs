@@ -31,8 +31,9 @@ pub enum Error {
         /// The budget for this body.
         limit: usize,
     },
-    /// The body is not a valid snappy block.
-    #[error("snappy: {0}")]
+    /// The body is not a valid snappy block. (The codec's message already starts with `snappy:`, as
+    /// Prometheus's `snappy: corrupt input` does.)
+    #[error("{0}")]
     Snappy(snap::Error),
     /// The decompressed body is not a valid protobuf message of the expected type.
     #[error("protobuf: {0}")]
