@@ -223,8 +223,9 @@ impl Engine {
         ts_ms: i64,
         cancel: &CancelToken,
     ) -> Result<QueryResult, Error> {
+        let began = Instant::now();
         let parsed = self.prepare(expr)?;
-        eval::run(q, &self.opts, &parsed, ts_ms, ts_ms, 0, true, cancel, Instant::now())
+        on_deep_stack(|| eval::run(q, &self.opts, &parsed, ts_ms, ts_ms, 0, true, cancel, began))
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` (inclusive) and returns a matrix.
@@ -245,6 +246,7 @@ impl Engine {
         if end_ms < start_ms {
             return Err(Error::bad_data("end timestamp must not be before start time"));
         }
+        let began = Instant::now();
         let parsed = self.prepare(expr)?;
         use promql_parser::parser::value::ValueType;
         let vt = parsed.value_type();
@@ -258,17 +260,7 @@ impl Engine {
                 }
             )));
         }
-        eval::run(
-            q,
-            &self.opts,
-            &parsed,
-            start_ms,
-            end_ms,
-            step_ms,
-            false,
-            cancel,
-            Instant::now(),
-        )
+        on_deep_stack(|| eval::run(q, &self.opts, &parsed, start_ms, end_ms, step_ms, false, cancel, began))
     }
 
     /// Parses and checks feature gates.
@@ -286,6 +278,27 @@ impl Engine {
         }
         Ok(parsed)
     }
+}
+
+/// Runs `f` (an evaluation, which recurses once per level of the expression) on a thread with a large,
+/// lazily committed stack, so that a deeply nested query cannot overflow the caller's thread.
+fn on_deep_stack<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(crate::parser::DEEP_STACK_BYTES)
+            .spawn_scoped(s, f)
+            .map_err(|e| Error {
+                kind: ErrorKind::Internal,
+                message: format!("cannot start the evaluation thread: {e}"),
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error {
+                    kind: ErrorKind::Internal,
+                    message: "query evaluation panicked".to_owned(),
+                })
+            })
+    })
 }
 
 /// Functions promql-parser 0.11 accepts that Prometheus 3.5 does not have.

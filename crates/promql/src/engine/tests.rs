@@ -324,3 +324,26 @@ fn huge_step_counts_fail_before_allocating() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Execution);
 }
+
+#[test]
+fn deep_queries_are_refused_or_evaluated_without_overflow() {
+    // Runs on a 1 MiB stack, smaller than any server thread: neither parsing nor evaluation may recurse on
+    // the caller's stack.
+    let r = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| {
+            let e = engine();
+            let ok = vec!["reqs"; 600].join(" + ");
+            assert!(e.instant_query(&db(), &ok, 60_000, &CancelToken::new()).is_ok());
+            let deep = vec!["reqs"; 5000].join(" + ");
+            let err = e.instant_query(&db(), &deep, 60_000, &CancelToken::new()).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::BadData);
+            let parens = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+            assert!(crate::parse(&parens).is_err());
+            let minus = format!("{}1", "-".repeat(100_000));
+            assert!(crate::parse(&minus).is_err());
+        })
+        .expect("test thread starts")
+        .join();
+    assert!(r.is_ok());
+}

@@ -47,6 +47,115 @@ impl fmt::Display for ParseError {
 /// Parses a PromQL expression. Never panics on any input: a panic inside the third-party parser is caught and
 /// reported as a parse error, because a user query must not take down a server thread.
 pub fn parse(expr: &str) -> Result<Expr, ParseError> {
+    too_complex(expr)?;
+    // promql-parser and the AST's Drop recurse once per nesting level; parsing on a thread with a large
+    // (lazily committed) stack keeps a hostile query from overflowing the caller's, and the depth check
+    // below bounds what the caller later walks and drops.
+    let owned = expr.to_owned();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(DEEP_STACK_BYTES)
+            .spawn_scoped(s, move || {
+                let e = parse_on_this_thread(&owned)?;
+                let depth = depth(&e);
+                if depth > MAX_DEPTH {
+                    return Err(ParseError {
+                        position: None,
+                        message: format!("query is too deeply nested ({depth} levels, the limit is {MAX_DEPTH})"),
+                    });
+                }
+                Ok(e)
+            })
+            .map_err(|e| ParseError {
+                position: None,
+                message: format!("cannot start the parser thread: {e}"),
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ParseError {
+                    position: None,
+                    message: "unparsable query".to_owned(),
+                })
+            })
+    })
+}
+
+/// Stack size of the threads that parse and evaluate queries (reserved, committed only as used).
+pub(crate) const DEEP_STACK_BYTES: usize = 256 << 20;
+
+/// The deepest expression tree accepted. Real queries stay far below; the bound keeps recursion in the
+/// evaluator and in callers walking the AST within ordinary thread stacks.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Refuses, before parsing, text whose nesting alone would exceed [`MAX_DEPTH`] many times over: parentheses
+/// nested deeper than the limit, or more operators than four times it (each may add a level).
+fn too_complex(query: &str) -> Result<(), ParseError> {
+    let (mut depth, mut max_depth, mut ops) = (0usize, 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                max_depth = max_depth.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '/' | '%' | '^' | '=' | '!' | '<' | '>' | '@' => ops += 1,
+            _ => {}
+        }
+    }
+    if max_depth > MAX_DEPTH || ops > 4 * MAX_DEPTH {
+        return Err(ParseError {
+            position: None,
+            message: format!("query is too deeply nested (the limit is {MAX_DEPTH} levels)"),
+        });
+    }
+    Ok(())
+}
+
+/// Depth of the expression tree, computed without recursion.
+fn depth(e: &Expr) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(e, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        match e {
+            Expr::Aggregate(a) => {
+                stack.push((&a.expr, d + 1));
+                if let Some(p) = &a.param {
+                    stack.push((p, d + 1));
+                }
+            }
+            Expr::Unary(u) => stack.push((&u.expr, d + 1)),
+            Expr::Binary(b) => {
+                stack.push((&b.lhs, d + 1));
+                stack.push((&b.rhs, d + 1));
+            }
+            Expr::Paren(p) => stack.push((&p.expr, d + 1)),
+            Expr::Subquery(s) => stack.push((&s.expr, d + 1)),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (a.as_ref(), d + 1))),
+            Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector(_)
+            | Expr::Extension(_) => {}
+        }
+    }
+    max
+}
+
+fn parse_on_this_thread(expr: &str) -> Result<Expr, ParseError> {
     let repaired = repair_invalid_utf8(expr);
     let expr = repaired.as_deref().unwrap_or(expr);
     let first = parse_raw(expr);
