@@ -81,7 +81,7 @@ pub fn parse(expr: &str) -> Result<Expr, ParseError> {
 }
 
 /// Stack size of the threads that parse and evaluate queries (reserved, committed only as used).
-pub(crate) const DEEP_STACK_BYTES: usize = 256 << 20;
+pub(crate) const DEEP_STACK_BYTES: usize = 64 << 20;
 
 /// The deepest expression tree accepted. Real queries stay far below; the bound keeps recursion in the
 /// evaluator and in callers walking the AST within ordinary thread stacks.
