@@ -76,3 +76,29 @@ impl From<snap::Error> for Error {
         Error::Snappy(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_status_table() {
+        let cases: Vec<(Error, u16)> = vec![
+            (Error::BodyTooLarge { size: 2, limit: 1 }, 413),
+            (Error::DecompressedTooLarge { size: 2, limit: 1 }, 413),
+            (Error::DecodedTooLarge { estimate: 2, limit: 1 }, 413),
+            (Error::Snappy(snap::Error::Header), 400),
+            (Error::InvalidLabels("x".into()), 400),
+            (Error::InvalidOtlp("x".into()), 400),
+            (Error::UnsupportedContentType("text/plain".into()), 415),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.http_status(), want, "{e}");
+            let msg = e.to_string();
+            assert!(
+                !msg.ends_with('.') && msg.chars().next().is_some_and(|c| !c.is_uppercase()),
+                "{msg}"
+            );
+        }
+    }
+}
