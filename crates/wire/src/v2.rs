@@ -21,6 +21,9 @@ use crate::{budget, lenient};
 /// answers 400 (see [`WriteBatch`]). Only a body that is not a valid `Request`, or that would decode into
 /// more memory than the budget of [`crate::decode_remote_write_v1`], is an [`Error`].
 ///
+/// `created_timestamp` is decoded but not carried into the batch: Diamond does not ingest created
+/// timestamps (Prometheus uses them only with its `created-timestamp-zero-ingestion` feature).
+///
 /// The spec says the first symbol MUST be `""`; Prometheus 3.5.3 does not check it (observed: such a
 /// request is written and answered 204), and neither does this function, since the empty symbol only
 /// matters as the default help/unit reference.
