@@ -342,6 +342,13 @@ fn deep_queries_are_refused_or_evaluated_without_overflow() {
             assert!(crate::parse(&parens).is_err());
             let minus = format!("{}1", "-".repeat(100_000));
             assert!(crate::parse(&minus).is_err());
+            // Right at the text limits: parsed on the deep stack, then refused by the AST depth check.
+            let at_limit = format!("{}1{}", "(".repeat(1000), ")".repeat(1000));
+            assert!(crate::parse(&at_limit).is_err());
+            let chain = vec!["1"; 4000].join(" + ");
+            assert!(crate::parse(&chain).is_err());
+            let fine = format!("{}reqs{}", "(".repeat(900), ")".repeat(900));
+            assert!(e.instant_query(&db(), &fine, 60_000, &CancelToken::new()).is_ok());
         })
         .expect("test thread starts")
         .join();
