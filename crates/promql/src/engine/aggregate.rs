@@ -136,7 +136,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
                 }
                 step.into_iter()
                     .filter(|s| {
-                        let off = s.labels.stable_hash() as f64 / u64::MAX as f64;
+                        let off = super::hash::labels_hash(&s.labels) as f64 / u64::MAX as f64;
                         if r >= 0.0 { off < r } else { off >= 1.0 + r }
                     })
                     .collect()

@@ -23,6 +23,7 @@
 pub(crate) mod aggregate;
 mod binary;
 pub(crate) mod eval;
+mod hash;
 mod selector;
 
 use std::fmt;

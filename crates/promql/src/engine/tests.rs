@@ -354,3 +354,56 @@ fn deep_queries_are_refused_or_evaluated_without_overflow() {
         .join();
     assert!(r.is_ok());
 }
+
+/// limit_ratio must pick the same series as Prometheus, which samples by its label-set hash. The expected
+/// instances were observed on the reference Prometheus 3.5 server (experimental functions enabled) with
+/// the same 20 series.
+#[test]
+fn limit_ratio_selects_like_prometheus() {
+    let db = MemStorage::new();
+    for i in 0..20 {
+        let l = Labels::from_pairs(&[
+            ("__name__", "rq_total".to_owned()),
+            ("job", format!("j{}", i % 3)),
+            ("instance", format!("i{i}")),
+        ]);
+        db.add(l, &[(0, 1.0)]);
+    }
+    let e = Engine::new(EngineOptions {
+        enable_features: vec![EXPERIMENTAL_FUNCTIONS.to_owned()],
+        ..EngineOptions::default()
+    });
+    let cases: [(&str, &[&str]); 4] = [
+        ("0.3", &["i1", "i15", "i16", "i17", "i18", "i3"]),
+        ("0.5", &["i1", "i15", "i16", "i17", "i18", "i2", "i3", "i6"]),
+        (
+            "-0.5",
+            &[
+                "i0", "i10", "i11", "i12", "i13", "i14", "i19", "i4", "i5", "i7", "i8", "i9",
+            ],
+        ),
+        (
+            "0.9",
+            &[
+                "i1", "i10", "i13", "i14", "i15", "i16", "i17", "i18", "i19", "i2", "i3", "i4", "i5", "i6", "i7", "i8",
+                "i9",
+            ],
+        ),
+    ];
+    for (ratio, want) in cases {
+        let r = e
+            .instant_query(
+                &db,
+                &format!("limit_ratio({ratio}, rq_total)"),
+                10_000,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        let Value::Vector(v) = r.value else {
+            panic!("vector expected")
+        };
+        let mut got: Vec<&str> = v.iter().filter_map(|s| s.labels.get("instance")).collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "limit_ratio({ratio})");
+    }
+}
