@@ -70,6 +70,12 @@ pub enum Error {
     /// The WAL failed (I/O, or poisoned by an earlier failure).
     #[error("wal")]
     Wal(#[from] wal::Error),
+    /// Another process (or another `Db` in this one) has the data directory open.
+    #[error("data directory {path} is locked by another open database")]
+    Locked {
+        /// The directory.
+        path: String,
+    },
     /// Creating or opening the data directory failed.
     #[error("opening data directory {path}")]
     Open {
@@ -208,18 +214,39 @@ impl DbInner {
 pub struct Db {
     inner: Arc<DbInner>,
     syncer: Mutex<Option<JoinHandle<()>>>,
+    /// Holds an exclusive lock on `<dir>/lock` while open (released when dropped).
+    _lock: Option<std::fs::File>,
 }
 
 impl Db {
     /// Opens (creating if needed) the database in `dir`: replays the WAL in `dir/wal`, repairing a damaged
     /// tail, and starts a new WAL segment.
+    /// Takes an exclusive lock on `dir/lock`: two writers on one WAL would interleave segments.
     pub fn open(dir: &Path, opts: Options) -> Result<Db, Error> {
-        let wal_path = dir.join("wal");
-        let wal_dir = DiskDir::open(&wal_path).map_err(|source| Error::Open {
-            path: wal_path.display().to_string(),
+        let open_err = |source| Error::Open {
+            path: dir.display().to_string(),
             source,
-        })?;
-        Self::open_with_dir(Arc::new(wal_dir), opts)
+        };
+        std::fs::create_dir_all(dir).map_err(open_err)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(open_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: dir.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
+        }
+        let wal_dir = DiskDir::open(&dir.join("wal")).map_err(open_err)?;
+        let mut db = Self::open_with_dir(Arc::new(wal_dir), opts)?;
+        db._lock = Some(lock);
+        Ok(db)
     }
 
     /// Opens a database whose WAL lives in `wal_dir` (the fault-injection seam: pass a
@@ -262,6 +289,7 @@ impl Db {
         Ok(Db {
             inner,
             syncer: Mutex::new(syncer),
+            _lock: None,
         })
     }
 

@@ -333,3 +333,15 @@ fn parallel_appenders_and_readers() {
     assert_eq!(got.len(), 200);
     assert!(got.iter().all(|(_, s)| s.len() == 200));
 }
+
+#[test]
+fn a_data_directory_is_opened_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    assert!(matches!(
+        Db::open(tmp.path(), Options::default()),
+        Err(diamond_tsdb::Error::Locked { .. })
+    ));
+    drop(db);
+    open(tmp.path());
+}
