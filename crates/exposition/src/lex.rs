@@ -42,6 +42,10 @@ pub(crate) fn quoted_len(b: &[u8]) -> Option<usize> {
     }
 }
 
+/// The NaN Go's `strconv.ParseFloat` returns and Prometheus stores for `NaN` samples (`value.NormalNaN`), bit for
+/// bit, so chunks written from parsed NaNs match Prometheus's. It is not the staleness marker.
+pub(crate) const NORMAL_NAN: f64 = f64::from_bits(0x7ff8_0000_0000_0001);
+
 /// Parses a float as Prometheus's text parsers do: Go's `strconv.ParseFloat` (decimal syntax, `Inf`/`Infinity`/`NaN`
 /// in any case, sign allowed except on NaN), minus the hex and `_` forms that Prometheus rejects. An overflow to
 /// infinity of a finite spelling (`1e400`) is an error, as Go reports `ErrRange`. Does not allocate.
@@ -62,7 +66,7 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
     }
     if rest.eq_ignore_ascii_case("nan") {
         // Go accepts no sign on NaN.
-        return if signed { None } else { Some(f64::NAN) };
+        return if signed { None } else { Some(NORMAL_NAN) };
     }
     // Only decimal syntax is left. Rust's parser accepts exactly Go's decimal forms (`1`, `1.`, `.5`, `1e5`, `1E+5`,
     // leading zeros); anything with other characters (hex, `_`, letters) is rejected before it gets there.
@@ -254,6 +258,8 @@ mod tests {
         assert!(parse_float("-0").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
         assert!(parse_float("-0.0").is_some_and(|v| v.is_sign_negative()));
         assert!(parse_float("nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_float("NaN").map(f64::to_bits), Some(0x7ff8_0000_0000_0001));
+        assert!(!diamond_model::is_stale_nan(NORMAL_NAN));
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl<'a> SampleEntry<'a> {
         }
     }
 
-    /// The sample value.
+    /// The sample value. A `NaN` has Prometheus's bit pattern (`0x7ff8000000000001`), never the staleness marker.
     pub fn value(&self) -> f64 {
         self.value
     }
@@ -386,7 +386,9 @@ impl<'a> Parser<'a> {
     }
 
     /// The next entry, `None` at the end of the input, or the first error (after which it returns `None`).
-    #[allow(clippy::should_implement_trait)] // The borrowing `Entry<'a>` fits Iterator, but the name is the spec'd API.
+    // `Iterator` is implemented too and delegates here; the inherent method lets callers write `p.next()` without
+    // importing the trait, which is the API the scrape loop was written against.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<Entry<'a>, ParseError>> {
         while !self.done {
             let line_no = self.line;
