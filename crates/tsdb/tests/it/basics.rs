@@ -345,3 +345,29 @@ fn a_data_directory_is_opened_once() {
     drop(db);
     open(tmp.path());
 }
+
+#[test]
+fn extreme_timestamps_and_special_values_survive_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ls(&[("__name__", "x")]);
+    let b = ls(&[("__name__", "y")]);
+    let want_a = [(i64::MIN + 1, f64::NAN), (-1, diamond_model::STALE_NAN), (0, f64::INFINITY)];
+    {
+        let db = open(tmp.path());
+        let mut app = db.appender();
+        for &(t, v) in &want_a {
+            app.append(0, &a, t, v).unwrap();
+        }
+        app.append(0, &b, i64::MAX, -0.0).unwrap();
+        app.commit().unwrap();
+        let mut app = db.appender();
+        assert_eq!(app.append(0, &b, i64::MIN, 1.0), Err(AppendError::OutOfBounds));
+    }
+    let db = open(tmp.path());
+    let got = dump(&db, i64::MIN, i64::MAX, &[]);
+    let bits = |v: &[(i64, f64)]| v.iter().map(|&(t, x)| (t, x.to_bits())).collect::<Vec<_>>();
+    assert_eq!(got[0].1, bits(&want_a));
+    assert_eq!(got[1].1, bits(&[(i64::MAX, -0.0)]));
+    assert!(dump(&db, 5, 1, &[]).is_empty(), "an empty range");
+    assert_eq!(db.stats().max_time, Some(i64::MAX));
+}
