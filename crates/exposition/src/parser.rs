@@ -738,7 +738,7 @@ impl<'a> Parser<'a> {
                 i += run_len(&b[i..], is_label_char);
                 (tok_start, i, false)
             } else if c == b'"' && !strict {
-                let len = quoted_len(&b[i..]).ok_or((i, unexpected("a closing quote", &b[i..])))?;
+                let len = quoted_len(&b[i..]).ok_or_else(|| (i, unexpected("a closing quote", &b[i..])))?;
                 i += len;
                 (tok_start + 1, i - 1, true)
             } else {
@@ -768,7 +768,7 @@ impl<'a> Parser<'a> {
             if b.get(i) != Some(&b'"') {
                 return Err((i, unexpected("a quoted label value", &b[i..])));
             }
-            let len = quoted_len(&b[i..]).ok_or((i, unexpected("a closing quote", &b[i..])))?;
+            let len = quoted_len(&b[i..]).ok_or_else(|| (i, unexpected("a closing quote", &b[i..])))?;
             i += len;
             // Series labels are checked as Prometheus's scrape loop checks them (it fails the scrape); exemplar
             // labels are not checked at all, as in Prometheus, whose exemplar storage validates them instead.

@@ -203,7 +203,7 @@ impl Validator {
             let raw = get("le").ok_or("bucket without an le label")?;
             le = parse_float(raw)
                 .filter(|v| !v.is_nan())
-                .ok_or(format!("invalid le label {raw:?}"))?;
+                .ok_or_else(|| format!("invalid le label {raw:?}"))?;
             if le.is_infinite() && raw != "+Inf" && raw != "-Inf" {
                 return Err(format!("le label {raw:?} is not spelled +Inf"));
             }
@@ -216,7 +216,7 @@ impl Validator {
         }
         if typ == MetricType::Summary && suffix.is_empty() {
             let raw = get("quantile").ok_or("summary quantile without a quantile label")?;
-            let q = parse_float(raw).ok_or(format!("invalid quantile label {raw:?}"))?;
+            let q = parse_float(raw).ok_or_else(|| format!("invalid quantile label {raw:?}"))?;
             if !(0.0..=1.0).contains(&q) {
                 return Err(format!("quantile {raw:?} is not between 0 and 1"));
             }
