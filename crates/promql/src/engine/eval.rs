@@ -72,6 +72,9 @@ pub(crate) enum Val {
     String(String),
 }
 
+/// A decoded series: its shared labels and all its samples in the query's read range.
+pub(crate) type CachedSeries = (Arc<Labels>, Arc<Vec<(i64, f64)>>);
+
 /// Walks an expression; owns the per-query state (limits, annotations, counters).
 pub(crate) struct Evaluator<'a> {
     pub q: &'a dyn Queryable,
@@ -89,6 +92,14 @@ pub(crate) struct Evaluator<'a> {
     infos: Vec<String>,
     pub stats: QueryStats,
     cur_samples: usize,
+    /// The time range every selector of the query reads within (Prometheus's FindMinMaxTime), over which
+    /// one querier is opened and each series decoded once.
+    pub read_range: Option<(i64, i64)>,
+    /// The query's querier, opened on first use over `read_range`.
+    pub querier: Option<Box<dyn diamond_model::storage::Querier>>,
+    /// Every series decoded so far, over the whole `read_range`, staleness markers included. Selectors
+    /// that select the same series again slice this buffer instead of decoding its chunks again.
+    pub series_cache: HashMap<Labels, CachedSeries>,
 }
 
 /// Runs a parsed query; `instant` selects the result shape.
@@ -137,6 +148,9 @@ pub(crate) fn run(
         stats: QueryStats::default(),
         cur_samples: 0,
         delayed_name_removal: opts.enable_features.iter().any(|f| f == super::DELAYED_NAME_REMOVAL),
+        read_range: read_range(expr, ts[0], ts[ts.len() - 1], start, end, opts.lookback_delta_ms),
+        querier: None,
+        series_cache: HashMap::new(),
     };
     let val = ev.eval(expr, &ts)?;
     let value = if instant {
@@ -150,6 +164,56 @@ pub(crate) fn run(
         infos: ev.infos,
         stats: ev.stats,
     })
+}
+
+/// The range `[mint, maxt]` the selectors of `e` read when it is evaluated at times in `[lo, hi]` (queries
+/// start `qs`, end `qe`), following offsets, `@`, ranges and subqueries; `None` without selectors.
+fn read_range(e: &Expr, lo: i64, hi: i64, qs: i64, qe: i64, lookback: i64) -> Option<(i64, i64)> {
+    let eff = |at: &Option<AtModifier>, off: i64, t: i64| -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => qs,
+            Some(AtModifier::End) => qe,
+            Some(AtModifier::At(st)) => system_time_ms(st),
+        };
+        base.saturating_sub(off)
+    };
+    let union = |a: Option<(i64, i64)>, b: Option<(i64, i64)>| match (a, b) {
+        (Some(x), Some(y)) => Some((x.0.min(y.0), x.1.max(y.1))),
+        (x, None) => x,
+        (None, y) => y,
+    };
+    let rec = |e: &Expr| read_range(e, lo, hi, qs, qe, lookback);
+    match e {
+        Expr::VectorSelector(vs) => {
+            let off = offset_ms(&vs.offset);
+            let (a, b) = (eff(&vs.at, off, lo), eff(&vs.at, off, hi));
+            Some((a.min(b).saturating_sub(lookback).saturating_add(1), a.max(b)))
+        }
+        Expr::MatrixSelector(ms) => {
+            let off = offset_ms(&ms.vs.offset);
+            let (a, b) = (eff(&ms.vs.at, off, lo), eff(&ms.vs.at, off, hi));
+            Some((a.min(b).saturating_sub(dur_ms(&ms.range)).saturating_add(1), a.max(b)))
+        }
+        Expr::Subquery(sq) => {
+            let off = offset_ms(&sq.offset);
+            let (a, b) = (eff(&sq.at, off, lo), eff(&sq.at, off, hi));
+            read_range(
+                &sq.expr,
+                a.min(b).saturating_sub(dur_ms(&sq.range)),
+                a.max(b),
+                qs,
+                qe,
+                lookback,
+            )
+        }
+        Expr::Aggregate(a) => union(a.param.as_deref().and_then(rec), rec(&a.expr)),
+        Expr::Unary(u) => rec(&u.expr),
+        Expr::Binary(b) => union(rec(&b.lhs), rec(&b.rhs)),
+        Expr::Paren(p) => rec(&p.expr),
+        Expr::Call(c) => c.args.args.iter().fold(None, |acc, a| union(acc, rec(a))),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => None,
+    }
 }
 
 /// Removes `__name__` where a sample is marked for it.

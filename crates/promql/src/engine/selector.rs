@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use diamond_model::storage::Series;
+use diamond_model::storage::{Querier, Series};
 use diamond_model::{Labels, Matcher, is_stale_nan};
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 
@@ -17,6 +17,9 @@ use super::eval::{Evaluator, Matrix, RangeBuf, Sample, Val, dur_ms, offset_ms};
 pub(crate) type Loaded = (Arc<Labels>, Vec<(i64, f64)>);
 
 /// Reads every series matching `vs` with samples in `[mint, maxt]`, each as one buffer.
+///
+/// Series come from the query's single querier over its whole read range; each is decoded once per query
+/// (into `Evaluator::series_cache`) and every selector slices what it needs from that buffer.
 pub(crate) fn load(
     ev: &mut Evaluator<'_>,
     vs: &VectorSelector,
@@ -28,14 +31,55 @@ pub(crate) fn load(
     if mint > maxt {
         return Ok(Vec::new());
     }
-    let querier =
-        ev.q.querier(mint, maxt)
-            .map_err(|e| Error::exec(format!("error querying storage: {e}")))?;
+    // The pre-computed read range covers every selector; should it not (a bug), read this selector on its
+    // own rather than return partial data.
+    let (lo, hi) = match ev.read_range {
+        Some((lo, hi)) if lo <= mint && maxt <= hi => (lo, hi),
+        _ => return load_uncached(ev, &sets, mint, maxt, keep_stale),
+    };
+    if ev.querier.is_none() {
+        ev.querier = Some(
+            ev.q.querier(lo, hi)
+                .map_err(|e| Error::exec(format!("error querying storage: {e}")))?,
+        );
+    }
+    let all = select_all(ev.querier.as_deref(), &sets)?;
+    let mut out = Vec::with_capacity(all.len());
+    for s in all {
+        ev.check()?;
+        let (labels, buf) = match ev.series_cache.get(&s.labels) {
+            Some((l, b)) => (Arc::clone(l), Arc::clone(b)),
+            None => {
+                let buf = Arc::new(decode(&s, lo, hi, true));
+                ev.stats.series_loaded += 1;
+                ev.stats.samples_loaded += buf.len();
+                ev.add_samples(buf.len())?;
+                let labels = Arc::new(s.labels.clone());
+                ev.series_cache
+                    .insert(s.labels, (Arc::clone(&labels), Arc::clone(&buf)));
+                (labels, buf)
+            }
+        };
+        let a = buf.partition_point(|p| p.0 < mint);
+        let b = buf.partition_point(|p| p.0 <= maxt);
+        let pts: Vec<(i64, f64)> = buf[a..b.max(a)]
+            .iter()
+            .filter(|p| keep_stale || !is_stale_nan(p.1))
+            .copied()
+            .collect();
+        ev.add_samples(pts.len())?;
+        out.push((labels, pts));
+    }
+    Ok(out)
+}
+
+/// The series matching any of the matcher sets, sorted by labels, without duplicates.
+fn select_all(querier: Option<&dyn Querier>, sets: &[Vec<Matcher>]) -> Result<Vec<Series>, Error> {
+    let Some(querier) = querier else { return Ok(Vec::new()) };
     let mut all: Vec<Series> = Vec::new();
-    for set in &sets {
-        let set: Vec<Matcher> = set.clone();
+    for set in sets {
         let got = querier
-            .select(&set)
+            .select(set)
             .map_err(|e| Error::exec(format!("error selecting series: {e}")))?;
         all.extend(got);
     }
@@ -43,20 +87,38 @@ pub(crate) fn load(
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         all.dedup_by(|a, b| a.labels == b.labels);
     }
+    Ok(all)
+}
+
+/// Iterates one series' samples in `[mint, maxt]` into a buffer.
+fn decode(s: &Series, mint: i64, maxt: i64, keep_stale: bool) -> Vec<(i64, f64)> {
+    let mut it = s.data.iter(mint, maxt);
+    let mut pts = Vec::new();
+    while let Some((t, v)) = it.next() {
+        if t < mint || t > maxt || (!keep_stale && is_stale_nan(v)) {
+            continue;
+        }
+        pts.push((t, v));
+    }
+    pts
+}
+
+/// Reads a selector through its own querier (the fallback when it lies outside the query's read range).
+fn load_uncached(
+    ev: &mut Evaluator<'_>,
+    sets: &[Vec<Matcher>],
+    mint: i64,
+    maxt: i64,
+    keep_stale: bool,
+) -> Result<Vec<Loaded>, Error> {
+    let querier =
+        ev.q.querier(mint, maxt)
+            .map_err(|e| Error::exec(format!("error querying storage: {e}")))?;
+    let all = select_all(Some(querier.as_ref()), sets)?;
     let mut out = Vec::with_capacity(all.len());
     for s in all {
         ev.check()?;
-        let mut it = s.data.iter(mint, maxt);
-        let mut pts = Vec::new();
-        while let Some((t, v)) = it.next() {
-            if t < mint || t > maxt {
-                continue;
-            }
-            if !keep_stale && is_stale_nan(v) {
-                continue;
-            }
-            pts.push((t, v));
-        }
+        let pts = decode(&s, mint, maxt, keep_stale);
         ev.stats.series_loaded += 1;
         ev.stats.samples_loaded += pts.len();
         ev.add_samples(pts.len())?;

@@ -407,3 +407,98 @@ fn limit_ratio_selects_like_prometheus() {
         assert_eq!(got, want, "limit_ratio({ratio})");
     }
 }
+
+mod decode_once {
+    //! Each series is decoded once per query, however many selectors read it, through one querier.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use diamond_model::Matcher;
+    use diamond_model::storage::{Querier, Queryable, ReadError, SampleIter, Series, SeriesData};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Counts {
+        queriers: AtomicUsize,
+        iters: AtomicUsize,
+    }
+
+    struct Counting {
+        inner: MemStorage,
+        counts: Arc<Counts>,
+    }
+
+    struct CountingQuerier {
+        inner: Box<dyn Querier>,
+        counts: Arc<Counts>,
+    }
+
+    struct CountingData {
+        inner: Arc<dyn SeriesData>,
+        counts: Arc<Counts>,
+    }
+
+    impl Queryable for Counting {
+        fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, ReadError> {
+            self.counts.queriers.fetch_add(1, Ordering::Relaxed);
+            Ok(Box::new(CountingQuerier {
+                inner: self.inner.querier(mint, maxt)?,
+                counts: Arc::clone(&self.counts),
+            }))
+        }
+    }
+
+    impl Querier for CountingQuerier {
+        fn select(&self, m: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+            Ok(self
+                .inner
+                .select(m)?
+                .into_iter()
+                .map(|s| Series {
+                    labels: s.labels,
+                    data: Arc::new(CountingData {
+                        inner: s.data,
+                        counts: Arc::clone(&self.counts),
+                    }),
+                })
+                .collect())
+        }
+        fn label_names(&self, m: &[Matcher]) -> Result<Vec<String>, ReadError> {
+            self.inner.label_names(m)
+        }
+        fn label_values(&self, n: &str, m: &[Matcher]) -> Result<Vec<String>, ReadError> {
+            self.inner.label_values(n, m)
+        }
+    }
+
+    impl SeriesData for CountingData {
+        fn iter(&self, mint: i64, maxt: i64) -> Box<dyn SampleIter + '_> {
+            self.counts.iters.fetch_add(1, Ordering::Relaxed);
+            self.inner.iter(mint, maxt)
+        }
+    }
+
+    #[test]
+    fn one_querier_one_decode_per_series() {
+        let counts = Arc::new(Counts::default());
+        let q = Counting {
+            inner: db(),
+            counts: Arc::clone(&counts),
+        };
+        let expr =
+            "rate(reqs[5m]) / rate(reqs[5m] offset 2m) + reqs + max_over_time(reqs{job=\"a\"}[10m:1m] offset 1m)";
+        let r = engine()
+            .range_query(&q, expr, 600_000, 1_200_000, 60_000, &CancelToken::new())
+            .unwrap();
+        let Value::Matrix(m) = r.value else {
+            panic!("matrix expected")
+        };
+        assert!(!m.is_empty());
+        assert_eq!(counts.queriers.load(Ordering::Relaxed), 1);
+        // Three series, each decoded once although four selectors read them.
+        assert_eq!(counts.iters.load(Ordering::Relaxed), 3);
+        assert_eq!(r.stats.series_loaded, 3);
+    }
+}
