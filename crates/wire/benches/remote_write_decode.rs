@@ -94,6 +94,26 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // A request as Prometheus 3.5.3 itself sends it (see testdata/README.md).
+    let captured = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/prometheus-3.5.3-v1.snappy"
+    ))
+    .expect("testdata/prometheus-3.5.3-v1.snappy is checked in");
+    let n = decode_remote_write(&captured, RemoteWriteVersion::V1, &limits)
+        .expect("valid request")
+        .sample_count();
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function(
+        "decompress and decode a 1243-series 1.0 request captured from Prometheus 3.5.3",
+        |b| {
+            b.iter(|| {
+                decode_remote_write(black_box(&captured), RemoteWriteVersion::V1, &limits).expect("valid request")
+            })
+        },
+    );
+    group.throughput(Throughput::Elements(samples));
+
     // Baseline for noise: snappy alone.
     let body = compress_snappy(&encode_remote_write_v1(&batch));
     group.bench_function("baseline: snappy decompression of the 1.0 request alone", |b| {

@@ -1,8 +1,10 @@
 //! Integration tests of diamond-wire, one binary:
 //! - `remote_write`: round-trip properties (1.0, 2.0), hand-built wire bytes, and the bad-input table;
 //! - `otlp`: OTLP decoding and translation;
-//! - `no_panic`: arbitrary bytes into every decoder.
+//! - `no_panic`: arbitrary bytes into every decoder;
+//! - `captured`: requests captured from Prometheus 3.5.3 as a sender.
 
+mod captured;
 mod common;
 mod no_panic;
 mod otlp;
