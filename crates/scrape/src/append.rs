@@ -2,7 +2,10 @@
 //! `exported_*`, metric relabelling), limits, exemplars, metadata, staleness markers and the report series.
 //! Synchronous and free of I/O, so it is tested directly against `MemStorage`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 use std::sync::Arc;
 
 use diamond_config::ScrapeConfig;
