@@ -64,7 +64,7 @@ impl HeadAppender {
         {
             return Some(s);
         }
-        self.db.head.series_by_labels(labels, labels.stable_hash())
+        self.db.head.series_by_labels(labels, super::hash_pairs(labels))
     }
 }
 

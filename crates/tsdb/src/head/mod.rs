@@ -166,6 +166,52 @@ pub(crate) fn check_after(last: Option<(Timestamp, f64)>, t: Timestamp, v: f64) 
     }
 }
 
+/// A sorted label set seen as `(name, value)` pairs: [`Labels`] on the append path, borrowed slices of a
+/// WAL record during replay (no `String` per label).
+pub(crate) trait LabelPairs {
+    fn count(&self) -> usize;
+    fn pair(&self, i: usize) -> (&str, &str);
+}
+
+impl LabelPairs for Labels {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn pair(&self, i: usize) -> (&str, &str) {
+        let l = &self.as_slice()[i];
+        (&l.name, &l.value)
+    }
+}
+
+impl LabelPairs for [(&str, &str)] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn pair(&self, i: usize) -> (&str, &str) {
+        self[i]
+    }
+}
+
+/// FNV-1a over the pairs with separators (the same bytes as `Labels::stable_hash`; in memory only).
+pub(crate) fn hash_pairs<P: LabelPairs + ?Sized>(p: &P) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in 0..p.count() {
+        let (n, v) = p.pair(i);
+        for b in n
+            .bytes()
+            .chain(std::iter::once(0xff))
+            .chain(v.bytes())
+            .chain(std::iter::once(0xff))
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
 /// One series in the head.
 pub(crate) struct MemSeries {
     pub(crate) sref: u32,
@@ -261,18 +307,19 @@ impl Head {
     }
 
     /// Whether `s` has exactly the labels `l`.
-    fn same_labels(&self, s: &MemSeries, l: &Labels) -> bool {
-        if s.labels.len() != l.len() * 2 {
+    fn same_labels<P: LabelPairs + ?Sized>(&self, s: &MemSeries, l: &P) -> bool {
+        if s.labels.len() != l.count() * 2 {
             return false;
         }
         let syms = self.symbols.read();
-        s.pairs()
-            .zip(l.iter())
-            .all(|((n, v), x)| syms.get(n) == x.name && syms.get(v) == x.value)
+        s.pairs().enumerate().all(|(i, (n, v))| {
+            let (ln, lv) = l.pair(i);
+            syms.get(n) == ln && syms.get(v) == lv
+        })
     }
 
     /// The series with labels `l`, if it exists.
-    pub(crate) fn series_by_labels(&self, l: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+    pub(crate) fn series_by_labels<P: LabelPairs + ?Sized>(&self, l: &P, hash: u64) -> Option<Arc<MemSeries>> {
         let stripe = self.by_hash[hash as usize & self.mask].read();
         let first = stripe.one.get(&hash).copied()?;
         let more = stripe.more.get(&hash);
@@ -288,15 +335,21 @@ impl Head {
 
     /// The series with labels `l`, created (with a new ref, or `want_ref` during replay) when missing.
     /// Returns the series and whether it was created.
-    pub(crate) fn get_or_create(&self, l: &Labels, want_ref: Option<u32>) -> Result<(Arc<MemSeries>, bool), String> {
-        let hash = l.stable_hash();
+    pub(crate) fn get_or_create<P: LabelPairs + ?Sized>(
+        &self,
+        l: &P,
+        want_ref: Option<u32>,
+    ) -> Result<(Arc<MemSeries>, bool), String> {
+        let hash = hash_pairs(l);
         if let Some(s) = self.series_by_labels(l, hash) {
             return Ok((s, false));
         }
         // Intern before taking the stripe lock, so symbol-table contention does not extend it.
-        let ids: Box<[u32]> = l
-            .iter()
-            .flat_map(|x| [self.symbols.intern(&x.name), self.symbols.intern(&x.value)])
+        let ids: Box<[u32]> = (0..l.count())
+            .flat_map(|i| {
+                let (n, v) = l.pair(i);
+                [self.symbols.intern(n), self.symbols.intern(v)]
+            })
             .collect();
         let mut stripe = self.by_hash[hash as usize & self.mask].write();
         // Re-check: another appender may have created it while we interned.

@@ -37,22 +37,22 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
             _ => head.series(r),
         }
     };
-    let outcome = wal::replay(dir, |rec| match record::decode(rec) {
-        Ok(Record::Series(series)) => {
-            for s in series {
-                let Ok(want) = u32::try_from(s.sref) else {
+    let outcome = wal::replay(dir, |rec| match record::decode_or_series(rec) {
+        Ok(None) => {
+            let res = record::decode_series_with(rec, |sref, pairs| {
+                let Ok(want) = u32::try_from(sref) else {
                     st.bad_records += 1;
-                    continue;
+                    return;
                 };
-                if s.labels.is_empty() {
+                if pairs.is_empty() {
                     st.bad_records += 1;
-                    continue;
+                    return;
                 }
-                match head.get_or_create(&s.labels, Some(want)) {
+                match head.get_or_create(pairs, Some(want)) {
                     Ok((series, _)) => {
                         series.logged.store(true, Ordering::Relaxed);
                         if series.sref != want {
-                            remap.insert(s.sref, series.sref);
+                            remap.insert(sref, series.sref);
                         }
                         // Sparse refs (a damaged or foreign WAL) stay out of the vector, so it cannot explode.
                         let i = want as usize;
@@ -65,9 +65,14 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                     }
                     Err(_) => st.bad_records += 1,
                 }
+            });
+            if let Err(e) = res {
+                st.bad_records += 1;
+                tracing::warn!(error = %e, "skipping undecodable WAL series record");
             }
         }
-        Ok(Record::Samples(samples)) => {
+        Ok(Some(Record::Series(_))) => {}
+        Ok(Some(Record::Samples(samples))) => {
             for s in samples {
                 let r = remap.get(&s.sref).map_or(s.sref, |&r| u64::from(r));
                 let Some(series) = lookup(&by_ref, r) else {
@@ -82,7 +87,7 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                 }
             }
         }
-        Ok(Record::Exemplars(list)) => {
+        Ok(Some(Record::Exemplars(list))) => {
             for e in list {
                 let r = remap.get(&e.sref).map_or(e.sref, |&r| u64::from(r));
                 let Some(series) = head.series(r) else {
@@ -94,7 +99,7 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                 let _ = exemplars.append(r, &labels, &e.exemplar);
             }
         }
-        Ok(Record::Metadata(list)) => {
+        Ok(Some(Record::Metadata(list))) => {
             let mut g = head.metadata.write();
             for m in list {
                 g.insert(m.family, m.meta);

@@ -351,7 +351,11 @@ fn extreme_timestamps_and_special_values_survive_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let a = ls(&[("__name__", "x")]);
     let b = ls(&[("__name__", "y")]);
-    let want_a = [(i64::MIN + 1, f64::NAN), (-1, diamond_model::STALE_NAN), (0, f64::INFINITY)];
+    let want_a = [
+        (i64::MIN + 1, f64::NAN),
+        (-1, diamond_model::STALE_NAN),
+        (0, f64::INFINITY),
+    ];
     {
         let db = open(tmp.path());
         let mut app = db.appender();
