@@ -147,7 +147,7 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: Body) -> Respo
     };
     let raw = match diamond_wire::decompress_snappy(&bytes, &limits) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return error(wire_status(&e), e.to_string()),
     };
     let batch = match version {
         RemoteWriteVersion::V1 => diamond_wire::decode_remote_write_v1(&raw),
@@ -155,7 +155,7 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: Body) -> Respo
     };
     let batch = match batch {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return error(wire_status(&e), e.to_string()),
     };
     let st = Arc::clone(state);
     let result = tokio::task::spawn_blocking(move || append(&st, batch, version)).await;
@@ -180,6 +180,11 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: Body) -> Respo
         }
     }
     resp
+}
+
+/// 413 for bodies over a size limit, 400 for anything that does not decode (wire decides which).
+fn wire_status(e: &diamond_wire::Error) -> StatusCode {
+    StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 fn valid_series_labels(l: &Labels) -> bool {
