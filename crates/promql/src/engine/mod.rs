@@ -2,9 +2,18 @@
 //! [`QueryResult`] (a [`Value`] plus Prometheus-style warnings and infos) or an [`Error`] whose
 //! [`ErrorKind`] maps onto Prometheus's API error types.
 //!
-//! Evaluation is step-wise: every node is evaluated at all steps of the query at once (see `eval.rs`). Each
-//! selected series is read from storage exactly once per selector into a buffer, which the steps then
-//! window through, so a compressed chunk is decoded at most once per selector per query.
+//! Evaluation is step-wise: every node is evaluated at all steps of the query at once (see `eval.rs`). A query
+//! opens one querier over its whole read range, and each selected series is decoded from storage exactly
+//! once per query into a buffer that every selector and step then slices, so a compressed chunk is decoded
+//! at most once per query.
+//!
+//! Feature flags (in [`EngineOptions::enable_features`]) follow Prometheus: [`EXPERIMENTAL_FUNCTIONS`]
+//! enables `limitk`, `limit_ratio` and the experimental functions; [`DELAYED_NAME_REMOVAL`] keeps
+//! `__name__` until the end of evaluation (Prometheus's test engine runs with both).
+//!
+//! Parsing and evaluation run on a scoped thread with a large stack, and expressions deeper than
+//! [`crate::parser::MAX_DEPTH`] are refused, so no query can overflow the caller's stack; a panic inside
+//! evaluation becomes an [`ErrorKind::Internal`] error.
 //!
 //! ```
 //! use diamond_model::{Labels, storage::memory::MemStorage};
