@@ -68,7 +68,7 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The WAL failed (I/O, or poisoned by an earlier failure).
-    #[error("wal")]
+    #[error("write-ahead log operation failed")]
     Wal(#[from] wal::Error),
     /// Another process (or another `Db` in this one) has the data directory open.
     #[error("data directory {path} is locked by another open database")]
@@ -98,7 +98,7 @@ pub struct Stats {
     pub max_time: Option<Timestamp>,
     /// Chunks in the head (closed + open).
     pub chunks: u64,
-    /// Interned label strings and their total bytes.
+    /// Interned label strings (distinct names and values).
     pub symbols: u64,
     /// Bytes of the interned label strings.
     pub symbol_bytes: u64,
