@@ -407,9 +407,10 @@ fn run_case(engine: &Engine, db: &MemStorage, case: &Case, reference: bool) -> R
             }
             _ => Err(format!("expected {:?}, got scalar {}", case.expected, format_value(*v))),
         },
-        (Kind::Instant(_), Value::Vector(v)) => {
+        (Kind::Instant(t), Value::Vector(v)) => {
             let got: Vec<(Labels, f64)> = v.iter().map(|s| (s.labels.clone(), s.v)).collect();
-            compare_instant(case, &got)
+            compare_instant(case, &got)?;
+            same_as_range_query(engine, db, &case.expr, *t, &got)
         }
         (Kind::Instant(_), Value::Scalar { v, .. }) => match case.expected.as_slice() {
             [Expected::Scalar(e)] if almost_equal(*e, *v) => Ok(()),
@@ -421,6 +422,36 @@ fn run_case(engine: &Engine, db: &MemStorage, case: &Case, reference: bool) -> R
         },
         (Kind::Range(s, _, st), Value::Matrix(m)) => compare_range(case, *s, *st, m),
         (_, v) => Err(format!("unexpected result type: {}", show_value(v))),
+    }
+}
+
+/// Like Prometheus's test runner, an instant query must give the same result as a range query with a
+/// single step at the same time.
+fn same_as_range_query(
+    engine: &Engine,
+    db: &MemStorage,
+    expr: &str,
+    t: i64,
+    got: &[(Labels, f64)],
+) -> Result<(), String> {
+    let r = engine
+        .range_query(db, expr, t, t, 60_000, &CancelToken::new())
+        .map_err(|e| format!("as a range query: unexpected error: {}", e.message))?;
+    let Value::Matrix(m) = r.value else {
+        return Err("as a range query: not a matrix".into());
+    };
+    let mut a: Vec<(Labels, f64)> = m
+        .iter()
+        .filter_map(|s| s.samples.first().map(|p| (s.labels.clone(), p.1)))
+        .collect();
+    let mut b = got.to_vec();
+    a.sort_by(|x, y| x.0.cmp(&y.0));
+    b.sort_by(|x, y| x.0.cmp(&y.0));
+    let same = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.0 == y.0 && almost_equal(x.1, y.1));
+    if same {
+        Ok(())
+    } else {
+        Err(format!("as a range query the result differs: {a:?}"))
     }
 }
 
