@@ -145,7 +145,7 @@ fn replay_reproduces_the_live_state_after_racing_commits() {
                                 labels: ls(&[("trace_id", &format!("{:x}", x % 4096))]),
                                 value: (x % 10) as f64,
                                 ts: t,
-                                has_ts: x % 2 == 0,
+                                has_ts: x.is_multiple_of(2),
                             };
                             let _ = app.append_exemplar(r, &l, &e);
                         }
