@@ -151,6 +151,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/status/tsdb", get(v1::status::tsdb))
         .route("/api/v1/status/walreplay", get(v1::status::walreplay))
         .route("/api/v1/write", post(remote_write::write))
+        .route("/api/v1/otlp/v1/metrics", post(remote_write::otlp_metrics))
         .route("/-/healthy", get(v1::status::healthy).head(v1::status::healthy))
         .route("/-/ready", get(v1::status::ready).head(v1::status::ready))
         .route("/-/reload", post(v1::status::reload).put(v1::status::reload))

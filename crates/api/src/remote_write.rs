@@ -187,6 +187,72 @@ fn wire_status(e: &diamond_wire::Error) -> StatusCode {
     StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
+/// `POST /api/v1/otlp/v1/metrics`: OTLP/HTTP metrics (protobuf, optionally gzip), translated to series as
+/// Prometheus's OTLP receiver does and appended with remote-write 1.0 semantics (a refused sample fails the
+/// request with 400; metrics that cannot be translated are skipped). Answers 200 with an empty
+/// `ExportMetricsServiceResponse`.
+pub(crate) async fn otlp_metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media != "application/x-protobuf" {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content type {ct:?}: only application/x-protobuf is accepted"),
+        );
+    }
+    let limits = Limits {
+        max_body_bytes: state.options.max_remote_write_body,
+        max_decompressed_bytes: state.options.max_remote_write_decompressed,
+    };
+    let bytes = match axum::body::to_bytes(body, limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let enc = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let raw: Vec<u8> = if enc.eq_ignore_ascii_case("gzip") {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut r = flate2::read::GzDecoder::new(&bytes[..]).take(limits.max_decompressed_bytes as u64 + 1);
+        if let Err(e) = r.read_to_end(&mut out) {
+            return error(StatusCode::BAD_REQUEST, format!("gzip: {e}"));
+        }
+        if out.len() > limits.max_decompressed_bytes {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "decompressed body too large");
+        }
+        out
+    } else if enc.is_empty() || enc.eq_ignore_ascii_case("identity") {
+        bytes.to_vec()
+    } else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content encoding {enc:?}"),
+        );
+    };
+    let req = match diamond_wire::decode_otlp_metrics(&raw) {
+        Ok(r) => r,
+        Err(e) => return error(wire_status(&e), e.to_string()),
+    };
+    let batch = diamond_wire::otlp_metrics_to_batch(&req);
+    let st = Arc::clone(&state);
+    match tokio::task::spawn_blocking(move || append(&st, batch, RemoteWriteVersion::V1)).await {
+        Ok(Ok(_)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            Vec::<u8>::new(),
+        )
+            .into_response(),
+        Ok(Err(AppendError::Storage(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 fn valid_series_labels(l: &Labels) -> bool {
     l.get(METRIC_NAME).is_some_and(|n| !n.is_empty()) && l.iter().all(|x| !x.name.is_empty())
 }

@@ -298,3 +298,77 @@ async fn remote_write_receiver() {
     let ex = store.exemplars(0, i64::MAX, &[vec![Matcher::equal("__name__", "rw")]]);
     assert_eq!(ex.len(), 1);
 }
+
+#[tokio::test]
+async fn otlp_metrics_receiver() {
+    use diamond_wire::proto::otlp as pb;
+    use prost::Message;
+    let (app, store) = app();
+    let kv = |k: &str, v: &str| pb::KeyValue {
+        key: k.into(),
+        value: Some(pb::AnyValue {
+            value: Some(pb::any_value::Value::StringValue(v.into())),
+        }),
+    };
+    let point = pb::NumberDataPoint {
+        attributes: vec![kv("route", "/a")],
+        time_unix_nano: 1_700_000_000_000_000_000,
+        value: Some(pb::number_data_point::Value::AsDouble(3.0)),
+        exemplars: vec![pb::Exemplar {
+            time_unix_nano: 1_700_000_000_000_000_000,
+            value: Some(pb::exemplar::Value::AsDouble(3.0)),
+            trace_id: (1u8..=16).collect(),
+            span_id: (1u8..=8).collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let req = pb::ExportMetricsServiceRequest {
+        resource_metrics: vec![pb::ResourceMetrics {
+            resource: Some(pb::Resource {
+                attributes: vec![kv("service.name", "shop")],
+                ..Default::default()
+            }),
+            scope_metrics: vec![pb::ScopeMetrics {
+                metrics: vec![pb::Metric {
+                    name: "orders".into(),
+                    data: Some(pb::metric::Data::Sum(pb::Sum {
+                        data_points: vec![point],
+                        aggregation_temporality: pb::AggregationTemporality::Cumulative as i32,
+                        is_monotonic: true,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let body = req.encode_to_vec();
+    let (s, _) = call(
+        &app,
+        Request::post("/api/v1/otlp/v1/metrics")
+            .header("Content-Type", "application/x-protobuf")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let ex = store.exemplars(0, i64::MAX, &[vec![Matcher::equal("job", "shop")]]);
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert_eq!(ex[0].0.get("route"), Some("/a"));
+    assert_eq!(
+        ex[0].1[0].labels.get("trace_id"),
+        Some("0102030405060708090a0b0c0d0e0f10")
+    );
+    assert_eq!(ex[0].1[0].labels.get("span_id"), Some("0102030405060708"));
+    let (s, _) = call(
+        &app,
+        Request::post("/api/v1/otlp/v1/metrics")
+            .header("Content-Type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
