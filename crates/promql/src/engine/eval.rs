@@ -50,7 +50,7 @@ pub(crate) struct Matrix {
 
 impl Matrix {
     /// The points of series `s` in the window of step `i`.
-    pub fn window(&self, s: usize, i: usize) -> &[(i64, f64)] {
+    pub(crate) fn window(&self, s: usize, i: usize) -> &[(i64, f64)] {
         let (lo, hi) = self.windows[i];
         let p = &self.series[s].points;
         let a = p.partition_point(|x| x.0 <= lo);
@@ -353,7 +353,7 @@ pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
 
 impl Evaluator<'_> {
     /// Fails with a timeout or cancellation error when either applies.
-    pub fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
         if self.cancel.is_canceled() {
             return Err(Error {
                 kind: ErrorKind::Canceled,
@@ -370,7 +370,7 @@ impl Evaluator<'_> {
     }
 
     /// Accounts for `n` more samples held in memory; fails past `max_samples`.
-    pub fn add_samples(&mut self, n: usize) -> Result<(), Error> {
+    pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), Error> {
         self.cur_samples = self.cur_samples.saturating_add(n);
         self.stats.peak_samples = self.stats.peak_samples.max(self.cur_samples);
         if self.cur_samples > self.opts.max_samples {
@@ -382,7 +382,7 @@ impl Evaluator<'_> {
     }
 
     /// Records a `PromQL warning:` annotation (deduplicated).
-    pub fn warn(&mut self, msg: String) {
+    pub(crate) fn warn(&mut self, msg: String) {
         let m = format!("PromQL warning: {msg}");
         if !self.warnings.contains(&m) {
             self.warnings.push(m);
@@ -390,7 +390,7 @@ impl Evaluator<'_> {
     }
 
     /// Records a `PromQL info:` annotation (deduplicated).
-    pub fn info(&mut self, msg: String) {
+    pub(crate) fn info(&mut self, msg: String) {
         let m = format!("PromQL info: {msg}");
         if !self.infos.contains(&m) {
             self.infos.push(m);
@@ -398,7 +398,7 @@ impl Evaluator<'_> {
     }
 
     /// The time a node with this `@` modifier and offset reads at, for evaluation time `t`.
-    pub fn effective_time(&self, at: &Option<AtModifier>, offset: i64, t: i64) -> i64 {
+    pub(crate) fn effective_time(&self, at: &Option<AtModifier>, offset: i64, t: i64) -> i64 {
         let base = match at {
             None => t,
             Some(AtModifier::Start) => self.start,
@@ -409,7 +409,7 @@ impl Evaluator<'_> {
     }
 
     /// Evaluates `e` at every timestamp of `ts`.
-    pub fn eval(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
+    pub(crate) fn eval(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
         let v = self.eval_node(e, ts)?;
         if !self.delayed_name_removal && matches!(e, Expr::Unary(_) | Expr::Binary(_) | Expr::Call(_)) {
             return remove_names_now(v);
