@@ -426,6 +426,18 @@ impl Db {
         }
     }
 
+    /// Fsyncs the active WAL segment now (for example before acknowledging something that must survive
+    /// power loss under `FsyncPolicy::Interval`). A failure poisons the WAL, as any fsync failure does.
+    pub fn sync_wal(&self) -> Result<(), Error> {
+        let mut w = self.inner.wal.lock();
+        if let Err(e) = w.writer.sync() {
+            drop(w);
+            let _ = self.inner.poison(&e);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Flushes and fsyncs the WAL and refuses further appends. Idempotent.
     pub fn close(&self) -> Result<(), Error> {
         self.stop_syncer();

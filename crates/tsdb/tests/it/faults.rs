@@ -114,3 +114,22 @@ fn closed_db_refuses_appends() {
         Err(AppendError::Storage(_))
     ));
 }
+
+#[test]
+fn sync_wal_on_demand_and_its_failure_poisons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (db, faults) = open_faulty(tmp.path(), FsyncPolicy::Interval(Duration::from_secs(3600)));
+    let a = ls(&[("__name__", "m")]);
+    let mut app = db.appender();
+    app.append(0, &a, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    db.sync_wal().unwrap();
+    assert_eq!(db.stats().wal_fsyncs, 1);
+    let mut app = db.appender();
+    app.append(0, &a, 2000, 1.0).unwrap();
+    app.commit().unwrap();
+    faults.fail_sync(true);
+    assert!(db.sync_wal().is_err());
+    let mut app = db.appender();
+    assert!(matches!(app.append(0, &a, 3000, 1.0), Err(AppendError::Storage(_))));
+}
