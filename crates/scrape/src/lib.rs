@@ -1,6 +1,7 @@
 //! Scraping: Diamond's pull ingest, with Prometheus 3.5's behaviour.
 //!
-//! This crate owns everything between a `scrape_configs` entry and the [`Appender`] seam:
+//! This crate owns everything between a `scrape_configs` entry and the
+//! [`Appender`](diamond_model::storage::Appender) seam:
 //! - [`ScrapeManager`] keeps one scrape pool per job. [`ScrapeManager::apply_config`] builds each pool's
 //!   targets from `static_configs` and `file_sd_configs` (files re-read every `refresh_interval`), with
 //!   `relabel_configs` applied ([`target::populate`]), and diffs them against what runs: unchanged targets
