@@ -171,6 +171,8 @@ pub(crate) struct DbInner {
     pub(crate) head: Head,
     pub(crate) wal: Mutex<WalState>,
     pub(crate) exemplars: Arc<dyn ExemplarStore>,
+    /// The store's capacity, kept here so appends can check "disabled" without asking the store.
+    pub(crate) exemplars_max: std::sync::atomic::AtomicUsize,
     pub(crate) opts: Options,
     /// Set on the first WAL failure or on close: appends are refused without taking the WAL lock.
     refusing: AtomicBool,
@@ -272,6 +274,7 @@ impl Db {
             head,
             wal: Mutex::new(WalState { writer, closed: false }),
             exemplars,
+            exemplars_max: std::sync::atomic::AtomicUsize::new(opts.max_exemplars),
             refusing: AtomicBool::new(false),
             wal_base_segments: kept_segments as u64,
             wal_base_bytes: replay.wal.bytes - replay.wal.dropped_bytes,
@@ -283,7 +286,11 @@ impl Db {
             opts,
         });
         let syncer = match inner.opts.wal_fsync {
-            FsyncPolicy::Interval(every) => Some(spawn_syncer(Arc::downgrade(&inner), every)),
+            // At least 1 ms, so a zero interval does not spin.
+            FsyncPolicy::Interval(every) => Some(spawn_syncer(
+                Arc::downgrade(&inner),
+                every.max(Duration::from_millis(1)),
+            )),
             FsyncPolicy::Always => None,
         };
         Ok(Db {
@@ -306,6 +313,7 @@ impl Db {
     /// Changes the exemplar store's capacity (config reload); 0 disables it.
     pub fn resize_exemplars(&self, max: usize) {
         self.inner.exemplars.resize(max);
+        self.inner.exemplars_max.store(max, Ordering::Relaxed);
     }
 
     /// Latest metadata per metric family name, sorted by name.

@@ -117,7 +117,8 @@ impl Appender for HeadAppender {
     fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError> {
         self.db.check_writable()?;
         // Stateless checks now; the store's order and duplicate checks run at commit, in WAL order.
-        if self.db.exemplars.stats().max == 0 {
+        // Not `ExemplarStore::stats()`: a store may compute it by walking every series.
+        if self.db.exemplars_max.load(Ordering::Relaxed) == 0 {
             return Err(AppendError::Exemplar(ExemplarError::Disabled));
         }
         diamond_exemplars::validate(e).map_err(AppendError::Exemplar)?;
