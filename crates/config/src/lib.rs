@@ -266,6 +266,9 @@ pub struct ScrapeConfig {
     pub scrape_timeout: Duration,
     /// Preference order for content negotiation.
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// The format assumed when a response has a blank or unsupported `Content-Type` (Prometheus 3's
+    /// `fallback_scrape_protocol`); without it such a scrape fails.
+    pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     /// Default `/metrics`.
     pub metrics_path: String,
     /// Default `http`.
@@ -313,6 +316,7 @@ impl ScrapeConfig {
             scrape_interval: global.scrape_interval,
             scrape_timeout: global.scrape_timeout.min(global.scrape_interval),
             scrape_protocols: global.scrape_protocols.clone(),
+            fallback_scrape_protocol: None,
             metrics_path: "/metrics".to_owned(),
             scheme: Scheme::Http,
             params: BTreeMap::new(),
@@ -660,6 +664,19 @@ impl Resolver<'_> {
         };
         if let Some(p) = &r.scrape_protocols {
             c.scrape_protocols = self.protocols(&k("scrape_protocols"), p, Some(&job_name))?;
+        }
+        if let Some(f) = &r.fallback_scrape_protocol {
+            c.fallback_scrape_protocol = Some(ScrapeProtocol::parse(f).ok_or_else(|| {
+                let mut all: Vec<&str> = ScrapeProtocol::ALL.iter().map(|p| p.as_str()).collect();
+                all.sort_unstable();
+                self.err(
+                    &k("fallback_scrape_protocol"),
+                    format!(
+                        "invalid fallback_scrape_protocol for scrape config with job name {job_name:?}: unknown scrape protocol {f}, supported: [{}]",
+                        all.join(" ")
+                    ),
+                )
+            })?);
         }
         if let Some(p) = r.metrics_path {
             c.metrics_path = p;

@@ -80,6 +80,9 @@ fn scrape_config(c: &ScrapeConfig) -> Value {
     m.put("scrape_interval", format_duration(c.scrape_interval));
     m.put("scrape_timeout", format_duration(c.scrape_timeout));
     m.put("scrape_protocols", protocols(&c.scrape_protocols));
+    if let Some(f) = c.fallback_scrape_protocol {
+        m.put("fallback_scrape_protocol", f.as_str());
+    }
     m.put("metrics_path", c.metrics_path.as_str());
     m.put("scheme", c.scheme.as_str());
     if !c.params.is_empty() {

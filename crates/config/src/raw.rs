@@ -105,7 +105,7 @@ pub struct RawScrapeConfig {
     pub scrape_classic_histograms: Option<Value>,
     pub always_scrape_classic_histograms: Option<Value>,
     pub convert_classic_histograms_to_nhcb: Option<Value>,
-    pub fallback_scrape_protocol: Option<Value>,
+    pub fallback_scrape_protocol: Option<String>,
     pub metric_name_validation_scheme: Option<Value>,
     pub metric_name_escaping_scheme: Option<Value>,
     pub scrape_failure_log_file: Option<Value>,
@@ -123,7 +123,7 @@ pub struct RawScrapeConfig {
 impl RawScrapeConfig {
     /// The names of the keys that are set but have no effect in Diamond.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
-        let v: [(&'static str, bool); 28] = [
+        let v: [(&'static str, bool); 27] = [
             ("track_timestamps_staleness", self.track_timestamps_staleness.is_some()),
             ("follow_redirects", self.follow_redirects.is_some()),
             ("enable_http2", self.enable_http2.is_some()),
@@ -152,7 +152,6 @@ impl RawScrapeConfig {
                 "convert_classic_histograms_to_nhcb",
                 self.convert_classic_histograms_to_nhcb.is_some(),
             ),
-            ("fallback_scrape_protocol", self.fallback_scrape_protocol.is_some()),
             (
                 "metric_name_validation_scheme",
                 self.metric_name_validation_scheme.is_some(),

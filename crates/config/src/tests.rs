@@ -45,6 +45,7 @@ scrape_configs:
     honor_timestamps: false
     enable_compression: false
     scrape_protocols: [PrometheusText0.0.4]
+    fallback_scrape_protocol: PrometheusText0.0.4
     body_size_limit: 10MB
     params: {module: [x, y]}
 ");
@@ -73,6 +74,8 @@ scrape_configs:
     assert_eq!(cc.scheme, Scheme::Https);
     assert!(cc.honor_labels && !cc.honor_timestamps && !cc.enable_compression);
     assert_eq!(cc.scrape_protocols, vec![ScrapeProtocol::PrometheusText0_0_4]);
+    assert_eq!(cc.fallback_scrape_protocol, Some(ScrapeProtocol::PrometheusText0_0_4));
+    assert_eq!(a.fallback_scrape_protocol, None);
     assert_eq!(cc.body_size_limit, 10 << 20);
     assert_eq!(cc.params["module"], vec!["x".to_owned(), "y".to_owned()]);
 }
@@ -214,6 +217,11 @@ const ERRORS: &[(&str, &str, &str)] = &[
         "scrape_configs:\n  - job_name: a\n    scheme: ftp\n",
         "3:5",
         "scheme must be \"http\" or \"https\"",
+    ),
+    (
+        "scrape_configs:\n  - job_name: a\n    fallback_scrape_protocol: Text\n",
+        "3:5",
+        "invalid fallback_scrape_protocol for scrape config with job name \"a\": unknown scrape protocol Text, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]",
     ),
     (
         "scrape_configs:\n  - job_name: a\n    scrape_protocols: []\n",

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diamond_config::ScrapeConfig;
+use diamond_config::{ScrapeConfig, ScrapeProtocol};
 use diamond_exposition::Format;
 use diamond_model::Labels;
 use tokio_util::sync::CancellationToken;
@@ -135,6 +135,15 @@ fn align(now: SystemTime, aligned: &mut Option<SystemTime>, interval: Duration) 
     }
 }
 
+/// The parser for a configured protocol; none for protobuf, which Diamond does not parse.
+fn protocol_format(p: ScrapeProtocol) -> Option<Format> {
+    match p {
+        ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0 => Some(Format::PromText),
+        ScrapeProtocol::OpenMetricsText0_0_1 | ScrapeProtocol::OpenMetricsText1_0_0 => Some(Format::OpenMetrics),
+        ScrapeProtocol::PrometheusProto => None,
+    }
+}
+
 /// The outcome of the storage side of one scrape.
 struct Outcome {
     stats: AppendStats,
@@ -147,7 +156,9 @@ async fn scrape_once(p: &LoopParams, accept: &str, start_wall: SystemTime) {
     let fetched = http::fetch(&p.client, &p.config, &p.target.url, accept, p.target.timeout).await;
     let duration = start.elapsed();
     let content_type = fetched.as_ref().map(|f| f.content_type.clone()).unwrap_or_default();
-    let format = Format::from_content_type(&content_type);
+    // A blank or unsupported Content-Type falls back to `fallback_scrape_protocol` when configured.
+    let format = Format::from_content_type(&content_type)
+        .or_else(|| p.config.fallback_scrape_protocol.and_then(protocol_format));
 
     let appendable = Arc::clone(&p.appendable);
     let cache = Arc::clone(&p.cache);

@@ -550,3 +550,20 @@ async fn reload_with_new_settings_keeps_status_and_series() {
     assert!(!values(&h.store, "a").into_iter().any(is_stale_nan));
     h.mgr.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_scrape_protocol_parses_blank_content_type() {
+    let srv = Server::start(Canned {
+        content_type: String::new(),
+        ..Canned::text("blank_ct 7\n")
+    })
+    .await;
+    let h = harness();
+    h.mgr
+        .apply_config(&job(&srv.addr, "    fallback_scrape_protocol: PrometheusText0.0.4\n"))
+        .expect("apply");
+    let t = wait_for("scrape", || target(&h)).await;
+    assert_eq!(t.state.health, Health::Up, "{}", t.state.last_error);
+    assert_eq!(values(&h.store, "blank_ct").first(), Some(&7.0));
+    h.mgr.stop().await;
+}
