@@ -53,13 +53,17 @@
 //! assert!(p.next().is_none());
 //! ```
 
+mod entry;
 mod error;
+mod format;
 mod lex;
 mod parser;
 mod validate;
 
+pub use entry::{Entry, SampleEntry};
 pub use error::{ErrorKind, ParseError};
-pub use parser::{Entry, Format, Parser, SampleEntry};
+pub use format::Format;
+pub use parser::Parser;
 pub use validate::validate_openmetrics;
 
 /// The number of sample lines in `input`, or the first parse error.

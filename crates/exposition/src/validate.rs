@@ -21,9 +21,10 @@ use std::collections::HashSet;
 
 use diamond_model::MetricType;
 
+use crate::entry::{Entry, SampleEntry};
 use crate::error::{ErrorKind, ParseError};
 use crate::lex::parse_float;
-use crate::parser::{Entry, Parser, SampleEntry, Syntax};
+use crate::parser::{Parser, Syntax};
 
 /// Checks that `input` is a valid OpenMetrics 1.0 text exposition, strictly; returns the first violation.
 ///
