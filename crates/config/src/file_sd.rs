@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn json_error_has_location() {
-        let e = parse_groups("[{\"targets\": [1]}]", true, "t.json").expect_err("number target");
-        assert!(e.to_string().starts_with("t.json:1:"), "{e}");
+        let e = parse_groups("[{\"targets\": [\"a\"],\n  \"labels\": {\"x\": [1]}}]", true, "t.json")
+            .expect_err("list as label value");
+        assert!(e.to_string().starts_with("t.json:2:"), "{e}");
     }
 }

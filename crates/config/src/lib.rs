@@ -29,6 +29,7 @@ mod locate;
 mod output;
 mod raw;
 pub mod relabel;
+mod scalar;
 
 use std::collections::BTreeMap;
 use std::fmt;

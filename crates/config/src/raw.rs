@@ -43,6 +43,7 @@ pub struct RawGlobal {
     pub scrape_interval: Option<String>,
     pub scrape_timeout: Option<String>,
     pub evaluation_interval: Option<String>,
+    #[serde(default, deserialize_with = "crate::scalar::opt_map")]
     pub external_labels: Option<BTreeMap<String, String>>,
     pub scrape_protocols: Option<Vec<String>>,
     pub body_size_limit: Option<Value>,
@@ -66,12 +67,14 @@ pub struct RawGlobal {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScrapeConfig {
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub job_name: Option<String>,
     pub scrape_interval: Option<String>,
     pub scrape_timeout: Option<String>,
     pub scrape_protocols: Option<Vec<String>>,
     pub metrics_path: Option<String>,
     pub scheme: Option<String>,
+    #[serde(default, deserialize_with = "crate::scalar::opt_map_vec")]
     pub params: Option<BTreeMap<String, Vec<String>>>,
     pub honor_labels: Option<bool>,
     pub honor_timestamps: Option<bool>,
@@ -211,8 +214,10 @@ impl RawGlobal {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBasicAuth {
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub username: Option<String>,
     pub username_file: Option<String>,
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub password: Option<String>,
     pub password_file: Option<String>,
 }
@@ -223,6 +228,7 @@ pub struct RawBasicAuth {
 pub struct RawAuthorization {
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub credentials: Option<String>,
     pub credentials_file: Option<String>,
 }
@@ -247,7 +253,9 @@ pub struct RawTlsConfig {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTargetGroup {
+    #[serde(default, deserialize_with = "crate::scalar::opt_vec")]
     pub targets: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::scalar::opt_map")]
     pub labels: Option<BTreeMap<String, String>>,
 }
 

@@ -187,16 +187,21 @@ impl Default for RelabelConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawRelabelConfig {
     /// `source_labels`
+    #[serde(default, deserialize_with = "crate::scalar::opt_vec")]
     pub source_labels: Option<Vec<String>>,
     /// `separator`
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub separator: Option<String>,
     /// `regex`
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub regex: Option<String>,
     /// `modulus`
     pub modulus: Option<u64>,
     /// `target_label`
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub target_label: Option<String>,
     /// `replacement`
+    #[serde(default, deserialize_with = "crate::scalar::opt")]
     pub replacement: Option<String>,
     /// `action`
     pub action: Option<String>,

@@ -365,3 +365,34 @@ fn bytes_table() {
         assert_eq!(parse_bytes(s), None, "{s}");
     }
 }
+
+#[test]
+fn scalars_read_as_strings_like_prometheus() {
+    // promtool 3.5.3 accepts this file: go-yaml reads numbers and booleans into string fields.
+    let c = ok("
+global:
+  external_labels: {dc: 1}
+scrape_configs:
+  - job_name: 123
+    params: {x: [1]}
+    basic_auth: {username: 42, password: 1234}
+    static_configs: [{targets: [a], labels: {tier: 1, ok: true}}]
+    relabel_configs: [{source_labels: [a], regex: 200, target_label: b, replacement: 8080}]
+");
+    assert_eq!(c.global.external_labels.get("dc"), Some("1"));
+    let j = &c.scrape_configs[0];
+    assert_eq!(j.job_name, "123");
+    assert_eq!(j.params["x"], vec!["1".to_owned()]);
+    assert_eq!(j.basic_auth.as_ref().and_then(|b| b.password.as_deref()), Some("1234"));
+    assert_eq!(j.static_configs[0].labels["tier"], "1");
+    assert_eq!(j.static_configs[0].labels["ok"], "true");
+    assert_eq!(j.relabel_configs[0].regex.as_str(), "200");
+    assert_eq!(j.relabel_configs[0].replacement, "8080");
+    // Structures are still refused where a string is expected.
+    let e = parse("scrape_configs:\n  - job_name: [a]\n", "p.yml").expect_err("sequence as job name");
+    assert!(
+        e.to_string()
+            .starts_with("p.yml:2:15: invalid type: sequence, expected a string"),
+        "{e}"
+    );
+}
