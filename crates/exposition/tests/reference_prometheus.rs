@@ -10,10 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diamond_exposition::{Entry, Format, Parser};
-use diamond_model::{Labels, format_value};
+use diamond_model::{Labels, format_timestamp, format_value};
 
 const PROMETHEUS: &str = "/root/.cache/reference-prometheus/root/usr/bin/prometheus";
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const SCRAPE_TIME: &str = "scrape time";
 const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// (name, content type, body). Bodies have no timestamps, so every sample is visible to an instant query "now".
@@ -130,6 +131,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ("om type unknown word case", OM, "# TYPE a Gauge\na 1\n# EOF\n"),
     ("om value spellings", OM, "a Infinity\nb nan\nc +1\nd 1E3\n# EOF\n"),
     (
+        "om exemplar timestamps",
+        OM,
+        "# TYPE c counter\nc_total 1 # {a=\"1\"} 3 1600000000.001\n# TYPE d counter\nd_total 1 # {a=\"1\"} 3 1600000000.0019\n# TYPE e counter\ne_total 1 # {a=\"1\"} 3 1.6e9\n# EOF\n",
+    ),
+    (
         "om long exemplar",
         OM,
         "# TYPE c counter\nc_total 2 # {t=\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"} 1\n# EOF\n",
@@ -217,7 +223,8 @@ struct Ours {
     /// Family → (type, help, unit), as the metadata API reports them (type `unknown` and empty strings by default).
     metadata: BTreeMap<String, (String, String, String)>,
     samples: BTreeSet<(String, String)>,
-    exemplars: BTreeSet<(String, String, String)>,
+    /// (series, exemplar labels, value, timestamp or "scrape time").
+    exemplars: BTreeSet<(String, String, String, String)>,
 }
 
 fn ours(body: &str, ct: &str) -> Ours {
@@ -235,8 +242,17 @@ fn ours(body: &str, ct: &str) -> Ours {
                 out.samples.insert((s.labels().to_string(), format_value(s.value())));
                 // The storage drops exemplars over 128 characters; the parser returns them.
                 if let Some(ex) = s.exemplar().filter(|e| e.labels.rune_count() <= 128) {
-                    out.exemplars
-                        .insert((s.labels().to_string(), ex.labels.to_string(), format_value(ex.value)));
+                    let ts = if ex.has_ts {
+                        format_timestamp(ex.ts)
+                    } else {
+                        SCRAPE_TIME.to_owned()
+                    };
+                    out.exemplars.insert((
+                        s.labels().to_string(),
+                        ex.labels.to_string(),
+                        format_value(ex.value),
+                        ts,
+                    ));
                 }
             }
             Ok(Entry::Type { family, metric_type }) => {
@@ -361,7 +377,7 @@ fn parser_agrees_with_reference_prometheus() {
             port,
             &format!(
                 "/api/v1/query_exemplars?query={q}&start={}&end={}",
-                now - 3600 * 24 * 365 * 5,
+                now - 3600 * 24 * 365 * 30,
                 now + 3600
             ),
         );
@@ -369,10 +385,19 @@ fn parser_agrees_with_reference_prometheus() {
         for series in v["data"].as_array().cloned().unwrap_or_default() {
             let sl = labels_of(&series["seriesLabels"], &["job", "instance"]).to_string();
             for e in series["exemplars"].as_array().cloned().unwrap_or_default() {
+                // Exemplars without a timestamp get the scrape time, within the last hour here; the cases'
+                // explicit timestamps are all years old.
+                let ts = e["timestamp"].as_f64().unwrap_or(0.0);
+                let ts = if ts > (now - 3600) as f64 {
+                    SCRAPE_TIME.to_owned()
+                } else {
+                    format_timestamp((ts * 1000.0).round() as i64)
+                };
                 theirs_ex.insert((
                     sl.clone(),
                     labels_of(&e["labels"], &[]).to_string(),
                     e["value"].as_str().unwrap_or("").to_owned(),
+                    ts,
                 ));
             }
         }
