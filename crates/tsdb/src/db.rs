@@ -212,6 +212,12 @@ impl DbInner {
     }
 }
 
+// `Db` is shared as `Arc<Db>` across the server's threads; keep it that way at compile time.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Db>();
+};
+
 /// The storage engine. Cheap to share as `Arc<Db>`; all methods take `&self`.
 pub struct Db {
     inner: Arc<DbInner>,
