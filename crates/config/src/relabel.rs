@@ -107,11 +107,11 @@ pub struct Regex {
 pub const DEFAULT_REGEX: &str = "(.*)";
 
 impl Regex {
-    /// Compiles `s` anchored at both ends.
+    /// Compiles `s` anchored at both ends, with Go RE2's meaning (see [`go_syntax`]).
     pub fn new(s: &str) -> Result<Regex, regex::Error> {
         Ok(Regex {
             source: s.to_owned(),
-            re: regex::Regex::new(&format!("^(?s:{s})$"))?,
+            re: regex::Regex::new(&format!("^(?s:{})$", go_syntax(s)))?,
         })
     }
 
@@ -129,6 +129,71 @@ impl Regex {
     pub fn compiled(&self) -> &regex::Regex {
         &self.re
     }
+}
+
+/// Rewrites a Go RE2 pattern so Rust's `regex` gives it the same meaning. The two syntaxes mostly agree;
+/// where they differ, Prometheus (Go) defines the behaviour:
+/// - `\d \w \s \b` (and negations) are ASCII-only in Go but Unicode-aware in Rust, so they become
+///   explicit ASCII classes (`\d` → `[0-9]`; `\s` is Go's `[\t\n\f\r ]`).
+/// - Inside a bracket class Go has no nesting or set operators: a `[` that does not open `[:name:]` is a
+///   literal, and so are `&&` and `~~` (Rust would read nested classes, intersection and symmetric difference).
+pub fn go_syntax(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 8);
+    let mut it = p.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = it.next() {
+        match c {
+            '\\' => match it.next() {
+                Some('d') => out.push_str("[0-9]"),
+                Some('D') => out.push_str("[^0-9]"),
+                Some('w') => out.push_str("[0-9A-Za-z_]"),
+                Some('W') => out.push_str("[^0-9A-Za-z_]"),
+                Some('s') => out.push_str("[\\t\\n\\f\\r ]"),
+                Some('S') => out.push_str("[^\\t\\n\\f\\r ]"),
+                Some('b') if !in_class => out.push_str("(?-u:\\b)"),
+                Some('B') if !in_class => out.push_str("(?-u:\\B)"),
+                Some(o) => {
+                    out.push('\\');
+                    out.push(o);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                if it.peek() == Some(&'^') {
+                    it.next();
+                    out.push('^');
+                }
+                // A `]` right after the opening bracket is a literal in both syntaxes.
+                if it.peek() == Some(&']') {
+                    it.next();
+                    out.push_str("\\]");
+                }
+            }
+            '[' if it.peek() == Some(&':') => {
+                // `[:alpha:]` inside a class: copy through the closing `:]`.
+                out.push('[');
+                for d in it.by_ref() {
+                    out.push(d);
+                    if d == ']' {
+                        break;
+                    }
+                }
+            }
+            '[' => out.push_str("\\["),
+            '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Default for Regex {

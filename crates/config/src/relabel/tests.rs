@@ -273,3 +273,38 @@ fn valid_rules_table() {
         assert!(raw.resolve().is_ok(), "{yaml}");
     }
 }
+
+#[test]
+fn go_regex_semantics_table() {
+    // (pattern, input, matches as in Go RE2, fully anchored)
+    let cases: &[(&str, &str, bool)] = &[
+        (r"\d+", "123", true),
+        (r"\d+", "١٢٣", false), // Arabic-Indic digits: Unicode \d in Rust, not in Go
+        (r"\D", "١", true),
+        (r"\w+", "abc_1", true),
+        (r"\w+", "é", false),
+        (r"\s", "\u{a0}", false), // no-break space: not in Go's \s
+        (r"\s", "\t", true),
+        (r"[\d.]+", "1.2.3", true),
+        (r"[^\d]+", "ab", true),
+        (r"[^\d]+", "a1", false),
+        (r"a\bb", "ab", false),
+        (r".*\b.*", "a b", true),
+        (r"[[:alpha:]]+", "abc", true),
+        (r"[a[]+", "a[a", true), // `[` is a literal inside a Go class
+        (r"[]a]+", "]a", true),
+        (r"[a&&b]+", "a&b", true), // no intersection in Go
+        (r"\\d", "\\d", true),     // an escaped backslash then a literal d
+        (r"\pL+", "é", true),
+        (r"(.+):\d+", "host:9100", true),
+    ];
+    for (pat, input, want) in cases {
+        let re = Regex::new(pat).unwrap_or_else(|e| panic!("{pat}: {e}"));
+        assert_eq!(
+            re.is_match(input),
+            *want,
+            "{pat:?} on {input:?} (rewritten {:?})",
+            go_syntax(pat)
+        );
+    }
+}
