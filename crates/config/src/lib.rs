@@ -12,10 +12,15 @@
 //! Also here: [`relabel`] (relabelling rules and their application) and [`file_sd`] (target files).
 //!
 //! ```
-//! let cfg = diamond_config::parse(
-//!     "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [localhost:9100]\n",
-//!     "prometheus.yml",
-//! ).unwrap();
+//! let yaml = "
+//! global:
+//!   scrape_interval: 15s
+//! scrape_configs:
+//!   - job_name: node
+//!     static_configs:
+//!       - targets: [localhost:9100]
+//! ";
+//! let cfg = diamond_config::parse(yaml, "prometheus.yml").unwrap();
 //! assert_eq!(cfg.scrape_configs[0].scrape_interval, std::time::Duration::from_secs(15));
 //! assert_eq!(cfg.scrape_configs[0].scrape_timeout, std::time::Duration::from_secs(10));
 //!
@@ -106,9 +111,9 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// `storage`
     pub storage: StorageConfig,
-    /// Sections accepted but unused by Diamond, kept as written (name, value), in file order of the known
-    /// keys: `rule_files`, `remote_write`, `remote_read`, `alerting`, `scrape_config_files`, `runtime`,
-    /// `tracing`, `otlp`.
+    /// Sections accepted but unused by Diamond, kept as written (name, value), in this fixed order:
+    /// `rule_files`, `remote_write`, `remote_read`, `alerting`, `scrape_config_files`, `runtime`, `tracing`,
+    /// `otlp`.
     pub ignored_sections: Vec<(String, serde_yaml_ng::Value)>,
     /// Human-readable notes about accepted but ignored sections and keys.
     pub warnings: Vec<String>,

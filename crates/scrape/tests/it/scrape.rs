@@ -567,3 +567,16 @@ async fn fallback_scrape_protocol_parses_blank_content_type() {
     assert_eq!(values(&h.store, "blank_ct").first(), Some(&7.0));
     h.mgr.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_writes_no_stale_markers() {
+    let srv = Server::start(Canned::text("kept 1\n")).await;
+    let h = harness();
+    h.mgr.apply_config(&job(&srv.addr, "")).expect("apply");
+    wait_for("scraped", || (!values(&h.store, "kept").is_empty()).then_some(())).await;
+    h.mgr.stop().await;
+    // Two intervals and more: a removed target would have written its markers by now.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(!values(&h.store, "kept").into_iter().any(is_stale_nan));
+    assert!(!values(&h.store, "up").into_iter().any(is_stale_nan));
+}
