@@ -420,13 +420,52 @@ impl Default for StorageConfig {
     }
 }
 
-/// Reads and parses a configuration file; errors are prefixed with the path.
+/// Reads and parses a configuration file; errors are prefixed with the path. As in Prometheus, relative
+/// paths inside it (file_sd files, TLS files, password and credentials files) are relative to the file's
+/// directory, not to the working directory.
 pub fn load_file(path: &Path) -> Result<Config, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, &path.display().to_string())
+    let mut cfg = parse(&text, &path.display().to_string())?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        cfg.set_directory(dir);
+    }
+    Ok(cfg)
+}
+
+impl Config {
+    /// Makes the relative paths of the configuration relative to `dir` (Prometheus's `SetDirectory`).
+    pub fn set_directory(&mut self, dir: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        for sc in &mut self.scrape_configs {
+            for f in &mut sc.file_sd_configs {
+                for pattern in &mut f.files {
+                    if Path::new(pattern.as_str()).is_relative() {
+                        *pattern = dir.join(pattern.as_str()).display().to_string();
+                    }
+                }
+            }
+            let t = &mut sc.tls_config;
+            for p in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
+                .into_iter()
+                .flatten()
+            {
+                join(p);
+            }
+            if let Some(p) = sc.basic_auth.as_mut().and_then(|b| b.password_file.as_mut()) {
+                join(p);
+            }
+            if let Some(p) = sc.authorization.as_mut().and_then(|a| a.credentials_file.as_mut()) {
+                join(p);
+            }
+        }
+    }
 }
 
 /// Parses and resolves a configuration. `source_name` prefixes error messages (`prometheus.yml:12:3: …`).

@@ -396,3 +396,44 @@ scrape_configs:
         "{e}"
     );
 }
+
+#[test]
+fn load_file_resolves_relative_paths_against_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &p,
+        "scrape_configs:
+  - job_name: a
+    file_sd_configs: [{files: ['sd/*.json', '/abs/*.json']}]
+    tls_config: {ca_file: ca.pem}
+    basic_auth: {username: u, password_file: secrets/pw}
+  - job_name: b
+    authorization: {credentials_file: /etc/token}
+",
+    )
+    .expect("write");
+    let c = load_file(&p).expect("valid");
+    let d = dir.path();
+    let a = &c.scrape_configs[0];
+    assert_eq!(
+        a.file_sd_configs[0].files,
+        vec![d.join("sd/*.json").display().to_string(), "/abs/*.json".to_owned()]
+    );
+    assert_eq!(a.tls_config.ca_file.as_deref(), Some(d.join("ca.pem").as_path()));
+    assert_eq!(
+        a.basic_auth.as_ref().and_then(|b| b.password_file.clone()),
+        Some(d.join("secrets/pw"))
+    );
+    let b = &c.scrape_configs[1];
+    assert_eq!(
+        b.authorization.as_ref().and_then(|a| a.credentials_file.clone()),
+        Some(PathBuf::from("/etc/token"))
+    );
+    // parse() alone leaves paths as written.
+    let raw = parse(&std::fs::read_to_string(&p).expect("read"), "x").expect("valid");
+    assert_eq!(
+        raw.scrape_configs[0].tls_config.ca_file.as_deref(),
+        Some(Path::new("ca.pem"))
+    );
+}
