@@ -184,14 +184,20 @@ impl ScrapeManager {
             p.sd_cancel.cancel();
             let reusable = reusable_cache(&p.config, sc);
             let mut pool = self.new_pool(sc, client, p.generation + 1);
+            let groups = self.all_groups(&mut pool);
+            let (want, dropped) = desired(&pool.config, &groups);
             let mut carried = HashMap::new();
             for (h, l) in p.loops {
-                let cache = reusable.then(|| Arc::clone(&l.cache));
-                carried.insert(h, (cache, Some(Arc::clone(&l.state))));
-                l.stop(!reusable, &mut st.draining);
+                // A target that goes away must mark its series stale even when caches are reusable.
+                let stays = want.contains_key(&h);
+                let reuse = reusable && stays;
+                carried.insert(
+                    h,
+                    (reuse.then(|| Arc::clone(&l.cache)), stays.then(|| Arc::clone(&l.state))),
+                );
+                l.stop(!reuse, &mut st.draining);
             }
-            let groups = self.all_groups(&mut pool);
-            self.sync(&mut pool, &groups, &mut carried, &mut st.draining);
+            self.apply_targets(&mut pool, want, dropped, &mut carried, &mut st.draining);
             self.start_file_sd(&sc.job_name, &pool);
             st.pools.insert(sc.job_name.clone(), pool);
         }
@@ -224,24 +230,20 @@ impl ScrapeManager {
         carried: &mut HashMap<u64, Carried>,
         draining: &mut Vec<JoinHandle<()>>,
     ) {
-        let mut want: BTreeMap<u64, Target> = BTreeMap::new();
-        let mut dropped = Vec::new();
-        for g in groups {
-            for addr in &g.targets {
-                match target::populate(&pool.config, addr, g) {
-                    Ok(Populated::Target(t)) => {
-                        want.entry(t.hash()).or_insert(t);
-                    }
-                    Ok(Populated::Dropped(l)) => dropped.push(DroppedTarget {
-                        discovered_labels: l,
-                        scrape_pool: pool.config.job_name.clone(),
-                    }),
-                    Err(e) => {
-                        tracing::warn!(job = %pool.config.job_name, target = %addr, error = %e, "creating target failed")
-                    }
-                }
-            }
-        }
+        let (want, dropped) = desired(&pool.config, groups);
+        self.apply_targets(pool, want, dropped, carried, draining);
+    }
+
+    /// Stops loops of targets not in `want` (with staleness markers) and starts loops for new ones, with
+    /// whatever `carried` holds for them.
+    fn apply_targets(
+        &self,
+        pool: &mut Pool,
+        want: BTreeMap<u64, Target>,
+        dropped: Vec<DroppedTarget>,
+        carried: &mut HashMap<u64, Carried>,
+        draining: &mut Vec<JoinHandle<()>>,
+    ) {
         pool.dropped = dropped;
         let running: Vec<u64> = pool.loops.keys().copied().collect();
         for h in running {
@@ -418,6 +420,27 @@ impl ScrapeManager {
             tracing::warn!("scrape loops did not stop within 5s");
         }
     }
+}
+
+/// The targets `groups` yield under `config` (by identity hash) and those relabelling drops.
+fn desired(config: &ScrapeConfig, groups: &[TargetGroup]) -> (BTreeMap<u64, Target>, Vec<DroppedTarget>) {
+    let mut want: BTreeMap<u64, Target> = BTreeMap::new();
+    let mut dropped = Vec::new();
+    for g in groups {
+        for addr in &g.targets {
+            match target::populate(config, addr, g) {
+                Ok(Populated::Target(t)) => {
+                    want.entry(t.hash()).or_insert(t);
+                }
+                Ok(Populated::Dropped(l)) => dropped.push(DroppedTarget {
+                    discovered_labels: l,
+                    scrape_pool: config.job_name.clone(),
+                }),
+                Err(e) => tracing::warn!(job = %config.job_name, target = %addr, error = %e, "creating target failed"),
+            }
+        }
+    }
+    (want, dropped)
 }
 
 /// Static groups plus the file_sd groups last read.

@@ -580,3 +580,28 @@ async fn shutdown_writes_no_stale_markers() {
     assert!(!values(&h.store, "kept").into_iter().any(is_stale_nan));
     assert!(!values(&h.store, "up").into_iter().any(is_stale_nan));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_that_changes_target_labels_marks_old_series_stale() {
+    let srv = Server::start(Canned::text("relabelled 1\n")).await;
+    let h = harness();
+    h.mgr.apply_config(&job(&srv.addr, "")).expect("apply");
+    wait_for("scraped", || (!values(&h.store, "relabelled").is_empty()).then_some(())).await;
+    // A new target label changes the target's identity; scrape settings (timeout) change too, so the pool
+    // restarts with a reusable cache. The old target's series must still be marked stale.
+    let extra = "    scrape_timeout: 200ms\n    relabel_configs: [{target_label: env, replacement: prod}]\n";
+    h.mgr.apply_config(&job(&srv.addr, extra)).expect("reload");
+    wait_for("old series stale", || {
+        series(&h.store, "relabelled")
+            .into_iter()
+            .find(|s| !s.0.contains("env="))
+            .is_some_and(|s| s.1.iter().any(|x| is_stale_nan(x.1)))
+            .then_some(())
+    })
+    .await;
+    let new_series = series(&h.store, "relabelled")
+        .into_iter()
+        .find(|s| s.0.contains("env=\"prod\""));
+    assert!(new_series.is_some_and(|s| !s.1.iter().any(|x| is_stale_nan(x.1))));
+    h.mgr.stop().await;
+}
