@@ -194,15 +194,20 @@ fn tls_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
 }
 
 /// Builds the HTTP client of a scrape pool.
-pub fn client(cfg: &ScrapeConfig) -> Result<reqwest::Client, String> {
+pub fn client(cfg: &ScrapeConfig) -> Result<reqwest::Client, crate::Error> {
+    let err = |message: String| crate::Error::Client {
+        job: cfg.job_name.clone(),
+        message,
+    };
+    let tls = tls_config(&cfg.tls_config).map_err(err)?;
     reqwest::Client::builder()
-        .use_preconfigured_tls(tls_config(&cfg.tls_config)?)
+        .use_preconfigured_tls(tls)
         .gzip(cfg.enable_compression)
         // Prometheus follows redirects by default (follow_redirects: true), Go's client stops after 10.
         .redirect(reqwest::redirect::Policy::limited(10))
         .pool_max_idle_per_host(2)
         .build()
-        .map_err(|e| format!("building HTTP client: {e}"))
+        .map_err(|e| err(format!("building HTTP client: {e}")))
 }
 
 /// A fetched body.

@@ -6,7 +6,7 @@
 //!   targets from `static_configs` and `file_sd_configs` (files re-read every `refresh_interval`), with
 //!   `relabel_configs` applied ([`target::populate`]), and diffs them against what runs: unchanged targets
 //!   keep their loop, new ones start, removed ones write staleness markers and stop.
-//! - One tokio task per target ([`scrape_loop`]) scrapes at a fixed phase of its interval (spread by the
+//! - One tokio task per target (module `scrape_loop`) scrapes at a fixed phase of its interval (spread by the
 //!   target's hash), with Prometheus's request headers ([`http::accept_header`]), gzip, limits and timeout.
 //! - [`append`] turns a body into appends: a series cache keyed by the raw series text, `honor_labels` /
 //!   `exported_*`, `metric_relabel_configs`, sample and label limits, exemplars, metadata, staleness markers
@@ -40,13 +40,13 @@
 pub mod append;
 pub mod http;
 mod manager;
-pub mod scrape_loop;
+mod scrape_loop;
 pub mod target;
 
 use diamond_model::storage::AppendError;
 
 pub use manager::{Appendable, ScrapeManager, TargetMetadata};
-pub use target::{DroppedTarget, Health, ScrapeState, TargetStatus};
+pub use target::{DroppedTarget, Health, ScrapeState, TargetError, TargetStatus};
 
 /// Why a scrape failed; its Display is the target's `lastError`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -129,10 +129,7 @@ impl ScrapeManager {
         // Build clients first so a bad TLS file leaves the running configuration untouched.
         let mut clients = HashMap::new();
         for sc in &cfg.scrape_configs {
-            let c = http::client(sc).map_err(|message| Error::Client {
-                job: sc.job_name.clone(),
-                message,
-            })?;
+            let c = http::client(sc)?;
             clients.insert(sc.job_name.clone(), c);
         }
         let mut guard = lock(&self.inner.state);

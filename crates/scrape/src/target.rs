@@ -42,6 +42,11 @@ pub struct Target {
     pub timeout: Duration,
 }
 
+/// Why a discovered address cannot become a target (Prometheus logs these and skips the target).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetError(pub String);
+
 /// The outcome of building a target from a discovered address.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Populated {
@@ -122,7 +127,11 @@ fn query_escape(s: &str) -> String {
 /// labels, then `job`, `__scrape_interval__`, `__scrape_timeout__`, `__metrics_path__`, `__scheme__` and
 /// `__param_*` where not already set, then `relabel_configs`, checks, `__meta_*` removal and the `instance`
 /// default. An error means the target is skipped (Prometheus logs it).
-pub fn populate(cfg: &ScrapeConfig, address: &str, group: &TargetGroup) -> Result<Populated, String> {
+pub fn populate(cfg: &ScrapeConfig, address: &str, group: &TargetGroup) -> Result<Populated, TargetError> {
+    populate_inner(cfg, address, group).map_err(TargetError)
+}
+
+fn populate_inner(cfg: &ScrapeConfig, address: &str, group: &TargetGroup) -> Result<Populated, String> {
     let mut lb = LabelsBuilder::new();
     for (k, v) in &group.labels {
         lb.set(k, v);
@@ -418,11 +427,13 @@ mod tests {
         assert_eq!(t.url, "http://param:1/metrics?x=a+b");
         assert_eq!(
             populate(&cfg, "slow:1", &g),
-            Err("scrape timeout cannot be greater than scrape interval (\"2m\" > \"1m\")".to_owned())
+            Err(TargetError(
+                "scrape timeout cannot be greater than scrape interval (\"2m\" > \"1m\")".to_owned()
+            ))
         );
         assert_eq!(
             populate(&cfg, "a/b", &g),
-            Err("\"a/b\" is not a valid hostname".to_owned())
+            Err(TargetError("\"a/b\" is not a valid hostname".to_owned()))
         );
     }
 
