@@ -58,6 +58,16 @@ impl XorAppender {
         self.t
     }
 
+    /// Timestamp of the first sample (meaningless when empty). Decoded from the chunk's first bytes rather
+    /// than stored, to keep the per-series open chunk small.
+    pub fn first_t(&self) -> i64 {
+        XorIter::new(self.w.bytes())
+            .next_sample()
+            .ok()
+            .flatten()
+            .map_or(self.t, |(t, _)| t)
+    }
+
     /// Value of the last sample (meaningless when empty).
     pub fn last_v(&self) -> f64 {
         self.v
@@ -388,6 +398,16 @@ mod tests {
             want.push((t, v.to_bits()));
         }
         assert_eq!(decode(a.bytes()), want);
+    }
+
+    #[test]
+    fn first_t_reads_the_first_sample() {
+        let mut a = XorAppender::new();
+        a.append(-5, 1.0);
+        assert_eq!(a.first_t(), -5);
+        a.append(7, 2.0);
+        a.append(9, 3.0);
+        assert_eq!((a.first_t(), a.last_t()), (-5, 9));
     }
 
     #[test]

@@ -82,7 +82,6 @@ pub struct Chunk {
 /// The open chunk of a series.
 pub(crate) struct HeadChunk {
     app: XorAppender,
-    min_time: Timestamp,
     /// The chunk is cut before a sample at or after this time (the next chunk-range boundary).
     cut_at: Timestamp,
 }
@@ -105,6 +104,12 @@ pub(crate) enum Appendable {
     DuplicateTimestamp,
     /// Older than the newest sample.
     OutOfOrder,
+}
+
+impl HeadChunk {
+    pub(crate) fn min_time(&self) -> Timestamp {
+        self.app.first_t()
+    }
 }
 
 impl SeriesState {
@@ -130,14 +135,13 @@ impl SeriesState {
         if must_cut && let Some(h) = self.open.take() {
             let max_time = h.app.last_t();
             self.closed.push(Arc::new(Chunk {
-                min_time: h.min_time,
+                min_time: h.app.first_t(),
                 max_time,
                 data: h.app.into_bytes(),
             }));
         }
         let h = self.open.get_or_insert_with(|| HeadChunk {
             app: XorAppender::new(),
-            min_time: t,
             cut_at: t.div_euclid(chunk_range).saturating_add(1).saturating_mul(chunk_range),
         });
         h.app.append(t, v);
@@ -445,4 +449,42 @@ pub(crate) fn labels_from_ids(syms: &crate::index::SymbolsRead<'_>, s: &MemSerie
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-series memory is a product goal (≤ 0.5× Prometheus); keep the fixed part of a series small so
+    /// that a field added carelessly shows up here.
+    #[test]
+    fn series_struct_stays_small() {
+        let series = std::mem::size_of::<MemSeries>();
+        let state = std::mem::size_of::<SeriesState>();
+        assert!(series <= 128, "MemSeries is {series} bytes");
+        assert!(state <= 104, "SeriesState is {state} bytes");
+    }
+
+    #[test]
+    fn hash_pairs_matches_labels_stable_hash() {
+        let l = Labels::from_pairs(&[("__name__", "up"), ("job", "a")]);
+        let pairs: Vec<(&str, &str)> = vec![("__name__", "up"), ("job", "a")];
+        assert_eq!(hash_pairs(&l), l.stable_hash());
+        assert_eq!(hash_pairs(pairs.as_slice()), l.stable_hash());
+    }
+
+    #[test]
+    fn append_cuts_and_checks_order() {
+        let mut st = SeriesState::default();
+        assert!(st.append(10, 1.0, 1000));
+        assert_eq!(st.appendable(10, 1.0), Appendable::Duplicate);
+        assert_eq!(st.appendable(10, 2.0), Appendable::DuplicateTimestamp);
+        assert_eq!(st.appendable(9, 2.0), Appendable::OutOfOrder);
+        assert!(!st.append(9, 2.0, 1000), "refused at apply time too");
+        // Crossing the range boundary at 1000 cuts the chunk.
+        assert!(st.append(999, 1.0, 1000));
+        assert!(st.append(1000, 1.0, 1000));
+        assert_eq!(st.num_chunks(), 2);
+        assert_eq!(st.closed[0].max_time, 999);
+    }
 }

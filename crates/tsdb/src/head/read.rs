@@ -51,7 +51,7 @@ impl HeadQuerier {
             .closed
             .iter()
             .map(|c| (c.min_time, c.max_time))
-            .chain(st.open.as_ref().map(|h| (h.min_time, h.app.last_t())));
+            .chain(st.open.as_ref().map(|h| (h.min_time(), h.app.last_t())));
         let mut unsure = false;
         for (lo, hi) in overlapping {
             if hi < mint || lo > maxt {
@@ -81,10 +81,10 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Vec<Ar
         .collect();
     if let Some(h) = &st.open
         && h.app.last_t() >= mint
-        && h.min_time <= maxt
+        && h.min_time() <= maxt
     {
         v.push(Arc::new(Chunk {
-            min_time: h.min_time,
+            min_time: h.min_time(),
             max_time: h.app.last_t(),
             data: h.app.bytes().into(),
         }));
