@@ -6,6 +6,8 @@
 //!   snappy block compression under [`Limits`]; [`decode_remote_write_v1`] / [`decode_remote_write_v2`] turn
 //!   the protobuf into a validated [`WriteBatch`] of model [`Labels`](diamond_model::Labels), samples and
 //!   exemplars. The encoders are their inverses, for tests and a future sender.
+//! - [`decode_remote_write_v1_raw`] is the receiver's hot path for 1.0: the same result, but each series'
+//!   labels stay raw bytes (a cache key) until [`RawSeries::labels`] is called.
 //! - [`decode_otlp_metrics`] / [`decode_otlp_traces`] decode OTLP bodies; [`otlp_metrics_to_batch`] translates
 //!   metrics the way Prometheus's OTLP receiver does.
 //!
@@ -43,6 +45,7 @@ mod error;
 mod lenient;
 mod otlp;
 pub mod proto;
+mod raw_v1;
 mod snappy;
 mod v1;
 mod v2;
@@ -51,6 +54,7 @@ pub use batch::{Rejection, TimeSeries, WriteBatch};
 pub use content_type::{RemoteWriteVersion, remote_write_version};
 pub use error::Error;
 pub use otlp::{decode_otlp_metrics, decode_otlp_traces, otlp_metrics_to_batch};
+pub use raw_v1::{RawSeries, RawWriteRequest, decode_remote_write_v1_raw};
 pub use snappy::{compress_snappy, decompress_snappy};
 pub use v1::{decode_remote_write_v1, encode_remote_write_v1};
 pub use v2::{decode_remote_write_v2, encode_remote_write_v2};
