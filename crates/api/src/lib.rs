@@ -14,6 +14,7 @@ pub mod error;
 pub mod params;
 mod remote_write;
 mod response;
+mod series_cache;
 mod v1;
 
 use std::collections::BTreeMap;
@@ -96,6 +97,8 @@ pub struct ApiState {
     pub remote_write: RemoteWriteStats,
     /// Bounds concurrent queries (`--query.max-concurrency`).
     pub query_slots: tokio::sync::Semaphore,
+    /// Remote write's label bytes → series ref cache (see `series_cache.rs`).
+    pub(crate) series_cache: series_cache::SeriesCache,
 }
 
 impl ApiState {
@@ -112,6 +115,7 @@ impl ApiState {
             options,
             remote_write: RemoteWriteStats::default(),
             query_slots: tokio::sync::Semaphore::new(max_concurrency.max(1)),
+            series_cache: series_cache::SeriesCache::new(series_cache::DEFAULT_MAX_ENTRIES),
         }
     }
 }

@@ -8,6 +8,11 @@
 //! Version 1.0: the first refused sample rolls the whole request back (as Prometheus 3.5 does); series
 //! with invalid labels are skipped and counted. Version 2.0: refused samples are skipped, the rest is
 //! committed, and the answer is 400 with the written counts in `X-Prometheus-Remote-Write-*-Written`.
+//!
+//! 1.0 requests go through the series cache (`series_cache.rs`): the body is decoded with each series'
+//! labels left as raw bytes, a series seen before is appended by its cached ref without decoding or looking
+//! up its labels, and only new series pay for both. The outcome (status, stored data, counters) is the same
+//! as decoding every label set, which 2.0 and OTLP still do.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -19,9 +24,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use diamond_model::storage::AppendError;
 use diamond_model::{Labels, METRIC_NAME};
-use diamond_wire::{Limits, RemoteWriteVersion, WriteBatch};
+use diamond_wire::{Limits, RawSeries, RemoteWriteVersion, WriteBatch};
 
 use crate::ApiState;
+use crate::series_cache::SeriesKey;
 
 /// Counters exposed on `/metrics`.
 #[derive(Debug, Default)]
@@ -97,6 +103,14 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// Why a request failed after its body was read.
+enum Failure {
+    /// The body does not decode.
+    Wire(diamond_wire::Error),
+    /// The storage refused the request.
+    Append(AppendError),
+}
+
 /// Outcome of appending a batch.
 struct Written {
     samples: u64,
@@ -149,20 +163,23 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: Body) -> Respo
         Ok(r) => r,
         Err(e) => return error(wire_status(&e), e.to_string()),
     };
-    let batch = match version {
-        RemoteWriteVersion::V1 => diamond_wire::decode_remote_write_v1(&raw),
-        RemoteWriteVersion::V2 => diamond_wire::decode_remote_write_v2(&raw),
-    };
-    let batch = match batch {
-        Ok(b) => b,
-        Err(e) => return error(wire_status(&e), e.to_string()),
-    };
     let st = Arc::clone(state);
-    let result = tokio::task::spawn_blocking(move || append(&st, batch, version)).await;
+    let result = match version {
+        // 1.0 decodes in the blocking task too: with the series cache, decoding is most of what is left.
+        RemoteWriteVersion::V1 => tokio::task::spawn_blocking(move || append_v1(&st, &raw)).await,
+        RemoteWriteVersion::V2 => {
+            let batch = match diamond_wire::decode_remote_write_v2(&raw) {
+                Ok(b) => b,
+                Err(e) => return error(wire_status(&e), e.to_string()),
+            };
+            tokio::task::spawn_blocking(move || append(&st, batch, version).map_err(Failure::Append)).await
+        }
+    };
     let written = match result {
         Ok(Ok(w)) => w,
-        Ok(Err(AppendError::Storage(e))) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Ok(Err(Failure::Wire(e))) => return error(wire_status(&e), e.to_string()),
+        Ok(Err(Failure::Append(AppendError::Storage(e)))) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(Failure::Append(e))) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     let mut resp = match &written.bad {
@@ -335,4 +352,323 @@ fn append(state: &ApiState, batch: WriteBatch, version: RemoteWriteVersion) -> R
     stats.samples.fetch_add(written.samples, Ordering::Relaxed);
     stats.exemplars.fetch_add(written.exemplars, Ordering::Relaxed);
     Ok(written)
+}
+
+/// Appends a (decompressed) 1.0 body through the series cache; the same outcome as decoding it with
+/// `decode_remote_write_v1` and calling [`append`].
+fn append_v1(state: &ApiState, raw: &[u8]) -> Result<Written, Failure> {
+    let req = diamond_wire::decode_remote_write_v1_raw(raw).map_err(Failure::Wire)?;
+    let stats = &state.remote_write;
+    let mut app = state.backend.appender();
+    let mut written = Written {
+        samples: 0,
+        exemplars: 0,
+        bad: None,
+    };
+    for (family, m) in req.metadata() {
+        let l = Labels::from_pairs(&[(METRIC_NAME, family.as_str())]);
+        let _ = app.update_metadata(0, &l, m);
+    }
+    // Passed with a cached ref: the appender resolves the ref and never reads them, unless the ref is
+    // stale, and then it refuses the empty set and the labels are decoded (see `series_cache.rs`).
+    let no_labels = Labels::default();
+    let mut invalid = 0u64;
+    let mut histograms = 0u64;
+    let mut series = req.series();
+    while let Some(s) = series.next() {
+        let key = s.label_key().map(SeriesKey::of);
+        // The cache serves series with samples only: without one to resolve the ref in this transaction,
+        // exemplars would go to the appender by a ref it may not know.
+        let hint = match key {
+            Some(k) if !s.samples().is_empty() && s.exemplars().is_empty() => state.series_cache.get(k),
+            _ => None,
+        };
+        let mut labels = None;
+        if hint.is_none() {
+            match valid_labels(&s) {
+                Some(l) => labels = Some(l),
+                None => {
+                    invalid += 1;
+                    continue;
+                }
+            }
+        }
+        histograms += s.histograms_dropped() as u64;
+        let mut sref = hint.unwrap_or(0);
+        for smp in s.samples() {
+            let mut res = app.append(sref, labels.as_ref().unwrap_or(&no_labels), smp.t, smp.v);
+            if labels.is_none()
+                && let Err(AppendError::InvalidLabels(_)) = res
+            {
+                // The cached ref is gone (or this appender wants labels): decode them and go by labels.
+                if let Some(k) = key {
+                    state.series_cache.remove(k);
+                }
+                // A key names one label set, and a cached one is valid: this always decodes.
+                let Some(l) = valid_labels(&s) else {
+                    invalid += 1;
+                    break;
+                };
+                res = app.append(0, labels.insert(l), smp.t, smp.v);
+            }
+            match res {
+                Ok(r) => {
+                    sref = r;
+                    written.samples += 1;
+                }
+                Err(e) => {
+                    app.rollback();
+                    // Count the invalid series of the rest of the request too, as decoding it all first does.
+                    invalid += series.filter(|s| !is_known_valid(state, s)).count() as u64;
+                    stats.invalid_series.fetch_add(invalid, Ordering::Relaxed);
+                    stats.histograms_dropped.fetch_add(histograms, Ordering::Relaxed);
+                    return Err(Failure::Append(e));
+                }
+            }
+        }
+        if let (Some(k), Some(_), true) = (key, &labels, sref != 0) {
+            state.series_cache.insert(k, sref);
+        }
+        if !s.exemplars().is_empty() {
+            let l = labels.as_ref().unwrap_or(&no_labels);
+            for e in s.exemplars() {
+                match app.append_exemplar(sref, l, e) {
+                    Ok(()) => written.exemplars += 1,
+                    // Exemplar storage errors never fail the request (as Prometheus): counted only.
+                    Err(_) => {
+                        stats.exemplars_rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+    stats.invalid_series.fetch_add(invalid, Ordering::Relaxed);
+    stats.histograms_dropped.fetch_add(histograms, Ordering::Relaxed);
+    app.commit().map_err(Failure::Append)?;
+    stats.samples.fetch_add(written.samples, Ordering::Relaxed);
+    stats.exemplars.fetch_add(written.exemplars, Ordering::Relaxed);
+    Ok(written)
+}
+
+/// The series' labels when they are valid (`None` for a series 1.0 skips as invalid).
+fn valid_labels(s: &RawSeries<'_, '_>) -> Option<Labels> {
+    s.labels().ok().filter(valid_series_labels)
+}
+
+/// Whether the series is valid, without decoding its labels when the cache already knows it.
+fn is_known_valid(state: &ApiState, s: &RawSeries<'_, '_>) -> bool {
+    s.label_key()
+        .is_some_and(|k| state.series_cache.get(SeriesKey::of(k)).is_some())
+        || valid_labels(s).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::atomic::AtomicUsize;
+
+    use diamond_exemplars::SeriesExemplars;
+    use diamond_model::storage::memory::MemStorage;
+    use diamond_model::storage::{Appender, Queryable, SeriesRef};
+    use diamond_model::{Exemplar, Matcher, Metadata, Sample, Timestamp};
+    use diamond_wire::TimeSeries;
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::{ApiOptions, Backend};
+
+    /// Refs the test appender resolves without labels, as the TSDB head does.
+    #[derive(Default)]
+    struct Refs {
+        labels: Mutex<HashMap<SeriesRef, Labels>>,
+        /// Appends resolved by ref alone.
+        by_ref: AtomicUsize,
+        /// Appends that came with an empty label set.
+        unlabelled: AtomicUsize,
+    }
+
+    /// An appender over `MemStorage` that honours hints like the TSDB's: a known ref wins over the labels,
+    /// an unknown one falls back to them (and empty labels are refused).
+    struct HintAppender {
+        inner: Box<dyn Appender>,
+        refs: Arc<Refs>,
+    }
+
+    impl HintAppender {
+        fn resolve(&self, hint: SeriesRef, labels: &Labels) -> Labels {
+            if labels.is_empty() {
+                self.refs.unlabelled.fetch_add(1, Ordering::Relaxed);
+            }
+            match self.refs.labels.lock().get(&hint) {
+                Some(l) if hint != 0 => {
+                    self.refs.by_ref.fetch_add(1, Ordering::Relaxed);
+                    l.clone()
+                }
+                _ => labels.clone(),
+            }
+        }
+    }
+
+    impl Appender for HintAppender {
+        fn append(&mut self, hint: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+            let l = self.resolve(hint, labels);
+            let r = self.inner.append(0, &l, t, v)?;
+            self.refs.labels.lock().insert(r, l);
+            Ok(r)
+        }
+        fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError> {
+            let l = self.resolve(sref, labels);
+            self.inner.append_exemplar(0, &l, e)
+        }
+        fn update_metadata(&mut self, sref: SeriesRef, labels: &Labels, m: &Metadata) -> Result<(), AppendError> {
+            self.inner.update_metadata(sref, labels, m)
+        }
+        fn commit(self: Box<Self>) -> Result<(), AppendError> {
+            self.inner.commit()
+        }
+        fn rollback(self: Box<Self>) {
+            self.inner.rollback()
+        }
+    }
+
+    struct TestBackend {
+        store: MemStorage,
+        refs: Arc<Refs>,
+    }
+
+    impl Backend for TestBackend {
+        fn queryable(&self) -> &dyn Queryable {
+            &self.store
+        }
+        fn appender(&self) -> Box<dyn Appender> {
+            Box::new(HintAppender {
+                inner: self.store.appender(),
+                refs: Arc::clone(&self.refs),
+            })
+        }
+        fn exemplars(&self, _: Timestamp, _: Timestamp, _: &[Vec<Matcher>]) -> Vec<SeriesExemplars> {
+            Vec::new()
+        }
+        fn metadata(&self) -> Vec<(String, Metadata)> {
+            Vec::new()
+        }
+        fn tsdb_status(&self, _: usize) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+        fn targets(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+        fn reload(&self) -> Result<(), String> {
+            Ok(())
+        }
+        fn config_yaml(&self) -> String {
+            String::new()
+        }
+        fn flags(&self) -> BTreeMap<String, String> {
+            BTreeMap::new()
+        }
+        fn runtime_info(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+        fn self_metrics(&self, _: bool) -> String {
+            String::new()
+        }
+        fn ready(&self) -> bool {
+            true
+        }
+    }
+
+    fn state() -> (ApiState, MemStorage, Arc<Refs>) {
+        let store = MemStorage::new();
+        let refs = Arc::new(Refs::default());
+        let backend = Arc::new(TestBackend {
+            store: store.clone(),
+            refs: Arc::clone(&refs),
+        });
+        let engine = diamond_promql::Engine::new(diamond_promql::EngineOptions::default());
+        (ApiState::new(backend, engine, ApiOptions::default(), 1), store, refs)
+    }
+
+    /// A 1.0 body with one sample per series at `t` (the `job="bad"` series has no metric name).
+    fn body(t: i64, jobs: &[&str]) -> Vec<u8> {
+        let series = jobs
+            .iter()
+            .map(|&job| TimeSeries {
+                labels: if job == "bad" {
+                    Labels::from_pairs(&[("job", job)])
+                } else {
+                    Labels::from_pairs(&[("__name__", "m"), ("job", job)])
+                },
+                samples: vec![Sample { t, v: t as f64 }],
+                ..Default::default()
+            })
+            .collect();
+        diamond_wire::encode_remote_write_v1(&WriteBatch {
+            series,
+            ..Default::default()
+        })
+    }
+
+    fn stored(store: &MemStorage) -> Vec<(String, Vec<i64>)> {
+        let q = store.querier(i64::MIN, i64::MAX).unwrap();
+        q.select(&[Matcher::equal("__name__", "m")])
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let mut it = s.data.iter(i64::MIN, i64::MAX);
+                let mut ts = Vec::new();
+                while let Some((t, _)) = it.next() {
+                    ts.push(t);
+                }
+                (s.labels.to_string(), ts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_series_are_appended_by_ref() {
+        let (st, store, refs) = state();
+        for t in [1_000, 2_000, 3_000] {
+            let w = append_v1(&st, &body(t, &["a", "bad", "b"])).ok().unwrap();
+            assert_eq!(w.samples, 2);
+        }
+        // The first request decodes; the next two append both series by ref, with no labels.
+        assert_eq!(refs.by_ref.load(Ordering::Relaxed), 4);
+        assert_eq!(refs.unlabelled.load(Ordering::Relaxed), 4);
+        assert_eq!(st.series_cache.len(), 2);
+        assert_eq!(st.remote_write.invalid_series.load(Ordering::Relaxed), 3);
+        let want = vec![
+            (r#"{__name__="m", job="a"}"#.to_owned(), vec![1_000, 2_000, 3_000]),
+            (r#"{__name__="m", job="b"}"#.to_owned(), vec![1_000, 2_000, 3_000]),
+        ];
+        assert_eq!(stored(&store), want);
+
+        // Stale refs (the storage forgot them) fall back to the labels.
+        refs.labels.lock().clear();
+        assert_eq!(append_v1(&st, &body(4_000, &["a", "b"])).ok().unwrap().samples, 2);
+        assert_eq!(stored(&store)[1].1, vec![1_000, 2_000, 3_000, 4_000]);
+        assert_eq!(refs.by_ref.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_refused_sample_still_rolls_back_the_request() {
+        let (st, store, _) = state();
+        assert!(append_v1(&st, &body(2_000, &["a", "b"])).is_ok());
+        // `a` is new at 3000, `b` out of order at 1000: nothing of the request is kept.
+        let mut raw = body(3_000, &["a", "bad"]);
+        raw.extend(body(1_000, &["b", "bad"]));
+        match append_v1(&st, &raw) {
+            Err(Failure::Append(AppendError::OutOfOrder)) => {}
+            _ => panic!("want out of order"),
+        }
+        assert_eq!(stored(&store)[0].1, vec![2_000]);
+        // Both invalid series are counted, the one after the refused sample too.
+        assert_eq!(st.remote_write.invalid_series.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn bad_bodies_are_wire_errors() {
+        let (st, _, _) = state();
+        assert!(matches!(append_v1(&st, b"\x0a\x05junk"), Err(Failure::Wire(_))));
+    }
 }
