@@ -134,50 +134,12 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
     prom_duration_ms(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
 }
 
-/// A Prometheus duration string (`1y2w3d4h5m6s7ms`, units in descending order, each once) in ms.
+/// A Prometheus duration string (`1y2w3d4h5m6s7ms`, units in descending order, each once) in ms; the one
+/// parser of that syntax lives in the config crate.
 pub fn prom_duration_ms(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(0);
-    }
-    const UNITS: [(&str, i64); 8] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-        ("", 0),
-    ];
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut total: i64 = 0;
-    let mut last_unit = usize::MAX;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if start == i {
-            return None;
-        }
-        let n: i64 = s[start..i].parse().ok()?;
-        let ustart = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let unit = &s[ustart..i];
-        let idx = UNITS[..7].iter().position(|(u, _)| *u == unit)?;
-        if last_unit != usize::MAX && idx <= last_unit {
-            return None;
-        }
-        last_unit = idx;
-        total = total.checked_add(n.checked_mul(UNITS[idx].1)?)?;
-    }
-    Some(total)
+    diamond_config::parse_duration(s)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
 }
 
 #[cfg(test)]
