@@ -8,8 +8,10 @@ Figures per system:
   - WAL replay time: the server is killed with SIGKILL after the load and restarted; time until /-/ready.
 
 Usage: scripts/bench-vs-prometheus.py [--series 100000] [--rounds 10] [--replay-series 1000000]
-Prints a Markdown table (ratios Diamond/Prometheus) and writes bench-out/ingest.json.
-Build first: cargo build --release -p diamond-server -p diamond-bench
+                                     [--bin-dir DIR] [--out FILE] [--systems diamond,prometheus]
+Prints a Markdown table (ratios Diamond/Prometheus) and writes bench-out/ingest.json (or --out).
+Build first: cargo build --release -p diamond-server -p diamond-bench; --bin-dir points at another build's
+binaries (e.g. target-rwperf/release, or a saved copy of a baseline build).
 """
 import argparse
 import json
@@ -23,6 +25,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where `diamond` and `rw-load` are; --bin-dir changes it.
+BIN_DIR = os.path.join(ROOT, "target/release")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -65,7 +69,7 @@ def wait_ready(port, proc, timeout=600):
 
 def start(system, data, port, cfg):
     if system == "diamond":
-        cmd = [os.path.join(ROOT, "target/release/diamond"), "serve", f"--web.listen-address=127.0.0.1:{port}",
+        cmd = [os.path.join(BIN_DIR, "diamond"), "serve", f"--web.listen-address=127.0.0.1:{port}",
                f"--storage.tsdb.path={data}", f"--config.file={cfg}", "--log.level=warn"]
     else:
         prom = subprocess.check_output(["bash", os.path.join(ROOT, "../shared/tools/reference-prometheus")],
@@ -77,7 +81,7 @@ def start(system, data, port, cfg):
 
 
 def load(port, series, rounds):
-    out = subprocess.check_output([os.path.join(ROOT, "target/release/rw-load"), f"--url=http://127.0.0.1:{port}/api/v1/write",
+    out = subprocess.check_output([os.path.join(BIN_DIR, "rw-load"), f"--url=http://127.0.0.1:{port}/api/v1/write",
                                    f"--series={series}", f"--rounds={rounds}", "--concurrency=2"], text=True)
     return json.loads(out.strip().splitlines()[-1])
 
@@ -125,15 +129,25 @@ def run(system, series, rounds, replay_series):
 
 
 def main():
+    global BIN_DIR
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--replay-series", type=int, default=1_000_000)
+    ap.add_argument("--bin-dir", default=BIN_DIR, help="directory of the diamond and rw-load binaries")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-out/ingest.json"), help="JSON results file")
+    ap.add_argument("--systems", default="diamond,prometheus",
+                    help="comma-separated subset of diamond,prometheus (one alone prints its figures only)")
     a = ap.parse_args()
-    results = [run(s, a.series, a.rounds, a.replay_series) for s in ("diamond", "prometheus")]
-    os.makedirs(os.path.join(ROOT, "bench-out"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench-out/ingest.json"), "w") as f:
+    BIN_DIR = os.path.abspath(a.bin_dir)
+    systems = [s for s in a.systems.split(",") if s]
+    results = [run(s, a.series, a.rounds, a.replay_series) for s in systems]
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
         json.dump(results, f, indent=2)
+    if len(results) != 2:
+        print(json.dumps(results, indent=2))
+        return
     d, p = results
     rows = [
         ("remote-write CPU-seconds per million samples", "cpu_s_per_million", "{:.3f}"),
