@@ -114,6 +114,22 @@ fn bench(c: &mut Criterion) {
     );
     group.throughput(Throughput::Elements(samples));
 
+    // The receiver's 1.0 hot path: labels stay raw bytes (what a cache hit costs to decode).
+    let body = compress_snappy(&encode_remote_write_v1(&batch));
+    group.bench_function(
+        "decompress and raw-decode a 2000-series 1.0 request (labels not decoded)",
+        |b| {
+            b.iter(|| {
+                let raw = diamond_wire::decompress_snappy(black_box(&body), &limits).expect("valid snappy");
+                let req = diamond_wire::decode_remote_write_v1_raw(&raw).expect("valid request");
+                assert_eq!(req.series().len(), SERIES);
+                req.series()
+                    .filter_map(|s| s.label_key().map(|k| k.len()))
+                    .sum::<usize>()
+            })
+        },
+    );
+
     // Baseline for noise: snappy alone.
     let body = compress_snappy(&encode_remote_write_v1(&batch));
     group.bench_function("baseline: snappy decompression of the 1.0 request alone", |b| {
