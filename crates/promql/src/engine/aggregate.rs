@@ -9,6 +9,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::Error;
 use super::eval::{Evaluator, Sample, Val};
+use super::hash::AddrMap;
 
 /// Kahan–Neumaier compensated addition, as Prometheus sums: returns the new sum and compensation.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -172,55 +173,94 @@ pub(crate) fn go_float(v: f64) -> String {
 }
 
 /// Grouping keys per input series, computed once per aggregation rather than once per step: the steps of a
-/// series share one `Arc<Labels>`, and keys are interned so groups can be found by pointer.
+/// series share one `Arc<Labels>`, and keys are interned with dense ids, so a step finds its group through
+/// a slot vector instead of hashing labels.
 pub(crate) struct KeyCache<'m> {
     modifier: &'m Option<LabelModifier>,
-    /// Input labels address -> (the input labels, kept alive so the address cannot be reused; the key).
-    by_series: HashMap<usize, (Arc<Labels>, Arc<Labels>)>,
-    interned: HashMap<Labels, Arc<Labels>>,
+    /// Input labels address -> (the input labels, kept alive so the address cannot be reused; key id).
+    by_series: AddrMap<usize, (Arc<Labels>, usize)>,
+    interned: AddrMap<Labels, usize>,
+    /// Interned keys by id.
+    keys: Vec<Arc<Labels>>,
+    /// Per position in the step, the previous step's (input address, key id): steps repeat their order.
+    hints: Vec<(usize, usize)>,
+    /// Per key id: (the step it last got a group in, plus one; that group's index).
+    slots: Vec<(usize, usize)>,
+    step: usize,
 }
 
 impl<'m> KeyCache<'m> {
     fn new(modifier: &'m Option<LabelModifier>) -> Self {
         KeyCache {
             modifier,
-            by_series: HashMap::new(),
-            interned: HashMap::new(),
+            by_series: AddrMap::default(),
+            interned: AddrMap::default(),
+            keys: Vec::new(),
+            hints: Vec::new(),
+            slots: Vec::new(),
+            step: 0,
         }
     }
 
-    /// The interned grouping key of `l`.
-    fn key(&mut self, l: &Arc<Labels>) -> Arc<Labels> {
+    /// Starts a new step: groups of earlier steps are forgotten.
+    fn next_step(&mut self) {
+        self.step += 1;
+    }
+
+    /// The key id of `l`, the sample at position `pos` of its step.
+    fn key(&mut self, l: &Arc<Labels>, pos: usize) -> usize {
         let addr = Arc::as_ptr(l) as usize;
-        if let Some((_, k)) = self.by_series.get(&addr) {
-            return Arc::clone(k);
+        if let Some(&(a, id)) = self.hints.get(pos)
+            && a == addr
+        {
+            return id;
         }
-        let key = grouping_labels(l, self.modifier);
-        let k = Arc::clone(self.interned.entry(key.clone()).or_insert_with(|| Arc::new(key)));
-        self.by_series.insert(addr, (Arc::clone(l), Arc::clone(&k)));
-        k
+        let id = match self.by_series.get(&addr) {
+            Some(&(_, id)) => id,
+            None => {
+                let key = grouping_labels(l, self.modifier);
+                let id = match self.interned.get(&key) {
+                    Some(&id) => id,
+                    None => {
+                        self.keys.push(Arc::new(key.clone()));
+                        self.slots.push((0, 0));
+                        self.interned.insert(key, self.keys.len() - 1);
+                        self.keys.len() - 1
+                    }
+                };
+                self.by_series.insert(addr, (Arc::clone(l), id));
+                id
+            }
+        };
+        if pos < self.hints.len() {
+            self.hints[pos] = (addr, id);
+        } else {
+            self.hints.push((addr, id));
+        }
+        id
     }
-}
 
-fn group_index(groups: &mut Vec<Group>, index: &mut HashMap<usize, usize>, key: Arc<Labels>) -> usize {
-    let addr = Arc::as_ptr(&key) as usize;
-    if let Some(&i) = index.get(&addr) {
-        return i;
+    /// The index in `groups` of the group of key `id` at this step, creating it.
+    fn group(&mut self, groups: &mut Vec<Group>, id: usize) -> usize {
+        let (stamp, gi) = self.slots[id];
+        if stamp == self.step {
+            return gi;
+        }
+        groups.push(Group {
+            labels: Arc::clone(&self.keys[id]),
+            ..Group::default()
+        });
+        self.slots[id] = (self.step, groups.len() - 1);
+        groups.len() - 1
     }
-    groups.push(Group {
-        labels: key,
-        ..Group::default()
-    });
-    index.insert(addr, groups.len() - 1);
-    groups.len() - 1
 }
 
 fn simple(op: &str, step: Vec<Sample>, keys: &mut KeyCache<'_>, q: f64) -> Result<Vec<Sample>, Error> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<usize, usize> = HashMap::new();
-    for s in step {
-        let key = keys.key(&s.labels);
-        let gi = group_index(&mut groups, &mut index, key);
+    keys.next_step();
+    for (pos, s) in step.into_iter().enumerate() {
+        let id = keys.key(&s.labels, pos);
+        let gi = keys.group(&mut groups, id);
         let g = &mut groups[gi];
         let first = g.count == 0.0;
         if first {
@@ -320,50 +360,107 @@ fn avg_inc(g: &mut Group, v: f64, first: bool) {
 
 fn select_k(op: &str, step: Vec<Sample>, k: usize, keys: &mut KeyCache<'_>) -> Vec<Sample> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<usize, usize> = HashMap::new();
-    for s in step {
-        let key = keys.key(&s.labels);
-        let gi = group_index(&mut groups, &mut index, key);
-        groups[gi].members.push(s);
+    keys.next_step();
+    let topk = op == "topk";
+    let heap = topk || op == "bottomk";
+    for (pos, s) in step.into_iter().enumerate() {
+        let id = keys.key(&s.labels, pos);
+        let gi = keys.group(&mut groups, id);
+        let h = &mut groups[gi].members;
+        if !heap {
+            // limitk: the first k.
+            if h.len() < k {
+                h.push(s);
+            }
+        } else if h.len() < k {
+            h.push(s);
+            let n = h.len();
+            heap_up(h, n - 1, topk);
+        } else if replaces(h[0].v, s.v, topk) {
+            h[0] = s;
+            if k > 1 && !heap_down(h, 0, topk) {
+                heap_up(h, 0, topk);
+            }
+        }
     }
     let mut out = Vec::new();
     for mut g in groups {
-        match op {
-            "topk" => {
-                // Descending, NaN last; stable so earlier series win ties as in Prometheus's heap.
-                g.members.sort_by(|a, b| cmp_nan_low(b.v, a.v));
+        if heap && g.members.len() > 1 {
+            // Prometheus reverses the heap with Go's sort.Sort, which is an insertion sort up to 12
+            // elements (reproduced exactly); beyond that its order of ties is pdqsort's, approximated here
+            // by a stable sort.
+            let before = |a: &Sample, b: &Sample| heap_less(b.v, a.v, topk);
+            if g.members.len() <= 12 {
+                for i in 1..g.members.len() {
+                    let mut j = i;
+                    while j > 0 && before(&g.members[j], &g.members[j - 1]) {
+                        g.members.swap(j, j - 1);
+                        j -= 1;
+                    }
+                }
+            } else {
+                g.members.sort_by(|a, b| {
+                    if before(a, b) {
+                        std::cmp::Ordering::Less
+                    } else if before(b, a) {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                });
             }
-            "bottomk" => {
-                g.members.sort_by(|a, b| cmp_nan_high(a.v, b.v));
-            }
-            _ => {}
         }
-        g.members.truncate(k);
         out.extend(g.members);
     }
     out
 }
 
-/// Orders NaN below every number.
-fn cmp_nan_low(a: f64, b: f64) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => Equal,
-        (true, false) => Less,
-        (false, true) => Greater,
-        _ => a.partial_cmp(&b).unwrap_or(Equal),
+/// The `Less` of Prometheus's `vectorByValueHeap` (topk) or `vectorByReverseValueHeap` (bottomk): NaN is
+/// below everything, so it is the first to be replaced.
+fn heap_less(a: f64, b: f64, topk: bool) -> bool {
+    if a.is_nan() {
+        return true;
+    }
+    if topk { a < b } else { a > b }
+}
+
+/// Whether a full heap's top `top` gives way to `v`, as in Prometheus's aggregationK.
+fn replaces(top: f64, v: f64, topk: bool) -> bool {
+    (if topk { top < v } else { top > v }) || (top.is_nan() && !v.is_nan())
+}
+
+/// Go's `container/heap` up, so that ties end up where Prometheus's heap puts them.
+fn heap_up(h: &mut [Sample], mut j: usize, topk: bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !heap_less(h[j].v, h[i].v, topk) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
     }
 }
 
-/// Orders NaN above every number.
-fn cmp_nan_high(a: f64, b: f64) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => Equal,
-        (true, false) => Greater,
-        (false, true) => Less,
-        _ => a.partial_cmp(&b).unwrap_or(Equal),
+/// Go's `container/heap` down from `i0`; whether the element moved.
+fn heap_down(h: &mut [Sample], i0: usize, topk: bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && heap_less(h[j1 + 1].v, h[j1].v, topk) {
+            j = j1 + 1;
+        }
+        if !heap_less(h[j].v, h[i].v, topk) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
     }
+    i > i0
 }
 
 fn count_values(step: Vec<Sample>, label: &str, modifier: &Option<LabelModifier>) -> Vec<Sample> {

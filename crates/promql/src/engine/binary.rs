@@ -1,7 +1,6 @@
 //! Binary operators: arithmetic, comparison (with and without `bool`), `atan2`, the set operators, and
 //! vector matching (`on`/`ignoring`, `group_left`/`group_right`), step by step.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use diamond_model::{Labels, METRIC_NAME};
@@ -9,6 +8,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::Error;
 use super::eval::{Evaluator, Sample, Val};
+use super::hash::{AddrMap, AddrSet};
 
 /// The operator kinds we evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +109,10 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: &[i64]) ->
         (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(vector_scalar(op, r, &l, true, return_bool))),
         (Val::Vector(l), Val::Vector(r)) => {
             let mut out = Vec::with_capacity(ts.len());
+            let mut cache = MatchCache::default();
             for (ls, rs) in l.into_iter().zip(r) {
                 ev.check()?;
-                out.push(vector_vector(op, b, ls, rs, return_bool)?);
+                out.push(vector_vector(op, b, ls, rs, return_bool, &mut cache)?);
             }
             Ok(Val::Vector(out))
         }
@@ -185,61 +186,101 @@ impl Matching<'_> {
     }
 }
 
+/// Per-series work of vector matching, done once per series rather than once per series and step: the steps
+/// of a series share one `Arc<Labels>`, so signatures and result label sets are cached by address (the
+/// cache keeps every keyed `Arc` alive, so an address cannot be reused) and interned, which also gives each
+/// result series one shared `Arc` across steps.
+#[derive(Default)]
+struct MatchCache {
+    /// Labels address -> (the labels, kept alive; the interned signature id).
+    sig_by_series: AddrMap<usize, (Arc<Labels>, usize)>,
+    sig_ids: AddrMap<Vec<(String, String)>, usize>,
+    /// (many-side address, one-side address) -> interned result labels.
+    results: AddrMap<(usize, usize), Arc<Labels>>,
+    interned: AddrMap<Labels, Arc<Labels>>,
+}
+
+impl MatchCache {
+    fn sig(&mut self, matching: &Matching<'_>, l: &Arc<Labels>) -> usize {
+        let addr = Arc::as_ptr(l) as usize;
+        if let Some(&(_, id)) = self.sig_by_series.get(&addr) {
+            return id;
+        }
+        let sig = matching.signature(l);
+        let n = self.sig_ids.len();
+        let id = *self.sig_ids.entry(sig).or_insert(n);
+        self.sig_by_series.insert(addr, (Arc::clone(l), id));
+        id
+    }
+
+    fn result(&mut self, many: &Arc<Labels>, one: &Arc<Labels>, f: impl FnOnce() -> Labels) -> Arc<Labels> {
+        let key = (Arc::as_ptr(many) as usize, Arc::as_ptr(one) as usize);
+        if let Some(r) = self.results.get(&key) {
+            return Arc::clone(r);
+        }
+        let l = f();
+        let r = Arc::clone(self.interned.entry(l.clone()).or_insert_with(|| Arc::new(l)));
+        self.results.insert(key, Arc::clone(&r));
+        r
+    }
+}
+
 fn vector_vector(
     op: Op,
     b: &BinaryExpr,
     lhs: Vec<Sample>,
     rhs: Vec<Sample>,
     return_bool: bool,
+    cache: &mut MatchCache,
 ) -> Result<Vec<Sample>, Error> {
-    let (on, labels): (bool, Vec<String>) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
-        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
-        None => (false, Vec::new()),
+    let (on, labels): (bool, &[String]) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(l)) => (true, &l.labels),
+        Some(LabelModifier::Exclude(l)) => (false, &l.labels),
+        None => (false, &[]),
     };
     let card = b
         .modifier
         .as_ref()
-        .map(|m| m.card.clone())
-        .unwrap_or(VectorMatchCardinality::OneToOne);
-    let matching = Matching { on, labels: &labels };
+        .map(|m| &m.card)
+        .unwrap_or(&VectorMatchCardinality::OneToOne);
+    let matching = Matching { on, labels };
     match op {
         Op::And => {
-            let sigs: HashSet<_> = rhs.iter().map(|s| matching.signature(&s.labels)).collect();
+            let sigs: AddrSet<usize> = rhs.iter().map(|s| cache.sig(&matching, &s.labels)).collect();
             return Ok(lhs
                 .into_iter()
-                .filter(|s| sigs.contains(&matching.signature(&s.labels)))
+                .filter(|s| sigs.contains(&cache.sig(&matching, &s.labels)))
                 .collect());
         }
         Op::Unless => {
-            let sigs: HashSet<_> = rhs.iter().map(|s| matching.signature(&s.labels)).collect();
+            let sigs: AddrSet<usize> = rhs.iter().map(|s| cache.sig(&matching, &s.labels)).collect();
             return Ok(lhs
                 .into_iter()
-                .filter(|s| !sigs.contains(&matching.signature(&s.labels)))
+                .filter(|s| !sigs.contains(&cache.sig(&matching, &s.labels)))
                 .collect());
         }
         Op::Or => {
-            let sigs: HashSet<_> = lhs.iter().map(|s| matching.signature(&s.labels)).collect();
+            let sigs: AddrSet<usize> = lhs.iter().map(|s| cache.sig(&matching, &s.labels)).collect();
             let mut out = lhs;
             out.extend(
                 rhs.into_iter()
-                    .filter(|s| !sigs.contains(&matching.signature(&s.labels))),
+                    .filter(|s| !sigs.contains(&cache.sig(&matching, &s.labels))),
             );
             return Ok(out);
         }
         _ => {}
     }
-    let include: Vec<String> = match &card {
-        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => l.labels.clone(),
-        _ => Vec::new(),
+    let include: &[String] = match card {
+        VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
+        _ => &[],
     };
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
 
-    let mut one_sigs: HashMap<Vec<(String, String)>, usize> = HashMap::with_capacity(one.len());
+    let mut one_sigs: AddrMap<usize, usize> = AddrMap::default();
     for (i, s) in one.iter().enumerate() {
-        let sig = matching.signature(&s.labels);
+        let sig = cache.sig(&matching, &s.labels);
         if let Some(&j) = one_sigs.get(&sig) {
             let side = if one_to_many { "left" } else { "right" };
             return Err(Error::exec(format!(
@@ -254,9 +295,10 @@ fn vector_vector(
     }
 
     let mut out = Vec::new();
-    let mut matched: HashMap<Vec<(String, String)>, HashSet<Labels>> = HashMap::new();
+    // Signature -> the result label sets (interned, so compared by address) produced for it at this step.
+    let mut matched: AddrMap<usize, AddrSet<usize>> = AddrMap::default();
     for ms in &many {
-        let sig = matching.signature(&ms.labels);
+        let sig = cache.sig(&matching, &ms.labels);
         let Some(&oi) = one_sigs.get(&sig) else { continue };
         let os = &one[oi];
         let (l, r) = if one_to_many { (os.v, ms.v) } else { (ms.v, os.v) };
@@ -265,17 +307,19 @@ fn vector_vector(
             v = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
-        let metric = result_labels(&ms.labels, &os.labels, on, &labels, one_to_one, &include);
+        let metric = cache.result(&ms.labels, &os.labels, || {
+            result_labels(&ms.labels, &os.labels, on, labels, one_to_one, include)
+        });
         if one_to_one {
             if matched.contains_key(&sig) {
                 return Err(Error::exec(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-            matched.insert(sig, HashSet::new());
+            matched.insert(sig, AddrSet::default());
         } else {
             let set = matched.entry(sig).or_default();
-            if !set.insert(metric.clone()) {
+            if !set.insert(Arc::as_ptr(&metric) as usize) {
                 return Err(Error::exec(
                     "multiple matches for labels: grouping labels must ensure unique matches",
                 ));
@@ -287,7 +331,7 @@ fn vector_vector(
         // The comparison result keeps the left side's value in a one-to-many match too.
         let drop_name = ms.drop_name || return_bool || !op.is_comparison();
         out.push(Sample {
-            labels: Arc::new(metric),
+            labels: metric,
             v,
             drop_name,
         });

@@ -6,7 +6,7 @@
 //! range node yields each series' buffered points once plus the window of every step, so functions over
 //! ranges slice the buffer instead of re-reading storage.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use diamond_model::storage::Queryable;
 use diamond_model::{Labels, METRIC_NAME};
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr};
 
+use super::hash::AddrMap;
 use super::{CancelToken, EngineOptions, Error, ErrorKind, QueryResult, QueryStats, RangeSeries, Value, VectorSample};
 
 /// One element of an instant vector during evaluation.
@@ -28,13 +29,34 @@ pub(crate) struct Sample {
     pub drop_name: bool,
 }
 
+/// The points of a range buffer: owned, or a slice of a decoded series shared with the query's series
+/// cache (so a selector does not copy what the cache already holds).
+#[derive(Debug, Clone)]
+pub(crate) enum Points {
+    /// Points of their own.
+    Owned(Vec<(i64, f64)>),
+    /// `buf[range]` of a cached series.
+    Shared(Arc<Vec<(i64, f64)>>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for Points {
+    type Target = [(i64, f64)];
+
+    fn deref(&self) -> &[(i64, f64)] {
+        match self {
+            Points::Owned(v) => v,
+            Points::Shared(b, r) => &b[r.clone()],
+        }
+    }
+}
+
 /// One series of a range vector: all its points in the query's reach, read once.
 #[derive(Debug, Clone)]
 pub(crate) struct RangeBuf {
     /// Labels.
     pub labels: Arc<Labels>,
     /// Points ascending by time, staleness markers removed.
-    pub points: Vec<(i64, f64)>,
+    pub points: Points,
     /// See [`Sample::drop_name`].
     pub drop_name: bool,
 }
@@ -52,10 +74,69 @@ impl Matrix {
     /// The points of series `s` in the window of step `i`.
     pub(crate) fn window(&self, s: usize, i: usize) -> &[(i64, f64)] {
         let (lo, hi) = self.windows[i];
-        let p = &self.series[s].points;
+        let p: &[(i64, f64)] = &self.series[s].points;
         let a = p.partition_point(|x| x.0 <= lo);
         let b = p.partition_point(|x| x.0 <= hi);
         &p[a..b.max(a)]
+    }
+}
+
+/// The windows of one series, step after step: two cursors advance while windows move forward (as they do
+/// unless `@` pins them), instead of two binary searches per step; any other move falls back to searching.
+pub(crate) struct WindowCursor<'m> {
+    points: &'m [(i64, f64)],
+    windows: &'m [(i64, i64)],
+    a: usize,
+    b: usize,
+    prev: Option<(i64, i64)>,
+}
+
+impl<'m> WindowCursor<'m> {
+    /// A cursor over the windows of one series' points.
+    pub(crate) fn new(points: &'m [(i64, f64)], windows: &'m [(i64, i64)]) -> Self {
+        WindowCursor {
+            points,
+            windows,
+            a: 0,
+            b: 0,
+            prev: None,
+        }
+    }
+
+    /// The points in the window of step `i`.
+    pub(crate) fn window(&mut self, i: usize) -> &'m [(i64, f64)] {
+        let (lo, hi) = self.windows[i];
+        let p = self.points;
+        match self.prev {
+            Some((plo, phi)) if lo >= plo && hi >= phi => {
+                while self.a < p.len() && p[self.a].0 <= lo {
+                    self.a += 1;
+                }
+                self.b = self.b.max(self.a);
+                while self.b < p.len() && p[self.b].0 <= hi {
+                    self.b += 1;
+                }
+            }
+            _ => {
+                self.a = p.partition_point(|x| x.0 <= lo);
+                self.b = p.partition_point(|x| x.0 <= hi).max(self.a);
+            }
+        }
+        self.prev = Some((lo, hi));
+        &p[self.a..self.b]
+    }
+}
+
+impl Matrix {
+    /// A cursor over the windows of series `s`, for visiting steps in order.
+    pub(crate) fn cursor(&self, s: usize) -> WindowCursor<'_> {
+        WindowCursor {
+            points: &self.series[s].points,
+            windows: &self.windows,
+            a: 0,
+            b: 0,
+            prev: None,
+        }
     }
 }
 
@@ -71,9 +152,6 @@ pub(crate) enum Val {
     /// A string (the same at every step).
     String(String),
 }
-
-/// A decoded series: its shared labels and all its samples in the query's read range.
-pub(crate) type CachedSeries = (Arc<Labels>, Arc<Vec<(i64, f64)>>);
 
 /// Walks an expression; owns the per-query state (limits, annotations, counters).
 pub(crate) struct Evaluator<'a> {
@@ -99,7 +177,37 @@ pub(crate) struct Evaluator<'a> {
     pub querier: Option<Box<dyn diamond_model::storage::Querier>>,
     /// Every series decoded so far, over the whole `read_range`, staleness markers included. Selectors
     /// that select the same series again slice this buffer instead of decoding its chunks again.
-    pub series_cache: HashMap<Labels, CachedSeries>,
+    pub series_cache: AddrMap<Arc<Labels>, Arc<Vec<(i64, f64)>>>,
+    /// Whether to fill `series_cache`: only worth it when the query has more than one selector (each
+    /// selector is evaluated once, so a lone selector never reads a series twice).
+    pub cache_series: bool,
+}
+
+/// The number of vector and range selectors in `e`, counted without recursion.
+fn count_selectors(e: &Expr) -> usize {
+    let mut n = 0;
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::VectorSelector(_) | Expr::MatrixSelector(_) => n += 1,
+            Expr::Aggregate(a) => {
+                stack.push(&a.expr);
+                if let Some(p) = &a.param {
+                    stack.push(p);
+                }
+            }
+            Expr::Unary(u) => stack.push(&u.expr),
+            Expr::Binary(b) => {
+                stack.push(&b.lhs);
+                stack.push(&b.rhs);
+            }
+            Expr::Paren(p) => stack.push(&p.expr),
+            Expr::Subquery(s) => stack.push(&s.expr),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| a.as_ref())),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    n
 }
 
 /// Runs a parsed query; `instant` selects the result shape.
@@ -150,9 +258,19 @@ pub(crate) fn run(
         delayed_name_removal: opts.enable_features.iter().any(|f| f == super::DELAYED_NAME_REMOVAL),
         read_range: read_range(expr, ts[0], ts[ts.len() - 1], start, end, opts.lookback_delta_ms),
         querier: None,
-        series_cache: HashMap::new(),
+        series_cache: AddrMap::default(),
+        cache_series: count_selectors(expr) > 1,
     };
-    let val = ev.eval(expr, &ts)?;
+    // The root's pending name removals are left to the shaping below, which removes names once per result
+    // series and refuses duplicate label sets just as `remove_names_now` would.
+    let mut root = expr;
+    while let Expr::Paren(p) = root {
+        root = &p.expr;
+    }
+    let val = ev.eval_node(root, &ts)?;
+    // The decoded series are no longer needed: free them before the result is shaped.
+    ev.series_cache = AddrMap::default();
+    ev.querier = None;
     let value = if instant {
         shape_instant(val, start)?
     } else {
@@ -218,13 +336,36 @@ fn read_range(e: &Expr, lo: i64, hi: i64, qs: i64, qe: i64, lookback: i64) -> Op
 
 /// Removes `__name__` where a sample is marked for it.
 fn cleaned(labels: &Arc<Labels>, drop_name: bool) -> Labels {
-    if drop_name && (labels.has(METRIC_NAME) || labels.has(TYPE_LABEL) || labels.has(UNIT_LABEL)) {
+    if drop_name && has_name_labels(labels) {
         // The type and unit labels (Prometheus's type-and-unit-labels feature) describe the metric name
         // and go with it.
         labels.without(&[METRIC_NAME, TYPE_LABEL, UNIT_LABEL])
     } else {
         Labels::clone(labels)
     }
+}
+
+/// Like [`cleaned`], taking the labels: when nothing else holds them and the name stays, they are moved
+/// rather than copied.
+fn cleaned_owned(labels: Arc<Labels>, drop_name: bool) -> Labels {
+    if drop_name && has_name_labels(&labels) {
+        return match Arc::try_unwrap(labels) {
+            // Removing labels keeps the rest sorted and unique.
+            Ok(l) => {
+                let mut v = l.into_vec();
+                v.retain(|x| !(x.name == METRIC_NAME || x.name == TYPE_LABEL || x.name == UNIT_LABEL));
+                Labels::from_sorted(v)
+            }
+            Err(shared) => shared.without(&[METRIC_NAME, TYPE_LABEL, UNIT_LABEL]),
+        };
+    }
+    Arc::try_unwrap(labels).unwrap_or_else(|shared| Labels::clone(&shared))
+}
+
+/// Whether `l` has `__name__`, `__type__` or `__unit__`, in one pass.
+fn has_name_labels(l: &Labels) -> bool {
+    l.iter()
+        .any(|x| x.name.starts_with("__") && (x.name == METRIC_NAME || x.name == TYPE_LABEL || x.name == UNIT_LABEL))
 }
 
 /// The metric type label of Prometheus's type-and-unit-labels feature.
@@ -250,12 +391,13 @@ fn shape_instant(val: Val, t: i64) -> Result<Value, Error> {
             let out: Vec<VectorSample> = step
                 .into_iter()
                 .map(|s| VectorSample {
-                    labels: cleaned(&s.labels, s.drop_name),
+                    labels: cleaned_owned(s.labels, s.drop_name),
                     t,
                     v: s.v,
                 })
                 .collect();
-            let mut seen = std::collections::HashSet::with_capacity(out.len());
+            let mut seen: super::hash::AddrSet<&Labels> = super::hash::AddrSet::default();
+            seen.reserve(out.len());
             for s in &out {
                 if !seen.insert(&s.labels) {
                     return Err(Error::exec(DUPLICATE_LABELSET));
@@ -296,40 +438,57 @@ fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
             // Group by the shared label sets first (cheap Arc hashing, no label copies per step), then
             // remove names once per series and merge series whose labels became equal.
             // Keyed by address: `series` keeps every keyed Arc alive, so an address is never reused.
-            let mut index: HashMap<(usize, bool), usize> = HashMap::new();
+            // Steps usually list the same series in the same order, so the previous step's key at the same
+            // position is tried before the map.
+            let mut index: AddrMap<(usize, bool), usize> = AddrMap::default();
+            let mut hints: Vec<((usize, bool), usize)> = Vec::new();
             let mut series: Vec<Pending> = Vec::new();
             for (i, step) in steps.into_iter().enumerate() {
-                for s in step {
-                    let addr = Arc::as_ptr(&s.labels) as usize;
-                    let k = *index.entry((addr, s.drop_name)).or_insert_with(|| {
-                        series.push((Arc::clone(&s.labels), s.drop_name, Vec::new()));
-                        series.len() - 1
-                    });
+                for (pos, s) in step.into_iter().enumerate() {
+                    let key = (Arc::as_ptr(&s.labels) as usize, s.drop_name);
+                    let k = match hints.get(pos) {
+                        Some(&(hk, k)) if hk == key => k,
+                        _ => {
+                            let k = *index.entry(key).or_insert_with(|| {
+                                series.push((Arc::clone(&s.labels), s.drop_name, Vec::with_capacity(ts.len())));
+                                series.len() - 1
+                            });
+                            if pos < hints.len() {
+                                hints[pos] = (key, k);
+                            } else {
+                                hints.push((key, k));
+                            }
+                            k
+                        }
+                    };
                     series[k].2.push((ts[i], s.v));
                 }
             }
-            let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+            // Series whose labels became equal are concatenated, then sorted once (the flag) at the end.
+            let mut merged: BTreeMap<Labels, (Vec<(i64, f64)>, bool)> = BTreeMap::new();
             for (labels, drop, pts) in series {
-                let l = cleaned(&labels, drop);
+                let l = cleaned_owned(labels, drop);
                 match merged.get_mut(&l) {
                     None => {
-                        merged.insert(l, pts);
+                        merged.insert(l, (pts, false));
                     }
                     Some(existing) => {
-                        existing.extend(pts);
-                        existing.sort_by_key(|p| p.0);
-                        if existing.windows(2).any(|w| w[0].0 == w[1].0) {
-                            return Err(Error::exec(DUPLICATE_LABELSET));
-                        }
+                        existing.0.extend(pts);
+                        existing.1 = true;
                     }
                 }
             }
-            Ok(Value::Matrix(
-                merged
-                    .into_iter()
-                    .map(|(labels, samples)| RangeSeries { labels, samples })
-                    .collect(),
-            ))
+            let mut out = Vec::with_capacity(merged.len());
+            for (labels, (mut samples, unsorted)) in merged {
+                if unsorted {
+                    samples.sort_by_key(|p| p.0);
+                    if samples.windows(2).any(|w| w[0].0 == w[1].0) {
+                        return Err(Error::exec(DUPLICATE_LABELSET));
+                    }
+                }
+                out.push(RangeSeries { labels, samples });
+            }
+            Ok(Value::Matrix(out))
         }
         Val::Matrix(_) | Val::String(_) => Err(Error::bad_data(
             "invalid expression type for range query, must be Scalar or instant Vector",
@@ -505,28 +664,46 @@ impl Evaluator<'_> {
         let val = self.eval(&sq.expr, &inner)?;
         let series = match val {
             Val::Vector(steps) => {
-                let mut idx: HashMap<(Arc<Labels>, bool), usize> = HashMap::new();
-                let mut series: Vec<RangeBuf> = Vec::new();
+                // Series are grouped by content (steps may hold equal label sets in distinct Arcs), found
+                // by address first; `keep` holds every keyed Arc alive, so an address is never reused.
+                let mut by_addr: AddrMap<(usize, bool), usize> = AddrMap::default();
+                let mut by_content: AddrMap<(Arc<Labels>, bool), usize> = AddrMap::default();
+                let mut keep: Vec<Arc<Labels>> = Vec::new();
+                let mut series: Vec<Pending> = Vec::new();
                 for (i, step) in steps.into_iter().enumerate() {
                     for s in step {
-                        let key = (Arc::clone(&s.labels), s.drop_name);
-                        let j = *idx.entry(key).or_insert_with(|| {
-                            series.push(RangeBuf {
-                                labels: Arc::clone(&s.labels),
-                                points: Vec::new(),
-                                drop_name: s.drop_name,
-                            });
-                            series.len() - 1
-                        });
-                        series[j].points.push((inner[i], s.v));
+                        let key = (Arc::as_ptr(&s.labels) as usize, s.drop_name);
+                        let j = match by_addr.get(&key) {
+                            Some(&j) => j,
+                            None => {
+                                let j = *by_content
+                                    .entry((Arc::clone(&s.labels), s.drop_name))
+                                    .or_insert_with(|| {
+                                        series.push((Arc::clone(&s.labels), s.drop_name, Vec::new()));
+                                        series.len() - 1
+                                    });
+                                by_addr.insert(key, j);
+                                keep.push(Arc::clone(&s.labels));
+                                j
+                            }
+                        };
+                        series[j].2.push((inner[i], s.v));
                     }
                 }
+                let mut series: Vec<RangeBuf> = series
+                    .into_iter()
+                    .map(|(labels, drop_name, points)| RangeBuf {
+                        labels,
+                        points: Points::Owned(points),
+                        drop_name,
+                    })
+                    .collect();
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));
                 series
             }
             Val::Scalar(v) => vec![RangeBuf {
                 labels: Arc::new(Labels::empty()),
-                points: inner.iter().copied().zip(v).collect(),
+                points: Points::Owned(inner.iter().copied().zip(v).collect()),
                 drop_name: false,
             }],
             _ => return Err(Error::bad_data("subquery is only allowed on instant vector")),
@@ -541,51 +718,108 @@ impl Evaluator<'_> {
 fn remove_names_now(v: Val) -> Result<Val, Error> {
     let Val::Vector(mut steps) = v else { return Ok(v) };
     // The steps of a series share one Arc, so each series' cleaned labels are computed once and interned:
-    // equal cleaned label sets then share an address, which makes the per-step duplicate check cheap.
-    let mut cache: HashMap<usize, (Arc<Labels>, Arc<Labels>)> = HashMap::new();
-    let mut interned: HashMap<Labels, Arc<Labels>> = HashMap::new();
-    let mut interned_addrs: std::collections::HashSet<usize> = std::collections::HashSet::new();
-    let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
-    for step in &mut steps {
+    // equal cleaned label sets then share an Arc and a dense id, which makes the per-step duplicate check a
+    // stamp in a vector. Keyed by address; the maps keep every keyed Arc alive, so addresses are not reused.
+    // Input address -> (input, kept alive; its cleaned, interned labels and their id, or None when it has
+    // no name to remove).
+    type Cleaned = Option<(Arc<Labels>, usize)>;
+    let mut cache: AddrMap<usize, (Arc<Labels>, Cleaned)> = AddrMap::default();
+    // Cleaned label sets (interned) -> id.
+    let mut interned: AddrMap<Arc<Labels>, usize> = AddrMap::default();
+    // Samples left as they are, by address -> (kept alive, id: a cleaned set's id when equal to one).
+    let mut others: AddrMap<usize, (Arc<Labels>, usize)> = AddrMap::default();
+    // Samples left as they are that equal no cleaned set (yet), by address -> (kept alive, own id).
+    let mut plain: AddrMap<usize, (Arc<Labels>, usize)> = AddrMap::default();
+    let mut next_id = 0usize;
+    // Per id, the last step (plus one) it was seen at.
+    let mut stamp: Vec<usize> = Vec::new();
+    // Per position, the previous step's (input address, outcome): steps usually repeat their order.
+    let mut hints: Vec<(usize, Cleaned)> = Vec::new();
+    let mut ids: Vec<usize> = Vec::new();
+    for (si, step) in steps.iter_mut().enumerate() {
         let mut changed = false;
-        for s in step.iter_mut() {
+        ids.clear();
+        for (pos, s) in step.iter_mut().enumerate() {
             if !s.drop_name {
+                ids.push(usize::MAX);
                 continue;
             }
             s.drop_name = false;
-            if !(s.labels.has(METRIC_NAME) || s.labels.has(TYPE_LABEL) || s.labels.has(UNIT_LABEL)) {
-                continue;
-            }
             let addr = Arc::as_ptr(&s.labels) as usize;
-            let new = match cache.get(&addr) {
-                Some((_, n)) => Arc::clone(n),
-                None => {
-                    let c = cleaned(&s.labels, true);
-                    let n = Arc::clone(interned.entry(c.clone()).or_insert_with(|| Arc::new(c)));
-                    interned_addrs.insert(Arc::as_ptr(&n) as usize);
-                    cache.insert(addr, (Arc::clone(&s.labels), Arc::clone(&n)));
-                    n
+            let outcome = match hints.get(pos) {
+                Some((a, c)) if *a == addr => c.clone(),
+                _ => {
+                    let c = match cache.get(&addr) {
+                        Some((_, c)) => c.clone(),
+                        None => {
+                            let l = &s.labels;
+                            let c = if has_name_labels(l) {
+                                let c = cleaned(l, true);
+                                Some(match interned.get_key_value(&c) {
+                                    Some((k, &id)) => (Arc::clone(k), id),
+                                    None => {
+                                        let k = Arc::new(c);
+                                        interned.insert(Arc::clone(&k), next_id);
+                                        next_id += 1;
+                                        (k, next_id - 1)
+                                    }
+                                })
+                            } else {
+                                None
+                            };
+                            cache.insert(addr, (Arc::clone(l), c.clone()));
+                            c
+                        }
+                    };
+                    if pos < hints.len() {
+                        hints[pos] = (addr, c.clone());
+                    } else {
+                        hints.push((addr, c.clone()));
+                    }
+                    c
                 }
             };
-            s.labels = new;
-            changed = true;
+            match outcome {
+                Some((new, id)) => {
+                    s.labels = new;
+                    ids.push(id);
+                    changed = true;
+                }
+                None => ids.push(usize::MAX),
+            }
         }
         if changed {
-            seen.clear();
-            for s in step.iter() {
-                let addr = Arc::as_ptr(&s.labels) as usize;
-                // Cleaned samples hold interned Arcs (compare by address); others are looked up by content
-                // in case they equal a cleaned set.
-                let key = if interned_addrs.contains(&addr) {
-                    addr
+            for (s, &id) in step.iter().zip(&ids) {
+                let id = if id != usize::MAX {
+                    id
                 } else {
-                    interned
-                        .get(s.labels.as_ref())
-                        .map_or(addr, |i| Arc::as_ptr(i) as usize)
+                    // A sample left as it is may equal a cleaned set.
+                    // (Only a match is cached: a cleaned set equal to it may be interned at a later step.)
+                    let addr = Arc::as_ptr(&s.labels) as usize;
+                    match others.get(&addr) {
+                        Some((_, id)) => *id,
+                        None => match interned.get(s.labels.as_ref()) {
+                            Some(&id) => {
+                                others.insert(addr, (Arc::clone(&s.labels), id));
+                                id
+                            }
+                            None => {
+                                let (_, id) = plain.entry(addr).or_insert_with(|| {
+                                    next_id += 1;
+                                    (Arc::clone(&s.labels), next_id - 1)
+                                });
+                                *id
+                            }
+                        },
+                    }
                 };
-                if !seen.insert(key) {
+                if stamp.len() <= id {
+                    stamp.resize(id + 1, 0);
+                }
+                if stamp[id] == si + 1 {
                     return Err(Error::exec(DUPLICATE_LABELSET));
                 }
+                stamp[id] = si + 1;
             }
         }
     }

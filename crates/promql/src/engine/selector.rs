@@ -11,10 +11,10 @@ use diamond_model::{Labels, Matcher, is_stale_nan};
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 
 use super::Error;
-use super::eval::{Evaluator, Matrix, RangeBuf, Sample, Val, dur_ms, offset_ms};
+use super::eval::{Evaluator, Matrix, Points, RangeBuf, Sample, Val, dur_ms, offset_ms};
 
 /// One loaded series: its labels and all its samples in the read range.
-pub(crate) type Loaded = (Arc<Labels>, Vec<(i64, f64)>);
+pub(crate) type Loaded = (Arc<Labels>, Points);
 
 /// Reads every series matching `vs` with samples in `[mint, maxt]`, each as one buffer.
 ///
@@ -47,26 +47,33 @@ pub(crate) fn load(
     let mut out = Vec::with_capacity(all.len());
     for s in all {
         ev.check()?;
-        let (labels, buf) = match ev.series_cache.get(&s.labels) {
+        let cached = if ev.cache_series {
+            ev.series_cache.get_key_value(&s.labels)
+        } else {
+            None
+        };
+        let (labels, buf) = match cached {
             Some((l, b)) => (Arc::clone(l), Arc::clone(b)),
             None => {
                 let buf = Arc::new(decode(&s, lo, hi, true));
                 ev.stats.series_loaded += 1;
                 ev.stats.samples_loaded += buf.len();
                 ev.add_samples(buf.len())?;
-                let labels = Arc::new(s.labels.clone());
-                ev.series_cache
-                    .insert(s.labels, (Arc::clone(&labels), Arc::clone(&buf)));
+                let labels = Arc::new(s.labels);
+                if ev.cache_series {
+                    ev.series_cache.insert(Arc::clone(&labels), Arc::clone(&buf));
+                }
                 (labels, buf)
             }
         };
         let a = buf.partition_point(|p| p.0 < mint);
-        let b = buf.partition_point(|p| p.0 <= maxt);
-        let pts: Vec<(i64, f64)> = buf[a..b.max(a)]
-            .iter()
-            .filter(|p| keep_stale || !is_stale_nan(p.1))
-            .copied()
-            .collect();
+        let b = buf.partition_point(|p| p.0 <= maxt).max(a);
+        // Share the cached buffer unless staleness markers must be filtered out of it.
+        let pts = if keep_stale || !buf[a..b].iter().any(|p| is_stale_nan(p.1)) {
+            Points::Shared(buf, a..b)
+        } else {
+            Points::Owned(buf[a..b].iter().filter(|p| !is_stale_nan(p.1)).copied().collect())
+        };
         ev.add_samples(pts.len())?;
         out.push((labels, pts));
     }
@@ -122,7 +129,7 @@ fn load_uncached(
         ev.stats.series_loaded += 1;
         ev.stats.samples_loaded += pts.len();
         ev.add_samples(pts.len())?;
-        out.push((Arc::new(s.labels), pts));
+        out.push((Arc::new(s.labels), Points::Owned(pts)));
     }
     Ok(out)
 }

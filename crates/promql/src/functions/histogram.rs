@@ -1,6 +1,5 @@
 //! `histogram_quantile` and `histogram_fraction` over classic (`le`-labelled) bucket series.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use diamond_model::{Labels, parse_value};
@@ -9,6 +8,7 @@ use super::{scalar_arg, vector_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::go_float;
 use crate::engine::eval::{Evaluator, Sample, Val};
+use crate::engine::hash::AddrMap;
 
 /// Differences between adjacent bucket counts smaller than this (relative) are float noise.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
@@ -19,6 +19,9 @@ struct Bucket {
     count: f64,
 }
 
+/// What a bucket series contributes: its group key (without `le`) and bound, or the warning for its `le`.
+type BucketOf = Result<(Arc<Labels>, f64), String>;
+
 /// Dispatches histogram_quantile / histogram_fraction.
 pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
     let n_scalars = if name == "histogram_quantile" { 1 } else { 2 };
@@ -27,6 +30,11 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
         .collect::<Result<_, _>>()?;
     let input = vector_arg(std::mem::take(&mut vals), n_scalars)?;
     let mut out = Vec::with_capacity(ts.len());
+    // Per input series (by the address of its shared labels, kept alive here so it cannot be reused): its
+    // group key without `le`, interned so that a group has one `Arc` at every step, and its bound; or the
+    // warning a malformed `le` gives. Computed once per series instead of once per series and step.
+    let mut by_series: AddrMap<usize, (Arc<Labels>, BucketOf)> = AddrMap::default();
+    let mut interned: AddrMap<Labels, Arc<Labels>> = AddrMap::default();
     for (i, step) in input.into_iter().enumerate() {
         ev.check()?;
         if name == "histogram_quantile" {
@@ -36,30 +44,44 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
             }
         }
         // Group buckets by the series labels without `le`, keeping first-seen order.
-        let mut order: Vec<Labels> = Vec::new();
-        let mut groups: HashMap<Labels, Vec<Bucket>> = HashMap::new();
+        let mut order: Vec<Arc<Labels>> = Vec::new();
+        let mut groups: AddrMap<usize, Vec<Bucket>> = AddrMap::default();
         for s in &step {
-            let le = s.labels.get("le").unwrap_or("");
-            let Some(upper) = parse_value(le) else {
-                ev.warn(format!(
-                    "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
-                    le,
-                    s.labels.metric_name().unwrap_or("")
-                ));
-                continue;
+            let addr = Arc::as_ptr(&s.labels) as usize;
+            let entry = by_series.entry(addr).or_insert_with(|| {
+                let le = s.labels.get("le").unwrap_or("");
+                let r = match parse_value(le) {
+                    Some(upper) => {
+                        let key = s.labels.without(&["le"]);
+                        let k = Arc::clone(interned.entry(key.clone()).or_insert_with(|| Arc::new(key)));
+                        Ok((k, upper))
+                    }
+                    None => Err(format!(
+                        "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                        le,
+                        s.labels.metric_name().unwrap_or("")
+                    )),
+                };
+                (Arc::clone(&s.labels), r)
+            });
+            let (key, upper) = match &entry.1 {
+                Ok((k, u)) => (k, *u),
+                Err(msg) => {
+                    ev.warn(msg.clone());
+                    continue;
+                }
             };
-            let key = s.labels.without(&["le"]);
             groups
-                .entry(key.clone())
+                .entry(Arc::as_ptr(key) as usize)
                 .or_insert_with(|| {
-                    order.push(key);
+                    order.push(Arc::clone(key));
                     Vec::new()
                 })
                 .push(Bucket { upper, count: s.v });
         }
         let mut res = Vec::with_capacity(order.len());
         for key in order {
-            let Some(mut buckets) = groups.remove(&key) else {
+            let Some(mut buckets) = groups.remove(&(Arc::as_ptr(&key) as usize)) else {
                 continue;
             };
             let v = if name == "histogram_quantile" {
@@ -77,7 +99,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
                 bucket_fraction(params[0][i], params[1][i], &mut buckets)
             };
             res.push(Sample {
-                labels: Arc::new(key),
+                labels: key,
                 v,
                 drop_name: true,
             });

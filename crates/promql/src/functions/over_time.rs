@@ -8,6 +8,9 @@ use crate::engine::Error;
 use crate::engine::aggregate::{go_float, kahan_inc, quantile};
 use crate::engine::eval::{Evaluator, Sample, Val};
 
+/// A function of one window's points and the step index.
+type WindowFn<'a> = dyn Fn(&[(i64, f64)], usize) -> Option<f64> + 'a;
+
 /// Dispatches one range-window function.
 pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
     // quantile_over_time takes the scalar first; the others the range first.
@@ -41,66 +44,74 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
         }
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    // The function is chosen once, not per series and step.
+    #[allow(unused_variables)]
+    let f: Box<WindowFn<'_>> = match name {
+        "avg_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(avg(w))),
+        "sum_over_time" => Box::new(|w: &[(i64, f64)], i: usize| {
+            let (s, c) = w.iter().fold((0.0, 0.0), |(s, c), p| kahan_inc(p.1, s, c));
+            Some(s + c)
+        }),
+        "count_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(w.len() as f64)),
+        "min_over_time" => Box::new(|w: &[(i64, f64)], i: usize| {
+            Some(
+                w.iter()
+                    .skip(1)
+                    .fold(w[0].1, |m, p| if p.1 < m || m.is_nan() { p.1 } else { m }),
+            )
+        }),
+        "max_over_time" => Box::new(|w: &[(i64, f64)], i: usize| {
+            Some(
+                w.iter()
+                    .skip(1)
+                    .fold(w[0].1, |m, p| if p.1 > m || m.is_nan() { p.1 } else { m }),
+            )
+        }),
+        "last_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(w[w.len() - 1].1)),
+        "first_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(w[0].1)),
+        "ts_of_last_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(w[w.len() - 1].0 as f64 / 1000.0)),
+        "ts_of_first_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(w[0].0 as f64 / 1000.0)),
+        "ts_of_max_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(ts_of_extreme(w, |a, b| a > b))),
+        "ts_of_min_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(ts_of_extreme(w, |a, b| a < b))),
+        "present_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(1.0)),
+        "stdvar_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(variance(w))),
+        "stddev_over_time" => Box::new(|w: &[(i64, f64)], i: usize| Some(variance(w).sqrt())),
+        "quantile_over_time" => Box::new(|w: &[(i64, f64)], i: usize| {
+            let mut vs: Vec<f64> = w.iter().map(|p| p.1).collect();
+            Some(quantile(params[0][i], &mut vs))
+        }),
+        "mad_over_time" => Box::new(|w: &[(i64, f64)], i: usize| {
+            let mut vs: Vec<f64> = w.iter().map(|p| p.1).collect();
+            let median = quantile(0.5, &mut vs);
+            let mut dev: Vec<f64> = vs.iter().map(|v| (v - median).abs()).collect();
+            Some(quantile(0.5, &mut dev))
+        }),
+        "changes" => Box::new(|w: &[(i64, f64)], i: usize| {
+            let mut n = 0.0;
+            for p in w.windows(2) {
+                if p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan()) {
+                    n += 1.0;
+                }
+            }
+            Some(n)
+        }),
+        "resets" => {
+            Box::new(|w: &[(i64, f64)], i: usize| Some(w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64))
+        }
+        _ => Box::new(|w: &[(i64, f64)], i: usize| smoothing(w, params[0][i], params[1][i])),
+    };
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
     for (si, series) in m.series.iter().enumerate() {
         ev.check()?;
-        for i in 0..ts.len() {
-            let w = m.window(si, i);
+        let mut cursor = m.cursor(si);
+        for (i, step) in out.iter_mut().enumerate() {
+            let w = cursor.window(i);
             if w.is_empty() {
                 continue;
             }
-            let v = match name {
-                "avg_over_time" => Some(avg(w)),
-                "sum_over_time" => {
-                    let (s, c) = w.iter().fold((0.0, 0.0), |(s, c), p| kahan_inc(p.1, s, c));
-                    Some(s + c)
-                }
-                "count_over_time" => Some(w.len() as f64),
-                "min_over_time" => Some(w.iter().skip(1).fold(
-                    w[0].1,
-                    |m, p| {
-                        if p.1 < m || m.is_nan() { p.1 } else { m }
-                    },
-                )),
-                "max_over_time" => Some(w.iter().skip(1).fold(
-                    w[0].1,
-                    |m, p| {
-                        if p.1 > m || m.is_nan() { p.1 } else { m }
-                    },
-                )),
-                "last_over_time" => Some(w[w.len() - 1].1),
-                "first_over_time" => Some(w[0].1),
-                "ts_of_last_over_time" => Some(w[w.len() - 1].0 as f64 / 1000.0),
-                "ts_of_first_over_time" => Some(w[0].0 as f64 / 1000.0),
-                "ts_of_max_over_time" => Some(ts_of_extreme(w, |a, b| a > b)),
-                "ts_of_min_over_time" => Some(ts_of_extreme(w, |a, b| a < b)),
-                "present_over_time" => Some(1.0),
-                "stdvar_over_time" => Some(variance(w)),
-                "stddev_over_time" => Some(variance(w).sqrt()),
-                "quantile_over_time" => {
-                    let mut vs: Vec<f64> = w.iter().map(|p| p.1).collect();
-                    Some(quantile(params[0][i], &mut vs))
-                }
-                "mad_over_time" => {
-                    let mut vs: Vec<f64> = w.iter().map(|p| p.1).collect();
-                    let median = quantile(0.5, &mut vs);
-                    let mut dev: Vec<f64> = vs.iter().map(|v| (v - median).abs()).collect();
-                    Some(quantile(0.5, &mut dev))
-                }
-                "changes" => {
-                    let mut n = 0.0;
-                    for p in w.windows(2) {
-                        if p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan()) {
-                            n += 1.0;
-                        }
-                    }
-                    Some(n)
-                }
-                "resets" => Some(w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64),
-                _ => smoothing(w, params[0][i], params[1][i]),
-            };
+            let v = f(w, i);
             if let Some(v) = v {
-                out[i].push(Sample {
+                step.push(Sample {
                     labels: Arc::clone(&series.labels),
                     v,
                     drop_name: series.drop_name || !keep_name,

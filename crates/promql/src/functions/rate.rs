@@ -6,39 +6,64 @@ use std::sync::Arc;
 use super::{matrix_arg, scalar_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::kahan_inc;
-use crate::engine::eval::{Evaluator, Sample, Val};
+use crate::engine::eval::{Evaluator, Matrix, Sample, Val, WindowCursor};
 
 /// Dispatches one rate-family function.
-pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
-    let m = matrix_arg(&vals, 0)?;
+pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
+    matrix_arg(&vals, 0)?;
+    // Taken by value, so that each series' buffer is freed as soon as its values are computed.
+    let Val::Matrix(m) = std::mem::replace(&mut vals[0], Val::Scalar(Vec::new())) else {
+        return Err(Error::bad_data("expected range vector as argument 1"));
+    };
+    let Matrix { series: all, windows } = m;
     let param = if name == "predict_linear" {
         Some(scalar_arg(&vals, 1)?)
     } else {
         None
     };
+    #[derive(Clone, Copy, PartialEq)]
+    enum F {
+        Rate,
+        Increase,
+        Delta,
+        Irate,
+        Idelta,
+        Deriv,
+        PredictLinear,
+    }
+    let f = match name {
+        "rate" => F::Rate,
+        "increase" => F::Increase,
+        "delta" => F::Delta,
+        "irate" => F::Irate,
+        "idelta" => F::Idelta,
+        "deriv" => F::Deriv,
+        _ => F::PredictLinear,
+    };
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
     // Prometheus checks the name of every series a rate/increase reads, from a selector or a subquery.
-    let counter_check = matches!(name, "rate" | "increase");
-    for (si, series) in m.series.iter().enumerate() {
+    let counter_check = matches!(f, F::Rate | F::Increase);
+    for series in all {
         ev.check()?;
         let mut produced = false;
+        let mut cursor = WindowCursor::new(&series.points, &windows);
         for i in 0..ts.len() {
-            let w = m.window(si, i);
-            let (lo, hi) = m.windows[i];
-            let v = match name {
-                "rate" => extrapolated(w, lo, hi, true, true),
-                "increase" => extrapolated(w, lo, hi, true, false),
-                "delta" => extrapolated(w, lo, hi, false, false),
-                "irate" => instant_value(w, true),
-                "idelta" => instant_value(w, false),
-                "deriv" => {
+            let w = cursor.window(i);
+            let (lo, hi) = windows[i];
+            let v = match f {
+                F::Rate => extrapolated(w, lo, hi, true, true),
+                F::Increase => extrapolated(w, lo, hi, true, false),
+                F::Delta => extrapolated(w, lo, hi, false, false),
+                F::Irate => instant_value(w, true),
+                F::Idelta => instant_value(w, false),
+                F::Deriv => {
                     if w.len() < 2 {
                         None
                     } else {
                         Some(linear_regression(w, w[0].0).0)
                     }
                 }
-                _ => {
+                F::PredictLinear => {
                     let dur = param.and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
                     if w.len() < 2 {
                         None
