@@ -45,6 +45,9 @@ pub(crate) fn load(
     }
     let all = select_all(ev.querier.as_deref(), &sets)?;
     let mut out = Vec::with_capacity(all.len());
+    // Series of one selector usually hold about as many samples as each other: the last one's count sizes
+    // the next buffer, sparing most of the growth copies.
+    let mut hint = 0usize;
     for s in all {
         ev.check()?;
         let cached = if ev.cache_series {
@@ -55,7 +58,8 @@ pub(crate) fn load(
         let (labels, buf) = match cached {
             Some((l, b)) => (Arc::clone(l), Arc::clone(b)),
             None => {
-                let buf = Arc::new(decode(&s, lo, hi, true));
+                let buf = Arc::new(decode(&s, lo, hi, true, hint));
+                hint = buf.len();
                 ev.stats.series_loaded += 1;
                 ev.stats.samples_loaded += buf.len();
                 ev.add_samples(buf.len())?;
@@ -98,14 +102,18 @@ fn select_all(querier: Option<&dyn Querier>, sets: &[Vec<Matcher>]) -> Result<Ve
 }
 
 /// Iterates one series' samples in `[mint, maxt]` into a buffer.
-fn decode(s: &Series, mint: i64, maxt: i64, keep_stale: bool) -> Vec<(i64, f64)> {
+fn decode(s: &Series, mint: i64, maxt: i64, keep_stale: bool, capacity: usize) -> Vec<(i64, f64)> {
     let mut it = s.data.iter(mint, maxt);
-    let mut pts = Vec::new();
+    let mut pts = Vec::with_capacity(capacity);
     while let Some((t, v)) = it.next() {
         if t < mint || t > maxt || (!keep_stale && is_stale_nan(v)) {
             continue;
         }
         pts.push((t, v));
+    }
+    if pts.capacity() > 2 * pts.len() + 16 {
+        // The hint overshot: do not hold on to the excess for the whole query.
+        pts.shrink_to_fit();
     }
     pts
 }
@@ -125,7 +133,7 @@ fn load_uncached(
     let mut out = Vec::with_capacity(all.len());
     for s in all {
         ev.check()?;
-        let pts = decode(&s, mint, maxt, keep_stale);
+        let pts = decode(&s, mint, maxt, keep_stale, 0);
         ev.stats.series_loaded += 1;
         ev.stats.samples_loaded += pts.len();
         ev.add_samples(pts.len())?;
