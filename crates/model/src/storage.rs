@@ -75,6 +75,11 @@ pub enum ExemplarError {
 pub trait Appender: Send {
     /// Appends one sample. `hint` is a ref from an earlier append of the same label set (or 0); the return
     /// value is the series' ref, to pass as `hint` next time. `labels` must be sorted and valid.
+    ///
+    /// Contract the remote-write series cache relies on: when `hint` names a live series, implementations
+    /// use it and do not read `labels` (which may then be empty); when it does not, they fall back to
+    /// `labels` and refuse an empty set with [`AppendError::InvalidLabels`]. Refs are never reused for a
+    /// different label set, so a stale hint can only miss, never hit the wrong series.
     fn append(&mut self, hint: SeriesRef, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError>;
 
     /// Attaches an exemplar to a series appended in this transaction (or earlier).
