@@ -9,10 +9,12 @@
 //!   read APIs of both are compared.
 //! - `crash`: `kill -9` during remote-write ingest; every acknowledged sample and exemplar survives.
 //! - `cli`: `diamond check config|metrics`.
+//! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 
 mod api;
 mod cli;
 mod crash;
 mod differential;
 mod harness;
+mod reload;
 mod scrape_e2e;
