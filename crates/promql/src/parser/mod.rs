@@ -47,36 +47,25 @@ impl fmt::Display for ParseError {
 /// Parses a PromQL expression. Never panics on any input: a panic inside the third-party parser is caught and
 /// reported as a parse error, because a user query must not take down a server thread.
 pub fn parse(expr: &str) -> Result<Expr, ParseError> {
-    let shallow = too_complex(expr)?;
-    let checked = |text: &str| {
-        let e = parse_on_this_thread(text)?;
-        let depth = depth(&e);
-        if depth > MAX_DEPTH {
-            return Err(ParseError {
-                position: None,
-                message: format!("query is too deeply nested ({depth} levels, the limit is {MAX_DEPTH})"),
-            });
-        }
-        Ok(e)
-    };
-    if shallow {
-        // Nesting this shallow cannot strain the caller's stack: parse here, saving a thread start (and,
-        // on a busy machine, the wake-ups of handing the work over and back).
-        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checked(expr))).unwrap_or_else(|_| {
-            Err(ParseError {
-                position: None,
-                message: "unparsable query".to_owned(),
-            })
-        });
-    }
+    too_complex(expr)?;
     // promql-parser and the AST's Drop recurse once per nesting level; parsing on a thread with a large
     // (lazily committed) stack keeps a hostile query from overflowing the caller's, and the depth check
-    // bounds what the caller later walks and drops.
+    // below bounds what the caller later walks and drops.
     let owned = expr.to_owned();
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(DEEP_STACK_BYTES)
-            .spawn_scoped(s, move || checked(&owned))
+            .spawn_scoped(s, move || {
+                let e = parse_on_this_thread(&owned)?;
+                let depth = depth(&e);
+                if depth > MAX_DEPTH {
+                    return Err(ParseError {
+                        position: None,
+                        message: format!("query is too deeply nested ({depth} levels, the limit is {MAX_DEPTH})"),
+                    });
+                }
+                Ok(e)
+            })
             .map_err(|e| ParseError {
                 position: None,
                 message: format!("cannot start the parser thread: {e}"),
@@ -98,14 +87,9 @@ pub(crate) const DEEP_STACK_BYTES: usize = 64 << 20;
 /// evaluator and in callers walking the AST within ordinary thread stacks.
 pub const MAX_DEPTH: usize = 1000;
 
-/// Expressions at most this deep (and texts this shallow) are parsed and evaluated on the caller's thread;
-/// deeper ones on a thread with a [`DEEP_STACK_BYTES`] stack.
-pub(crate) const SHALLOW_DEPTH: usize = 24;
-
 /// Refuses, before parsing, text whose nesting alone would exceed [`MAX_DEPTH`] many times over: parentheses
-/// nested deeper than the limit, or more operators than four times it (each may add a level). Otherwise
-/// tells whether the text is shallow enough to parse on the caller's stack.
-fn too_complex(query: &str) -> Result<bool, ParseError> {
+/// nested deeper than the limit, or more operators than four times it (each may add a level).
+fn too_complex(query: &str) -> Result<(), ParseError> {
     let (mut depth, mut max_depth, mut ops) = (0usize, 0usize, 0usize);
     let mut quote: Option<char> = None;
     let mut escaped = false;
@@ -137,11 +121,11 @@ fn too_complex(query: &str) -> Result<bool, ParseError> {
             message: format!("query is too deeply nested (the limit is {MAX_DEPTH} levels)"),
         });
     }
-    Ok(max_depth <= SHALLOW_DEPTH && ops <= SHALLOW_DEPTH && query.len() <= 4096)
+    Ok(())
 }
 
 /// Depth of the expression tree, computed without recursion.
-pub(crate) fn depth(e: &Expr) -> usize {
+fn depth(e: &Expr) -> usize {
     let mut max = 0;
     let mut stack = vec![(e, 1usize)];
     while let Some((e, d)) = stack.pop() {
