@@ -90,20 +90,32 @@ pub(crate) fn push_labels(buf: &mut String, labels: &diamond_model::Labels) {
     buf.push('}');
 }
 
-/// Appends `[<float seconds>,"<value>"]`.
+/// Appends `[<float seconds>,"<value>"]`, allocating nothing.
 pub(crate) fn push_point(buf: &mut String, t: i64, v: f64) {
     buf.push('[');
-    buf.push_str(&diamond_model::format_timestamp(t));
+    diamond_model::write_timestamp(buf, t);
     buf.push_str(",\"");
-    buf.push_str(&diamond_model::format_value(v));
+    diamond_model::write_value(buf, v);
     buf.push_str("\"]");
+}
+
+/// The start of a success envelope; the caller appends `data`, then calls [`finish_success`]. Encoding
+/// straight into the body avoids a second copy of large query results.
+pub(crate) fn start_success(capacity: usize) -> String {
+    let mut body = String::with_capacity(capacity + 64);
+    body.push_str(r#"{"status":"success","data":"#);
+    body
 }
 
 /// The envelope around a hand-encoded `data` value.
 pub(crate) fn success_raw(data: &str, warnings: &[String], infos: &[String]) -> Response {
-    let mut body = String::with_capacity(data.len() + 64);
-    body.push_str(r#"{"status":"success","data":"#);
+    let mut body = start_success(data.len());
     body.push_str(data);
+    finish_success(body, warnings, infos)
+}
+
+/// Closes an envelope begun with [`start_success`], adding warnings and infos when there are any.
+pub(crate) fn finish_success(mut body: String, warnings: &[String], infos: &[String]) -> Response {
     for (key, list) in [("warnings", warnings), ("infos", infos)] {
         if !list.is_empty() {
             body.push_str(",\"");

@@ -1,31 +1,48 @@
 //! Number formatting exactly as the Prometheus HTTP API writes it.
 
+use std::fmt::Write as _;
+
 /// Formats a sample value as Prometheus's API does (Go's `strconv.FormatFloat(v, 'f', -1, 64)`, with
 /// `NaN`, `+Inf`, `-Inf`): the shortest decimal that round-trips, never an exponent.
 pub fn format_value(v: f64) -> String {
+    let mut s = String::new();
+    write_value(&mut s, v);
+    s
+}
+
+/// [`format_value`] appended to `buf` without an intermediate allocation (the API's encoders call this once
+/// per sample, so it is on the query hot path).
+pub fn write_value(buf: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".to_owned()
+        buf.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_owned()
+        buf.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
+        buf.push_str("-Inf");
     } else {
         // Rust's Display for f64 is also shortest-round-trip without exponent, so it matches Go's 'f', -1.
-        format!("{v}")
+        let _ = write!(buf, "{v}");
     }
 }
 
 /// Formats a millisecond timestamp as Prometheus's API does: seconds, then `.` and three digits when the
 /// millisecond part is non-zero (`1700000000.123`, `1.500`, `-0.001`).
 pub fn format_timestamp(ms: i64) -> String {
-    let neg = ms < 0;
+    let mut s = String::new();
+    write_timestamp(&mut s, ms);
+    s
+}
+
+/// [`format_timestamp`] appended to `buf` without an intermediate allocation.
+pub fn write_timestamp(buf: &mut String, ms: i64) {
+    if ms < 0 {
+        buf.push('-');
+    }
     let t = ms.unsigned_abs();
     let (s, frac) = (t / 1000, t % 1000);
-    let sign = if neg { "-" } else { "" };
-    if frac == 0 {
-        format!("{sign}{s}")
-    } else {
-        format!("{sign}{s}.{frac:03}")
+    let _ = write!(buf, "{s}");
+    if frac != 0 {
+        let _ = write!(buf, ".{frac:03}");
     }
 }
 

@@ -26,7 +26,7 @@ mod sample;
 pub mod storage;
 
 pub use exemplar::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar};
-pub use format::{format_timestamp, format_value, parse_value};
+pub use format::{format_timestamp, format_value, parse_value, write_timestamp, write_value};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use metadata::{Metadata, MetricType};

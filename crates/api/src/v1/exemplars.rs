@@ -8,7 +8,7 @@ use axum::response::Response;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
-use crate::response::{no_content, push_json_str, push_labels, success_raw};
+use crate::response::{no_content, push_labels, success_raw};
 
 /// Exemplars of every series selected by any vector selector of the query (functions and aggregations are
 /// ignored: exemplars are raw), within `[start, end]`.
@@ -43,10 +43,11 @@ pub(crate) async fn query(State(state): State<Arc<ApiState>>, p: Params) -> Resu
             }
             b.push_str(r#"{"labels":"#);
             push_labels(&mut b, &e.labels);
-            b.push_str(r#","value":"#);
-            push_json_str(&mut b, &diamond_model::format_value(e.value));
-            b.push_str(r#","timestamp":"#);
-            b.push_str(&diamond_model::format_timestamp(e.ts));
+            // The value is a JSON string of digits, '.', '-', "NaN" or "±Inf": nothing to escape.
+            b.push_str(r#","value":""#);
+            diamond_model::write_value(&mut b, e.value);
+            b.push_str(r#"","timestamp":"#);
+            diamond_model::write_timestamp(&mut b, e.ts);
             b.push('}');
         }
         b.push_str("]}");

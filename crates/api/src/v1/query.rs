@@ -10,7 +10,7 @@ use diamond_promql::{CancelToken, QueryResult, Value};
 use crate::ApiState;
 use crate::error::{ApiError, ErrorType};
 use crate::params::{Params, parse_duration_ms, parse_time};
-use crate::response::{push_json_str, push_labels, push_point, success_raw};
+use crate::response::{finish_success, push_json_str, push_labels, push_point, start_success, success_raw};
 
 /// Prometheus refuses range queries with more points than this per series.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -113,19 +113,19 @@ pub(crate) async fn range(State(state): State<Arc<ApiState>>, p: Params) -> Resu
     Ok(encode(&res))
 }
 
-/// Encodes a result as Prometheus's `{"resultType":…,"result":…}`.
-pub(crate) fn encode_value(v: &Value) -> String {
-    let mut b = String::with_capacity(1024);
+/// Appends a result to `b` as Prometheus's `{"resultType":…,"result":…}`.
+pub(crate) fn encode_value_into(b: &mut String, v: &Value) {
+    let b = &mut *b;
     match v {
         Value::Scalar { t, v } => {
             b.push_str(r#"{"resultType":"scalar","result":"#);
-            push_point(&mut b, *t, *v);
+            push_point(b, *t, *v);
         }
         Value::String { t, s } => {
             b.push_str(r#"{"resultType":"string","result":["#);
-            b.push_str(&diamond_model::format_timestamp(*t));
+            diamond_model::write_timestamp(b, *t);
             b.push(',');
-            push_json_str(&mut b, s);
+            push_json_str(b, s);
             b.push(']');
         }
         Value::Vector(samples) => {
@@ -135,9 +135,9 @@ pub(crate) fn encode_value(v: &Value) -> String {
                     b.push(',');
                 }
                 b.push_str(r#"{"metric":"#);
-                push_labels(&mut b, &s.labels);
+                push_labels(b, &s.labels);
                 b.push_str(r#","value":"#);
-                push_point(&mut b, s.t, s.v);
+                push_point(b, s.t, s.v);
                 b.push('}');
             }
             b.push(']');
@@ -149,13 +149,13 @@ pub(crate) fn encode_value(v: &Value) -> String {
                     b.push(',');
                 }
                 b.push_str(r#"{"metric":"#);
-                push_labels(&mut b, &s.labels);
+                push_labels(b, &s.labels);
                 b.push_str(r#","values":["#);
                 for (j, (t, v)) in s.samples.iter().enumerate() {
                     if j > 0 {
                         b.push(',');
                     }
-                    push_point(&mut b, *t, *v);
+                    push_point(b, *t, *v);
                 }
                 b.push_str("]}");
             }
@@ -163,11 +163,21 @@ pub(crate) fn encode_value(v: &Value) -> String {
         }
     }
     b.push('}');
-    b
+}
+
+/// A rough size of the encoded result, so the body is allocated once.
+fn encoded_size_hint(v: &Value) -> usize {
+    match v {
+        Value::Vector(s) => s.len() * 96,
+        Value::Matrix(m) => m.iter().map(|s| 96 + s.samples.len() * 32).sum(),
+        _ => 64,
+    }
 }
 
 fn encode(res: &QueryResult) -> Response {
-    success_raw(&encode_value(&res.value), &res.warnings, &res.infos)
+    let mut body = start_success(encoded_size_hint(&res.value));
+    encode_value_into(&mut body, &res.value);
+    finish_success(body, &res.warnings, &res.infos)
 }
 
 /// `/api/v1/format_query`: the expression pretty-printed.
