@@ -146,18 +146,10 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: Body) -> Respo
             format!("{enc} encoding (compression) is not accepted by this server; only snappy is acceptable"),
         );
     }
-    let limits = Limits {
-        max_body_bytes: state.options.max_remote_write_body,
-        max_decompressed_bytes: state.options.max_remote_write_decompressed,
-    };
-    let bytes = match axum::body::to_bytes(body, limits.max_body_bytes).await {
+    let limits = limits(state);
+    let bytes = match read_body(body, &limits).await {
         Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {} bytes", limits.max_body_bytes),
-            );
-        }
+        Err(resp) => return resp,
     };
     let raw = match diamond_wire::decompress_snappy(&bytes, &limits) {
         Ok(r) => r,
@@ -199,6 +191,24 @@ async fn handle(state: &Arc<ApiState>, headers: &HeaderMap, body: Body) -> Respo
     resp
 }
 
+/// The receivers' size limits, from the API options.
+fn limits(state: &ApiState) -> Limits {
+    Limits {
+        max_body_bytes: state.options.max_remote_write_body,
+        max_decompressed_bytes: state.options.max_remote_write_decompressed,
+    }
+}
+
+/// Reads the whole body, answering 413 when it is over the compressed-size limit.
+async fn read_body(body: Body, limits: &Limits) -> Result<bytes::Bytes, Response> {
+    axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {} bytes", limits.max_body_bytes),
+        )
+    })
+}
+
 /// 413 for bodies over a size limit, 400 for anything that does not decode (wire decides which).
 fn wire_status(e: &diamond_wire::Error) -> StatusCode {
     StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
@@ -220,13 +230,10 @@ pub(crate) async fn otlp_metrics(State(state): State<Arc<ApiState>>, headers: He
             format!("unsupported content type {ct:?}: only application/x-protobuf is accepted"),
         );
     }
-    let limits = Limits {
-        max_body_bytes: state.options.max_remote_write_body,
-        max_decompressed_bytes: state.options.max_remote_write_decompressed,
-    };
-    let bytes = match axum::body::to_bytes(body, limits.max_body_bytes).await {
+    let limits = limits(&state);
+    let bytes = match read_body(body, &limits).await {
         Ok(b) => b,
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        Err(resp) => return resp,
     };
     let enc = headers
         .get(header::CONTENT_ENCODING)
