@@ -69,6 +69,12 @@ pub trait ExemplarStore: Send + Sync {
 
     /// Current statistics.
     fn stats(&self) -> ExemplarStats;
+
+    /// Makes every exemplar appended so far durable in the store's own files, and answers whether the
+    /// store persists at all. After `Ok(true)` the TSDB may drop every exemplar record from the WAL when it
+    /// checkpoints. A store without files answers `Ok(false)`: the checkpoint then keeps the exemplar records
+    /// with `ts >=` the head's new minimum time, as Prometheus does, so they are replayed on the next open.
+    fn flush(&self) -> std::io::Result<bool>;
 }
 
 /// Prometheus's validation that does not depend on stored state: the 128-rune label limit.

@@ -24,6 +24,7 @@ mod matcher;
 mod metadata;
 mod sample;
 pub mod storage;
+pub mod traceid;
 
 pub use exemplar::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar};
 pub use format::{format_timestamp, format_value, parse_value, write_timestamp, write_value};
