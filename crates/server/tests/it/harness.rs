@@ -199,6 +199,47 @@ impl Drop for PyApp {
     }
 }
 
+/// The real `client_golang` app of `fixtures/go_app/main.go`, built by `scripts/setup-test-deps` with
+/// Debian's Go toolchain and client_golang package (path in `DIAMOND_TEST_GO_APP`).
+pub struct GoApp {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl GoApp {
+    /// Starts the app; `openmetrics` sets promhttp's `EnableOpenMetrics` (off is promhttp's default).
+    pub fn start(openmetrics: bool) -> GoApp {
+        let bin = std::env::var("DIAMOND_TEST_GO_APP")
+            .ok()
+            .filter(|p| Path::new(p).exists())
+            .unwrap_or_else(|| missing("the client_golang test app (DIAMOND_TEST_GO_APP)"));
+        let mut child = Command::new(bin)
+            .arg(format!("-openmetrics={openmetrics}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning the Go app");
+        let port = wait_for_line(&mut child, "PORT ", Duration::from_secs(30))
+            .parse()
+            .expect("port number");
+        GoApp { child, port }
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for GoApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A free TCP port on loopback (for programs that cannot report the port they bound).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

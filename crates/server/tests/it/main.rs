@@ -5,6 +5,7 @@
 //! - `harness`: start/stop Diamond, the Python target and the reference Prometheus; HTTP helpers.
 //! - `api`: Prometheus-shaped answers and errors of the read API over a real socket.
 //! - `scrape_e2e`: a `prometheus_client` app serving OpenMetrics with exemplars, scraped end to end.
+//! - `go_client`: the same with a real `client_golang` app, with promhttp's OpenMetrics switch on and off.
 //! - `differential`: the reference Prometheus scrapes the same app and remote-writes into Diamond; the
 //!   read APIs of both are compared.
 //! - `crash`: `kill -9` during remote-write ingest; every acknowledged sample and exemplar survives.
@@ -15,6 +16,7 @@ mod api;
 mod cli;
 mod crash;
 mod differential;
+mod go_client;
 mod harness;
 mod reload;
 mod scrape_e2e;
