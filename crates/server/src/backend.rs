@@ -259,6 +259,18 @@ impl diamond_api::Backend for ServerBackend {
                 ("reason=\"evicted\"".into(), ex.evicted_total as f64),
             ],
         );
+        let unparsable: Vec<(String, f64)> = self
+            .db
+            .trace_id_stats()
+            .unparsable()
+            .into_iter()
+            .map(|(label, n)| (format!("label=\"{label}\""), n as f64))
+            .collect();
+        w.counter_vec(
+            "diamond_exemplar_trace_id_unparsable",
+            "Stored exemplars whose trace label (named by `label`) holds no trace ID in any known format.",
+            &unparsable,
+        );
         w.gauge(
             "diamond_exemplars_oldest_timestamp_seconds",
             "Timestamp of the oldest exemplar held.",

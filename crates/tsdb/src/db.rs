@@ -173,6 +173,8 @@ pub(crate) struct DbInner {
     pub(crate) exemplars: Arc<dyn ExemplarStore>,
     /// The store's capacity, kept here so appends can check "disabled" without asking the store.
     pub(crate) exemplars_max: std::sync::atomic::AtomicUsize,
+    /// Stored exemplars whose trace label is unparsable, counted at commit (issue 6).
+    pub(crate) trace_ids: diamond_model::traceid::TraceIdStats,
     pub(crate) opts: Options,
     /// Set on the first WAL failure or on close: appends are refused without taking the WAL lock.
     refusing: AtomicBool,
@@ -281,6 +283,7 @@ impl Db {
             wal: Mutex::new(WalState { writer, closed: false }),
             exemplars,
             exemplars_max: std::sync::atomic::AtomicUsize::new(opts.max_exemplars),
+            trace_ids: diamond_model::traceid::TraceIdStats::default(),
             refusing: AtomicBool::new(false),
             wal_base_segments: kept_segments as u64,
             wal_base_bytes: replay.wal.bytes - replay.wal.dropped_bytes,
@@ -314,6 +317,12 @@ impl Db {
     /// The exemplar store (read it for `query_exemplars`; the Db writes to it).
     pub fn exemplars(&self) -> Arc<dyn ExemplarStore> {
         Arc::clone(&self.inner.exemplars)
+    }
+
+    /// Counts of stored exemplars whose trace label holds no parsable trace ID, by label name (since open;
+    /// exemplars replayed from the WAL are not counted again).
+    pub fn trace_id_stats(&self) -> &diamond_model::traceid::TraceIdStats {
+        &self.inner.trace_ids
     }
 
     /// Changes the exemplar store's capacity (config reload); 0 disables it.

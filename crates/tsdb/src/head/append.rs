@@ -199,6 +199,8 @@ impl Appender for HeadAppender {
             for (s, e) in &this.exemplars {
                 let labels = super::labels_from_ids(&syms, s);
                 if db.exemplars.append(u64::from(s.sref), &labels, e).is_ok() {
+                    // Counted here, once per stored exemplar: not per re-exposed duplicate, not per query.
+                    db.trace_ids.observe(&e.labels);
                     accepted.push(RefExemplar {
                         sref: u64::from(s.sref),
                         exemplar: e.clone(),

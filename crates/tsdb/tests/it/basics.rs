@@ -375,3 +375,43 @@ fn extreme_timestamps_and_special_values_survive_reopen() {
     assert!(dump(&db, 5, 1, &[]).is_empty(), "an empty range");
     assert_eq!(db.stats().max_time, Some(i64::MAX));
 }
+
+/// Issue 6: an exemplar whose trace label holds no trace ID is stored as ingested and counted once, at
+/// commit; re-exposed duplicates and good IDs in any format are not counted.
+#[test]
+fn unparsable_trace_ids_counted_once_per_stored_exemplar() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let a = ls(&[("__name__", "req_total")]);
+    let ex = |name: &str, trace: &str, ts| Exemplar {
+        labels: ls(&[(name, trace)]),
+        value: 1.0,
+        ts,
+        has_ts: true,
+    };
+    let count = |db: &Db, name: &str| {
+        db.trace_id_stats()
+            .unparsable()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, c)| c)
+    };
+    let mut app = db.appender();
+    let r = app.append(0, &a, 1000, 1.0).unwrap();
+    app.append_exemplar(r, &a, &ex("traceID", "not-a-trace", 1000)).unwrap();
+    app.commit().unwrap();
+    let mut app = db.appender();
+    // The same exemplar again (a scrape re-exposing it) is a duplicate: not stored, not counted.
+    app.append_exemplar(r, &a, &ex("traceID", "not-a-trace", 1000)).unwrap();
+    app.append_exemplar(r, &a, &ex("trace_id", "4BF92F35-77B3-4DA6-A3CE-929D0E0E4736", 2000))
+        .unwrap();
+    app.append_exemplar(r, &a, &ex("trace_id", "<script>", 3000)).unwrap();
+    app.commit().unwrap();
+    assert_eq!(count(&db, "traceID"), 1);
+    assert_eq!(count(&db, "trace_id"), 1);
+    // Stored exactly as ingested.
+    let sets = vec![vec![Matcher::equal("__name__", "req_total")]];
+    let got = db.exemplars().select(0, 5000, &sets);
+    assert_eq!(got[0].exemplars[0].labels.get("traceID"), Some("not-a-trace"));
+    assert_eq!(got[0].exemplars[2].labels.get("trace_id"), Some("<script>"));
+}
