@@ -35,6 +35,7 @@ mod output;
 mod raw;
 pub mod relabel;
 mod scalar;
+mod trace_destinations;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,6 +49,10 @@ use locate::{Seg, locate};
 pub use output::to_yaml;
 use raw::*;
 use relabel::{RawRelabelConfig, RelabelConfig};
+pub use trace_destinations::{
+    DEFAULT_TRACE_CHECK_TIMEOUT, EMBEDDED_DESTINATION, TraceDestination, TraceDestinationKind,
+    render as render_trace_url,
+};
 
 /// A configuration error.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +116,8 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// `storage`
     pub storage: StorageConfig,
+    /// `trace_destinations` (a Diamond extension): external trace links, in file order.
+    pub trace_destinations: Vec<TraceDestination>,
     /// Sections accepted but unused by Diamond, kept as written (name, value), in this fixed order:
     /// `rule_files`, `remote_write`, `remote_read`, `alerting`, `scrape_config_files`, `runtime`, `tracing`,
     /// `otlp`.
@@ -549,6 +556,7 @@ impl Resolver<'_> {
             scrape_configs.push(sc);
         }
         let storage = self.storage(raw.storage.unwrap_or_default())?;
+        let trace_destinations = self.trace_destinations(raw.trace_destinations)?;
         let mut ignored_sections = Vec::new();
         for (name, v) in [
             ("rule_files", raw.rule_files),
@@ -573,6 +581,7 @@ impl Resolver<'_> {
             global,
             scrape_configs,
             storage,
+            trace_destinations,
             ignored_sections,
             warnings: self.warnings,
             original_yaml: self.src.to_owned(),

@@ -56,6 +56,22 @@ fn relabel(r: &RelabelConfig) -> Value {
     m.value()
 }
 
+fn trace_destination(d: &crate::TraceDestination) -> Value {
+    let mut m = Map::new();
+    m.put("name", d.name.as_str());
+    m.put("kind", d.kind.as_str());
+    if let crate::TraceDestinationKind::Tempo { v2 } = d.kind {
+        m.put("tempo_api", if v2 { "v2" } else { "v1" });
+    }
+    m.put("url", d.url.as_str());
+    if let Some(a) = &d.api_url {
+        m.put("api_url", a.as_str());
+    }
+    m.put("label_names", strs(d.label_names.iter().cloned()));
+    m.put("timeout", format_duration(d.timeout));
+    m.value()
+}
+
 fn group(g: &TargetGroup) -> Value {
     let mut m = Map::new();
     m.put("targets", strs(g.targets.iter().cloned()));
@@ -229,6 +245,12 @@ pub fn to_yaml(cfg: &Config) -> String {
         storage.put("tsdb", t.value());
     }
     root.put("storage", storage.value());
+    if !cfg.trace_destinations.is_empty() {
+        root.put(
+            "trace_destinations",
+            Value::Sequence(cfg.trace_destinations.iter().map(trace_destination).collect()),
+        );
+    }
     // Serialising a tree of plain values cannot fail; fall back to the original text if it somehow does.
     serde_yaml_ng::to_string(&root.value()).unwrap_or_else(|_| cfg.original_yaml.clone())
 }

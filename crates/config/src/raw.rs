@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub tracing: Option<Value>,
     /// Accepted and kept, unused by Diamond.
     pub otlp: Option<Value>,
+    /// Diamond's extension: where exemplar trace IDs link to (issue 6).
+    pub trace_destinations: Option<Vec<crate::trace_destinations::RawTraceDestination>>,
 }
 
 /// `global`
