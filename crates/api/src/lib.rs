@@ -11,6 +11,7 @@
 
 mod ast;
 pub mod error;
+pub mod links;
 pub mod params;
 mod remote_write;
 mod response;
@@ -53,6 +54,11 @@ pub trait Backend: Send + Sync + 'static {
     fn self_metrics(&self, openmetrics: bool) -> String;
     /// Whether start-up (WAL replay) has finished.
     fn ready(&self) -> bool;
+    /// The trace-link resolver (destinations from the config, the embedded store's lookup). `None`: links
+    /// to the embedded store only, never checked.
+    fn trace_links(&self) -> Option<Arc<links::TraceLinks>> {
+        None
+    }
 }
 
 /// Options of the API layer.
@@ -99,6 +105,8 @@ pub struct ApiState {
     pub query_slots: tokio::sync::Semaphore,
     /// Remote write's label bytes → series ref cache (see `series_cache.rs`).
     pub(crate) series_cache: series_cache::SeriesCache,
+    /// Trace links when the backend has none of its own.
+    pub(crate) fallback_links: Arc<links::TraceLinks>,
 }
 
 impl ApiState {
@@ -116,6 +124,7 @@ impl ApiState {
             remote_write: RemoteWriteStats::default(),
             query_slots: tokio::sync::Semaphore::new(max_concurrency.max(1)),
             series_cache: series_cache::SeriesCache::new(series_cache::DEFAULT_MAX_ENTRIES),
+            fallback_links: Arc::new(links::TraceLinks::new()),
         }
     }
 }
@@ -139,6 +148,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(v1::series::series)
                 .post(v1::series::series)
                 .delete(v1::series::method_not_allowed),
+        )
+        .route(
+            "/api/diamond/v1/exemplars/links",
+            get(links::handler::links).post(links::handler::links),
         )
         .route("/api/v1/labels", get(v1::series::labels).post(v1::series::labels))
         .route("/api/v1/label/{name}/values", get(v1::series::label_values))

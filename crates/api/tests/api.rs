@@ -372,3 +372,104 @@ async fn otlp_metrics_receiver() {
     .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+/// `/api/diamond/v1/exemplars/links` (docs/api/diamond.md): the same exemplars as `query_exemplars`, each
+/// with its trace; the same errors for bad parameters.
+#[tokio::test]
+async fn exemplar_links_shape_and_errors() {
+    let (app, store) = app();
+    let req = Labels::from_pairs(&[("__name__", "req_total"), ("job", "a"), ("path", "<script>")]);
+    let mut a = store.appender();
+    for (i, labels) in [
+        vec![
+            ("traceID", "4BF92F3577B34DA6A3CE929D0E0E4736"),
+            ("spanId", "00f067aa0ba902b7"),
+        ],
+        vec![("trace_id", "<img src=x onerror=alert(1)>")],
+        vec![("user", "javascript:alert(1)")],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        a.append_exemplar(
+            0,
+            &req,
+            &Exemplar {
+                labels: Labels::from_pairs(&labels),
+                value: 2.0,
+                ts: 40_000 + i as i64 * 1000,
+                has_ts: true,
+            },
+        )
+        .unwrap();
+    }
+    a.commit().unwrap();
+    let (s, body) = get(&app, "/api/diamond/v1/exemplars/links?query=req_total&start=0&end=100").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let ex = &v["data"][0]["exemplars"];
+    assert_eq!(v["data"][0]["seriesLabels"]["path"], "<script>");
+    // Labels exactly as ingested; the trace normalised beside them.
+    assert_eq!(
+        ex[0],
+        json!({"labels":{"trace_id":"abc"},"value":"1.5","timestamp":30.123,
+               "trace":{"label":"trace_id","raw":"abc","traceId":"00000000000000000000000000000abc","spanId":null,
+                        "status":"unknown","error":null,
+                        "links":[{"name":"diamond","url":"/trace/00000000000000000000000000000abc","internal":true,"status":"unknown"}]}})
+    );
+    assert_eq!(ex[1]["labels"]["traceID"], "4BF92F3577B34DA6A3CE929D0E0E4736");
+    assert_eq!(ex[1]["trace"]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(ex[1]["trace"]["spanId"], "00f067aa0ba902b7");
+    assert_eq!(ex[1]["trace"]["label"], "traceID");
+    assert_eq!(ex[2]["trace"]["status"], "unparsable");
+    assert_eq!(ex[2]["trace"]["raw"], "<img src=x onerror=alert(1)>");
+    assert!(
+        ex[2]["trace"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a 128-bit ID"))
+    );
+    assert_eq!(ex[2]["trace"]["links"], json!([]));
+    assert_eq!(ex[3]["trace"]["status"], "none");
+    assert_eq!(ex[3]["trace"]["label"], Value::Null);
+    // Hostile values are escaped as Go's encoder does, never raw.
+    assert!(!body.contains('<'), "{body}");
+    // POST gives the same answer; limit truncates with a warning.
+    let (_, body2) = post_form(
+        &app,
+        "/api/diamond/v1/exemplars/links",
+        "query=req_total&start=0&end=100",
+    )
+    .await;
+    assert_eq!(body, body2);
+    let (_, body) = get(
+        &app,
+        "/api/diamond/v1/exemplars/links?query=req_total&start=0&end=100&limit=2",
+    )
+    .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"][0]["exemplars"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["warnings"][0], "results truncated due to limit: 2 of 4 exemplars");
+    // No selector: an empty list (query_exemplars answers 204; this endpoint always has a body).
+    let (s, body) = get(&app, "/api/diamond/v1/exemplars/links?query=1").await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, r#"{"status":"success","data":[]}"#)
+    );
+    // Errors: byte-identical to query_exemplars' for the shared parameters.
+    for q in [
+        "query=up&start=5&end=1",
+        "query=sum(",
+        "query=up&start=x",
+        "query=up&end=yesterday",
+    ] {
+        let (s1, b1) = get(&app, &format!("/api/v1/query_exemplars?{q}")).await;
+        let (s2, b2) = get(&app, &format!("/api/diamond/v1/exemplars/links?{q}")).await;
+        assert_eq!((s1, &b1), (s2, &b2), "{q}");
+        assert_eq!(s1, StatusCode::BAD_REQUEST, "{q}");
+    }
+    for q in ["query=up&limit=-1", "query=up&limit=x"] {
+        let (s, body) = get(&app, &format!("/api/diamond/v1/exemplars/links?{q}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}");
+        assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
+    }
+}

@@ -33,6 +33,8 @@ pub(crate) struct ServerBackend {
     self_addr: SocketAddr,
     ready: AtomicBool,
     start_time: SystemTime,
+    /// Trace links (issue 6): destinations from the config, and the embedded store's lookup once it runs.
+    links: Arc<diamond_api::links::TraceLinks>,
 }
 
 impl ServerBackend {
@@ -57,6 +59,7 @@ impl ServerBackend {
             self_addr,
             ready: AtomicBool::new(false),
             start_time: SystemTime::now(),
+            links: Arc::new(diamond_api::links::TraceLinks::new()),
         }
     }
 
@@ -64,9 +67,15 @@ impl ServerBackend {
     pub(crate) fn apply_current(&self) {
         let g = self.config.read();
         self.db.resize_exemplars(g.config.storage.max_exemplars.max(0) as usize);
+        self.links.configure(&g.config.trace_destinations);
         if let Err(e) = self.scrape.apply_config(&g.config) {
             tracing::error!("applying the scrape configuration: {e}");
         }
+    }
+
+    /// Gives the link checker the embedded trace store's lookup (`None` while it does not run).
+    pub(crate) fn set_trace_lookup(&self, lookup: Option<Arc<dyn diamond_model::traceid::TraceLookup>>) {
+        self.links.set_embedded(lookup);
     }
 
     pub(crate) fn set_ready(&self) {
@@ -276,6 +285,7 @@ impl diamond_api::Backend for ServerBackend {
             "Timestamp of the oldest exemplar held.",
             ex.oldest_ts as f64 / 1000.0,
         );
+        crate::selfmetrics::trace_links(&mut w, &self.links.metrics());
         let g = self.config.read();
         w.gauge(
             "diamond_config_last_reload_successful",
@@ -292,6 +302,10 @@ impl diamond_api::Backend for ServerBackend {
 
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    fn trace_links(&self) -> Option<Arc<diamond_api::links::TraceLinks>> {
+        Some(Arc::clone(&self.links))
     }
 }
 

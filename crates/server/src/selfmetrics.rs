@@ -65,6 +65,36 @@ fn fmt(v: f64) -> String {
     diamond_model::format_value(v)
 }
 
+/// `diamond_trace_link_*` (issue 6).
+pub(crate) fn trace_links(w: &mut MetricsWriter, m: &diamond_api::links::LinkMetrics) {
+    // Destination names are letters, digits, '_', '-', '.' (checked by the config): nothing to escape.
+    let checks: Vec<(String, f64)> = m
+        .checks
+        .iter()
+        .map(|(d, r, n)| (format!("destination=\"{d}\",result=\"{r}\""), *n as f64))
+        .collect();
+    w.counter_vec(
+        "diamond_trace_link_checks",
+        "Trace existence checks made (embedded store lookups and Tempo/Jaeger requests), by result.",
+        &checks,
+    );
+    let hits: Vec<(String, f64)> = m
+        .cache_hits
+        .iter()
+        .map(|(d, n)| (format!("destination=\"{d}\""), *n as f64))
+        .collect();
+    w.counter_vec(
+        "diamond_trace_link_cache_hits",
+        "Trace existence answers served from the link-check cache.",
+        &hits,
+    );
+    w.gauge(
+        "diamond_trace_link_cache_entries",
+        "Entries in the link-check cache.",
+        m.cache_entries as f64,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

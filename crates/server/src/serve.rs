@@ -91,6 +91,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         addr,
     ));
     backend.apply_current();
+    // The embedded trace store answers link checks once it is wired here (issue 6); until then none.
+    backend.set_trace_lookup(None);
 
     let engine = diamond_promql::Engine::new(diamond_promql::EngineOptions {
         lookback_delta_ms: lookback.as_millis() as i64,

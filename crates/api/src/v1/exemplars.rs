@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
+use diamond_exemplars::SeriesExemplars;
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -13,21 +14,10 @@ use crate::response::{no_content, push_labels, success_raw};
 /// Exemplars of every series selected by any vector selector of the query (functions and aggregations are
 /// ignored: exemplars are raw), within `[start, end]`.
 pub(crate) async fn query(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
-    let start = p.time_or("start", MIN_TIME_MS)?;
-    let end = p.time_or("end", MAX_TIME_MS)?;
-    if end < start {
-        return Err(ApiError::bad_data("end timestamp must not be before start timestamp"));
-    }
-    let expr = diamond_promql::parse(p.get("query")).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    let sets = diamond_promql::extract_selectors(&expr);
-    if sets.is_empty() {
+    let Some(found) = select(&state, &p).await? else {
         // Prometheus answers nil data with 204 and no body.
         return Ok(no_content());
-    }
-    let backend = Arc::clone(&state.backend);
-    let found = tokio::task::spawn_blocking(move || backend.exemplars(start, end, &sets))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    };
     let mut b = String::with_capacity(256 + found.len() * 128);
     b.push('[');
     for (i, s) in found.iter().enumerate() {
@@ -54,4 +44,24 @@ pub(crate) async fn query(State(state): State<Arc<ApiState>>, p: Params) -> Resu
     }
     b.push(']');
     Ok(success_raw(&b, &[], &[]))
+}
+
+/// The parameters and selection of `query_exemplars`, shared with `/api/diamond/v1/exemplars/links` so both
+/// answer the same exemplars and the same errors. `None` when the query has no vector selector.
+pub(crate) async fn select(state: &Arc<ApiState>, p: &Params) -> Result<Option<Vec<SeriesExemplars>>, ApiError> {
+    let start = p.time_or("start", MIN_TIME_MS)?;
+    let end = p.time_or("end", MAX_TIME_MS)?;
+    if end < start {
+        return Err(ApiError::bad_data("end timestamp must not be before start timestamp"));
+    }
+    let expr = diamond_promql::parse(p.get("query")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let sets = diamond_promql::extract_selectors(&expr);
+    if sets.is_empty() {
+        return Ok(None);
+    }
+    let backend = Arc::clone(&state.backend);
+    let found = tokio::task::spawn_blocking(move || backend.exemplars(start, end, &sets))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Some(found))
 }

@@ -11,6 +11,7 @@
 //! - `crash`: `kill -9` during remote-write ingest; every acknowledged sample and exemplar survives.
 //! - `cli`: `diamond check config|metrics`.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
+//! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
 
 mod api;
 mod cli;
@@ -20,3 +21,4 @@ mod go_client;
 mod harness;
 mod reload;
 mod scrape_e2e;
+mod trace_links;
