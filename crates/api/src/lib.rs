@@ -153,6 +153,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/diamond/v1/exemplars/links",
             get(links::handler::links).post(links::handler::links),
         )
+        .route("/api/diamond/v1/exemplars/links/open", get(links::handler::open))
         .route("/api/v1/labels", get(v1::series::labels).post(v1::series::labels))
         .route("/api/v1/label/{name}/values", get(v1::series::label_values))
         .route("/api/v1/metadata", get(v1::status::metadata))

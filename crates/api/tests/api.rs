@@ -473,3 +473,39 @@ async fn exemplar_links_shape_and_errors() {
         assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
     }
 }
+
+/// `/api/diamond/v1/exemplars/links/open`: Grafana's raw `${__value.raw}` in, a link to the normalised ID out.
+#[tokio::test]
+async fn exemplar_link_open_redirects_to_the_normalised_id() {
+    let (app, _) = app();
+    let loc = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let resp = app
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let loc = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+            (status, loc)
+        }
+    };
+    assert_eq!(
+        loc("/api/diamond/v1/exemplars/links/open?trace_id=4BF92F35-77B3-4DA6-A3CE-929D0E0E4736").await,
+        (
+            StatusCode::FOUND,
+            Some("/trace/4bf92f3577b34da6a3ce929d0e0e4736".to_owned())
+        )
+    );
+    assert_eq!(
+        loc("/api/diamond/v1/exemplars/links/open?destination=diamond&trace_id=APBnqgupArc%3D").await,
+        (
+            StatusCode::FOUND,
+            Some("/trace/000000000000000000f067aa0ba902b7".to_owned())
+        )
+    );
+    let (s, _) = loc("/api/diamond/v1/exemplars/links/open?trace_id=%3Cscript%3E").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = loc("/api/diamond/v1/exemplars/links/open?trace_id=abc&destination=nope").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -23,6 +23,55 @@ pub(crate) enum Command {
     /// Validate files without starting the server.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Print Grafana provisioning YAML for a Prometheus data source pointed at Diamond, with exemplar trace
+    /// links that match the label names Diamond recognises and the config's trace_destinations.
+    GrafanaDatasource(GrafanaArgs),
+}
+
+/// The embedded trace store's data source type in `diamond grafana-datasource`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EmbeddedKind {
+    /// Grafana's Jaeger data source.
+    Jaeger,
+    /// Grafana's Tempo data source.
+    Tempo,
+}
+
+impl EmbeddedKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EmbeddedKind::Jaeger => "jaeger",
+            EmbeddedKind::Tempo => "tempo",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GrafanaArgs {
+    /// Configuration file whose trace_destinations become links (default: none but Diamond's own store).
+    #[arg(long = "config.file")]
+    pub(crate) config_file: Option<PathBuf>,
+    /// Diamond's URL as Grafana reaches it (default: http://<--web.listen-address>).
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// The address Diamond listens on, for the default --url.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
+    pub(crate) listen_address: String,
+    /// Data source name.
+    #[arg(long, default_value = "Diamond")]
+    pub(crate) name: String,
+    /// Data source UID.
+    #[arg(long, default_value = "diamond")]
+    pub(crate) uid: String,
+    /// Make it Grafana's default data source.
+    #[arg(long)]
+    pub(crate) default: bool,
+    /// Also link to this Tempo data source of Grafana's (internal links by `datasourceUid`).
+    #[arg(long)]
+    pub(crate) tempo_datasource_uid: Option<String>,
+    /// Also provision a Jaeger or Tempo data source pointed at Diamond's embedded trace store, and link to it.
+    #[arg(long, value_enum)]
+    pub(crate) embedded_datasource: Option<EmbeddedKind>,
 }
 
 #[derive(Debug, Subcommand)]

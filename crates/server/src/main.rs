@@ -5,6 +5,7 @@
 mod backend;
 mod check;
 mod cli;
+mod grafana;
 mod selfmetrics;
 mod serve;
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         None => serve::run(cli.serve),
         Some(cli::Command::Serve(args)) => serve::run(*args),
         Some(cli::Command::Check(c)) => check::run(c),
+        Some(cli::Command::GrafanaDatasource(a)) => grafana::run(a),
     };
     match result {
         Ok(code) => code,

@@ -110,3 +110,43 @@ fn push_trace(b: &mut String, t: &ExemplarTrace) {
     }
     b.push_str("]}");
 }
+
+/// `GET /api/diamond/v1/exemplars/links/open?destination=<name>&trace_id=<raw>[&span_id=<raw>]`: a 302 to
+/// the destination's link for the *normalised* ID. Grafana substitutes the raw label value into a data
+/// link (`${__value.raw}`), so an uppercase, base64, UUID or 64-bit ID would break a Tempo or Jaeger link;
+/// `diamond grafana-datasource` points Grafana here instead. `destination=diamond` (the default) opens the
+/// embedded store's trace view.
+pub(crate) async fn open(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let id = diamond_model::traceid::TraceId::parse(p.get("trace_id"))
+        .map_err(|e| ApiError::invalid_param("trace_id", e))?;
+    let span = match p.get("span_id") {
+        "" => None,
+        s => diamond_model::traceid::SpanId::parse(s).ok(),
+    };
+    let hex = id.to_hex();
+    let span_hex = span.map(|s| s.to_hex());
+    let name = match p.get("destination") {
+        "" => diamond_config::EMBEDDED_DESTINATION,
+        n => n,
+    };
+    let url = if name == diamond_config::EMBEDDED_DESTINATION {
+        format!("/trace/{hex}")
+    } else {
+        let links: Arc<TraceLinks> = state
+            .backend
+            .trace_links()
+            .unwrap_or_else(|| Arc::clone(&state.fallback_links));
+        let dest = links.destinations().into_iter().find(|d| d.name == name);
+        match dest {
+            Some(d) => d.link(&hex, span_hex.as_deref()),
+            None => {
+                return Err(ApiError::invalid_param(
+                    "destination",
+                    format!("no trace destination named {name:?}"),
+                ));
+            }
+        }
+    };
+    Ok((axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
+}

@@ -54,3 +54,65 @@ fn check_metrics_validates_openmetrics() {
     assert!(!ok, "missing # EOF must fail: {out}");
     assert!(out.contains("line"), "{out}");
 }
+
+/// `diamond grafana-datasource`: YAML that parses, with the fields Grafana reads, one link per recognised
+/// label name, and the config's destinations.
+#[test]
+fn grafana_datasource_prints_provisioning_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "trace_destinations:\n  - name: tempo\n    kind: tempo\n    url: 'http://grafana:3000/explore?q=${__value.raw}'\n    api_url: http://tempo:3200\n    label_names: [traceID]\n",
+    )
+    .unwrap();
+    let (ok, out) = diamond(
+        &[
+            "grafana-datasource",
+            &format!("--config.file={}", cfg.display()),
+            "--web.listen-address=0.0.0.0:19090",
+            "--embedded-datasource=tempo",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let ds = &v["datasources"][0];
+    assert_eq!(ds["type"].as_str(), Some("prometheus"));
+    assert_eq!(ds["url"].as_str(), Some("http://localhost:19090"));
+    let e = ds["jsonData"]["exemplarTraceIdDestinations"].as_sequence().unwrap();
+    for x in e {
+        assert!(x["name"].as_str().is_some(), "{x:?}");
+        assert!(x["urlDisplayLabel"].as_str().is_some(), "{x:?}");
+        assert!(
+            x["url"].as_str().is_some() || x["datasourceUid"].as_str().is_some(),
+            "{x:?}"
+        );
+    }
+    assert!(e.iter().any(|x| x["name"].as_str() == Some("traceID")
+        && x["url"].as_str()
+            == Some(
+                "http://localhost:19090/api/diamond/v1/exemplars/links/open?destination=tempo&trace_id=$${__value.raw}"
+            )));
+    assert!(
+        e.iter()
+            .any(|x| x["name"].as_str() == Some("trace_id") && x["datasourceUid"].as_str() == Some("diamond-traces"))
+    );
+    assert_eq!(v["datasources"][1]["type"].as_str(), Some("tempo"));
+
+    // A bad config is refused with its location; a bad --url too.
+    std::fs::write(
+        &cfg,
+        "trace_destinations:\n  - name: diamond\n    url: http://x/{trace_id}\n",
+    )
+    .unwrap();
+    let (ok, out) = diamond(
+        &["grafana-datasource", &format!("--config.file={}", cfg.display())],
+        None,
+    );
+    assert!(!ok);
+    assert!(out.contains("prometheus.yml:2:5:"), "{out}");
+    let (ok, out) = diamond(&["grafana-datasource", "--url=ftp://x"], None);
+    assert!(!ok);
+    assert!(out.contains("--url"), "{out}");
+}

@@ -154,6 +154,23 @@ fn exemplar_links_checked_against_jaeger_counted_and_reloaded() {
         "{metrics}"
     );
 
+    // The redirect Grafana's data links use: raw value in, normalised link out.
+    let no_redirects = crate::harness::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .get(d.url(&format!(
+            "/api/diamond/v1/exemplars/links/open?destination=jaeger&trace_id={upper}"
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some(&*format!("{jaeger}/trace/{KNOWN}"))
+    );
+
     // Reload applies new destinations.
     std::fs::write(&cfg, yaml("traces")).unwrap();
     let r = client().post(d.url("/-/reload")).send().unwrap();
