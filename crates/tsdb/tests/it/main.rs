@@ -1,12 +1,14 @@
 //! Integration tests of diamond-tsdb, one binary (see Cargo.toml `autotests = false`).
 //!
 //! * `basics`: appender semantics (order, duplicates, bounds, hints), querier, metadata, exemplars, stats.
+//! * `blocks`: block write/read round-trips against `MemStorage`, corruption, faults, promtool compatibility.
 //! * `model`: the whole `Db` against `MemStorage` with random appends, commits, queries and reopens.
 //! * `crash`: committed data survives a dropped `Db` and a real `kill -9` of a writer process.
 //! * `faults`: injected write/fsync failures poison the WAL and appends are refused.
 //! * `corruption`: a damaged WAL tail is repaired on open, keeping every commit before the damage.
 
 mod basics;
+mod blocks;
 mod corruption;
 mod crash;
 mod faults;
