@@ -28,7 +28,7 @@
 //!
 //! # Formats, and how ambiguity is decided
 //! Surrounding ASCII whitespace is trimmed. Then, for a trace ID:
-//! 1. `0x`/`0X` followed by 1–32 hex digits: hex.
+//! 1. `0x`/`0X` followed by 1–32 hex digits: hex (followed by anything else: rule 6, base64 may start so).
 //! 2. A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`): its trace ID (and span ID).
 //! 3. A dashed UUID (`8-4-4-4-12` hex): its 16 bytes.
 //! 4. Only hex digits, 1–32 of them, any case: hex, left-padded with zeros (64-bit IDs and IDs whose leading
@@ -259,7 +259,8 @@ fn parse_trace(s: &str) -> Result<(TraceId, Option<SpanId>), IdError> {
 fn parse_bytes<const N: usize>(s: &str, bits: u32) -> Result<[u8; N], IdError> {
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         if h.is_empty() || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(IdError::Unrecognised { bits });
+            // Base64 may begin with "0x"/"0X" (bytes d1 7x.. encode as "0X.."), so this is not yet a refusal.
+            return base64_bytes::<N>(s).ok_or(IdError::Unrecognised { bits });
         }
         if h.len() > 2 * N {
             return Err(IdError::TooManyHexDigits { digits: h.len(), bits });
