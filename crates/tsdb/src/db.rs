@@ -222,7 +222,7 @@ const _: () = {
 
 /// The storage engine. Cheap to share as `Arc<Db>`; all methods take `&self`.
 pub struct Db {
-    inner: Arc<DbInner>,
+    pub(crate) inner: Arc<DbInner>,
     syncer: Mutex<Option<JoinHandle<()>>>,
     /// Holds an exclusive lock on `<dir>/lock` while open (released when dropped).
     _lock: Option<std::fs::File>,

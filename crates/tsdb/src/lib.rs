@@ -39,11 +39,13 @@
 
 pub mod block;
 pub mod chunk;
+mod admin;
 mod db;
 pub mod fs;
 mod head;
 pub mod index;
 pub mod record;
+pub mod tombstones;
 pub mod wal;
 
 pub use db::{Cardinality, Db, Error, FsyncPolicy, HeadStats, Options, Stats};

@@ -1,4 +1,4 @@
-//! WAL record contents: series, samples, exemplars and metadata. Spec: `docs/format/wal.md` "Records".
+//! WAL record contents: series, samples, tombstones, exemplars and metadata. Spec: `docs/format/wal.md` "Records".
 //!
 //! Pure codecs over byte vectors; [`crate::wal`] stores the bytes. Decoding untrusted bytes returns
 //! [`RecordError`], never panics.
@@ -16,6 +16,8 @@ use diamond_model::{Exemplar, Label, Labels, Metadata, MetricType};
 pub const TYPE_SERIES: u8 = 1;
 /// Samples record type.
 pub const TYPE_SAMPLES: u8 = 2;
+/// Tombstones record type.
+pub const TYPE_TOMBSTONES: u8 = 3;
 /// Exemplars record type.
 pub const TYPE_EXEMPLARS: u8 = 4;
 /// Metadata record type.
@@ -39,6 +41,17 @@ pub struct RefSample {
     pub t: i64,
     /// Value.
     pub v: f64,
+}
+
+/// A deleted interval `[mint, maxt]` (inclusive) of a series (spec: wal.md "Tombstones (type 3)").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefTombstone {
+    /// Series ref.
+    pub sref: u64,
+    /// First deleted timestamp.
+    pub mint: i64,
+    /// Last deleted timestamp.
+    pub maxt: i64,
 }
 
 /// One exemplar of a series.
@@ -66,6 +79,8 @@ pub enum Record {
     Series(Vec<RefSeries>),
     /// Type 2.
     Samples(Vec<RefSample>),
+    /// Type 3.
+    Tombstones(Vec<RefTombstone>),
     /// Type 4.
     Exemplars(Vec<RefExemplar>),
     /// Type 6.
@@ -148,6 +163,16 @@ pub fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
         put_varint(buf, s.sref.wrapping_sub(first.sref) as i64);
         put_varint(buf, s.t.wrapping_sub(first.t));
         buf.extend_from_slice(&s.v.to_bits().to_be_bytes());
+    }
+}
+
+/// Appends a tombstones record to `buf`.
+pub fn encode_tombstones(stones: &[RefTombstone], buf: &mut Vec<u8>) {
+    buf.push(TYPE_TOMBSTONES);
+    for s in stones {
+        buf.extend_from_slice(&s.sref.to_be_bytes());
+        put_varint(buf, s.mint);
+        put_varint(buf, s.maxt);
     }
 }
 
@@ -363,6 +388,19 @@ pub fn decode(rec: &[u8]) -> Result<Record, RecordError> {
             }
             Ok(Record::Samples(out))
         }
+        TYPE_TOMBSTONES => {
+            let mut out = Vec::new();
+            while !d.is_empty() {
+                let sref = d.be64()?;
+                let mint = d.varint()?;
+                let maxt = d.varint()?;
+                if mint > maxt {
+                    return Err(RecordError::Invalid("tombstone interval (mint > maxt)"));
+                }
+                out.push(RefTombstone { sref, mint, maxt });
+            }
+            Ok(Record::Tombstones(out))
+        }
         TYPE_EXEMPLARS => {
             let mut out = Vec::new();
             if d.is_empty() {
@@ -469,6 +507,17 @@ mod tests {
         }
 
         #[test]
+        fn tombstones_round_trip(v in proptest::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 0..20)) {
+            let stones: Vec<RefTombstone> = v
+                .into_iter()
+                .map(|(sref, a, b)| RefTombstone { sref, mint: a.min(b), maxt: a.max(b) })
+                .collect();
+            let mut buf = Vec::new();
+            encode_tombstones(&stones, &mut buf);
+            prop_assert_eq!(decode(&buf).unwrap(), Record::Tombstones(stones));
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode(&b);
         }
@@ -522,5 +571,19 @@ mod tests {
         want.extend_from_slice(&[2, 1]); // zigzag(+1) = 2, zigzag(-1) = 1
         want.extend_from_slice(&1f64.to_bits().to_be_bytes());
         assert_eq!(buf, want);
+    }
+
+    #[test]
+    fn tombstones_layout_matches_spec() {
+        let mut buf = Vec::new();
+        encode_tombstones(&[RefTombstone { sref: 5, mint: -1, maxt: 2 }], &mut buf);
+        let mut want = vec![3u8];
+        want.extend_from_slice(&5u64.to_be_bytes());
+        want.extend_from_slice(&[1, 4]); // zigzag(-1) = 1, zigzag(2) = 4
+        assert_eq!(buf, want);
+        let mut bad = vec![3u8];
+        bad.extend_from_slice(&5u64.to_be_bytes());
+        bad.extend_from_slice(&[4, 1]); // mint 2 > maxt -1
+        assert!(decode(&bad).is_err());
     }
 }

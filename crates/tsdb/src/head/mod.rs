@@ -148,6 +148,19 @@ impl SeriesState {
         true
     }
 
+    /// The first and last sample's timestamps, `None` when the series has no sample.
+    pub(crate) fn time_range(&self) -> Option<(Timestamp, Timestamp)> {
+        let first = match self.closed.first() {
+            Some(c) => c.min_time,
+            None => self.open.as_ref()?.min_time(),
+        };
+        let last = match &self.open {
+            Some(h) => h.app.last_t(),
+            None => self.closed.last()?.max_time,
+        };
+        Some((first, last))
+    }
+
     /// Number of chunks (closed + open).
     pub(crate) fn num_chunks(&self) -> usize {
         self.closed.len() + usize::from(self.open.is_some())
@@ -271,6 +284,8 @@ pub(crate) struct Head {
     pub(crate) counters: Counters,
     /// Latest metadata per metric family name.
     pub(crate) metadata: RwLock<HashMap<String, Metadata>>,
+    /// Deleted intervals by series (`delete_series`; see `crate::tombstones`).
+    pub(crate) tombstones: crate::tombstones::MemTombstones,
 }
 
 impl Head {
@@ -297,6 +312,7 @@ impl Head {
             chunk_range: chunk_range.max(1),
             counters: Counters::default(),
             metadata: RwLock::new(HashMap::new()),
+            tombstones: crate::tombstones::MemTombstones::default(),
         }
     }
 

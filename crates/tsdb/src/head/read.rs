@@ -10,6 +10,7 @@ use super::{Chunk, MemSeries, SeriesState, labels_from_ids};
 use crate::chunk::XorIter;
 use crate::db::DbInner;
 use crate::index::postings_for_matchers;
+use crate::tombstones::{DeletedFilter, Intervals};
 
 /// A reader over `[mint, maxt]` of the head. Holds no lock between calls.
 pub(crate) struct HeadQuerier {
@@ -28,16 +29,23 @@ impl HeadQuerier {
         postings_for_matchers(&p, &self.db.head.symbols, matchers)
     }
 
-    /// Series among `refs` with at least one sample in range, with their chunk snapshots.
-    fn snapshot(&self, refs: &RoaringBitmap) -> Vec<(Arc<MemSeries>, Vec<Arc<Chunk>>)> {
+    /// Series among `refs` with at least one (not deleted) sample in range, with their chunk snapshots and
+    /// deleted intervals.
+    fn snapshot(&self, refs: &RoaringBitmap) -> Vec<(Arc<MemSeries>, Vec<Arc<Chunk>>, Option<Arc<Intervals>>)> {
         let mut out = Vec::new();
         for r in refs {
             let Some(s) = self.db.head.series(u64::from(r)) else {
                 continue;
             };
+            // A delete running concurrently is seen or not, per series; it never changes the chunks.
+            let deleted = self.db.head.tombstones.get(r);
             let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt);
-            if has_sample_in(&chunks, self.mint, self.maxt) {
-                out.push((s, chunks));
+            let live = match &deleted {
+                None => has_sample_in(&chunks, self.mint, self.maxt),
+                Some(d) => has_live_sample_in(&chunks, d, self.mint, self.maxt),
+            };
+            if live {
+                out.push((s, chunks, deleted));
             }
         }
         out
@@ -45,6 +53,10 @@ impl HeadQuerier {
 
     /// Whether the series has a sample in range, without copying chunks when the bounds already tell.
     fn in_range(&self, s: &MemSeries) -> bool {
+        if let Some(d) = self.db.head.tombstones.get(s.sref) {
+            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt);
+            return has_live_sample_in(&chunks, &d, self.mint, self.maxt);
+        }
         let st = s.state.lock();
         let (mint, maxt) = (self.mint, self.maxt);
         let overlapping = st
@@ -102,6 +114,16 @@ fn has_sample_in(chunks: &[Arc<Chunk>], mint: Timestamp, maxt: Timestamp) -> boo
     })
 }
 
+/// Whether any sample in `[mint, maxt]` is outside the deleted intervals.
+fn has_live_sample_in(chunks: &[Arc<Chunk>], deleted: &Intervals, mint: Timestamp, maxt: Timestamp) -> bool {
+    if deleted.covers(mint, maxt) {
+        return false;
+    }
+    DeletedFilter::new(ChunksIter::new(chunks, mint, maxt), deleted.as_slice())
+        .next()
+        .is_some()
+}
+
 impl Querier for HeadQuerier {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
         let refs = self.refs(matchers);
@@ -110,12 +132,13 @@ impl Querier for HeadQuerier {
             let syms = self.db.head.symbols.read();
             snaps
                 .into_iter()
-                .map(|(s, chunks)| Series {
+                .map(|(s, chunks, deleted)| Series {
                     labels: labels_from_ids(&syms, &s),
                     data: Arc::new(ChunkSeries {
                         chunks,
                         mint: self.mint,
                         maxt: self.maxt,
+                        deleted,
                     }),
                 })
                 .collect()
@@ -182,11 +205,17 @@ pub(crate) struct ChunkSeries {
     chunks: Vec<Arc<Chunk>>,
     mint: Timestamp,
     maxt: Timestamp,
+    /// Deleted intervals (tombstones), skipped by the iterator.
+    deleted: Option<Arc<Intervals>>,
 }
 
 impl SeriesData for ChunkSeries {
     fn iter(&self, mint: Timestamp, maxt: Timestamp) -> Box<dyn SampleIter + '_> {
-        Box::new(ChunksIter::new(&self.chunks, mint.max(self.mint), maxt.min(self.maxt)))
+        let it = ChunksIter::new(&self.chunks, mint.max(self.mint), maxt.min(self.maxt));
+        match &self.deleted {
+            None => Box::new(it),
+            Some(d) => Box::new(DeletedFilter::new(it, d.as_slice())),
+        }
     }
 }
 

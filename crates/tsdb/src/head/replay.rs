@@ -99,6 +99,15 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                 let _ = exemplars.append(r, &labels, &e.exemplar);
             }
         }
+        Ok(Some(Record::Tombstones(list))) => {
+            for t in list {
+                let r = remap.get(&t.sref).map_or(t.sref, |&r| u64::from(r));
+                match head.series(r) {
+                    Some(series) => head.tombstones.add(series.sref, t.mint, t.maxt),
+                    None => st.unknown_refs += 1,
+                }
+            }
+        }
         Ok(Some(Record::Metadata(list))) => {
             let mut g = head.metadata.write();
             for m in list {

@@ -6,6 +6,7 @@
 //! * `crash`: committed data survives a dropped `Db` and a real `kill -9` of a writer process.
 //! * `faults`: injected write/fsync failures poison the WAL and appends are refused.
 //! * `corruption`: a damaged WAL tail is repaired on open, keeping every commit before the damage.
+//! * `tombstones`: `Db::delete` against a naive model, across reopens.
 
 mod basics;
 mod blocks;
@@ -15,6 +16,7 @@ mod faults;
 mod fuzz_bodies;
 mod model;
 mod prometheus_compat;
+mod tombstones;
 
 use diamond_model::Labels;
 use diamond_model::storage::Queryable;
