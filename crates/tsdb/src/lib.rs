@@ -37,9 +37,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+mod admin;
 pub mod block;
 pub mod chunk;
-mod admin;
 mod db;
 pub mod fs;
 mod head;

@@ -576,7 +576,14 @@ mod tests {
     #[test]
     fn tombstones_layout_matches_spec() {
         let mut buf = Vec::new();
-        encode_tombstones(&[RefTombstone { sref: 5, mint: -1, maxt: 2 }], &mut buf);
+        encode_tombstones(
+            &[RefTombstone {
+                sref: 5,
+                mint: -1,
+                maxt: 2,
+            }],
+            &mut buf,
+        );
         let mut want = vec![3u8];
         want.extend_from_slice(&5u64.to_be_bytes());
         want.extend_from_slice(&[1, 4]); // zigzag(-1) = 1, zigzag(2) = 4

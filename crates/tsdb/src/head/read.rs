@@ -12,6 +12,9 @@ use crate::db::DbInner;
 use crate::index::postings_for_matchers;
 use crate::tombstones::{DeletedFilter, Intervals};
 
+/// A series, its chunks in range and its deleted intervals.
+type Snapshot = (Arc<MemSeries>, Vec<Arc<Chunk>>, Option<Arc<Intervals>>);
+
 /// A reader over `[mint, maxt]` of the head. Holds no lock between calls.
 pub(crate) struct HeadQuerier {
     db: Arc<DbInner>,
@@ -31,7 +34,7 @@ impl HeadQuerier {
 
     /// Series among `refs` with at least one (not deleted) sample in range, with their chunk snapshots and
     /// deleted intervals.
-    fn snapshot(&self, refs: &RoaringBitmap) -> Vec<(Arc<MemSeries>, Vec<Arc<Chunk>>, Option<Arc<Intervals>>)> {
+    fn snapshot(&self, refs: &RoaringBitmap) -> Vec<Snapshot> {
         let mut out = Vec::new();
         for r in refs {
             let Some(s) = self.db.head.series(u64::from(r)) else {

@@ -62,11 +62,20 @@ fn opts() -> Options {
 type Dump = Vec<(Labels, Vec<(Timestamp, u64)>)>;
 
 /// The model's answer: `MemStorage` minus the deleted samples, without series left empty.
-fn model_dump(model: &MemStorage, deleted: &HashSet<(Labels, Timestamp)>, mint: i64, maxt: i64, ms: &[Matcher]) -> Dump {
+fn model_dump(
+    model: &MemStorage,
+    deleted: &HashSet<(Labels, Timestamp)>,
+    mint: i64,
+    maxt: i64,
+    ms: &[Matcher],
+) -> Dump {
     dump(model, mint, maxt, ms)
         .into_iter()
         .map(|(l, v)| {
-            let v: Vec<_> = v.into_iter().filter(|(t, _)| !deleted.contains(&(l.clone(), *t))).collect();
+            let v: Vec<_> = v
+                .into_iter()
+                .filter(|(t, _)| !deleted.contains(&(l.clone(), *t)))
+                .collect();
             (l, v)
         })
         .filter(|(_, v)| !v.is_empty())
@@ -107,9 +116,15 @@ proptest! {
                     let mut want_series = 0;
                     if !ms.is_empty() {
                         for (l, v) in dump(&model, mint, maxt, &ms) {
-                            want_series += 1;
                             for (t, _) in v {
                                 deleted.insert((l.clone(), t));
+                            }
+                        }
+                        // A tombstone is recorded for every matching series whose sample range overlaps
+                        // the interval (clamped to it), even where no sample falls inside (as Prometheus).
+                        for (_, v) in dump(&model, i64::MIN, i64::MAX, &ms) {
+                            if v.first().is_some_and(|f| f.0 <= maxt) && v.last().is_some_and(|l| l.0 >= mint) {
+                                want_series += 1;
                             }
                         }
                     }
@@ -163,10 +178,17 @@ fn delete_survives_restart_and_later_samples_stay_visible() {
         append_range(&db, &a, (0..300).map(|i| i * 1000));
         append_range(&db, &b, (0..300).map(|i| i * 1000));
         // Deletes the middle of a (crossing chunk boundaries: 120 samples per chunk), and nothing of b.
-        assert_eq!(db.delete(100_000, 250_000, &[Matcher::equal("__name__", "a")]).unwrap(), 1);
+        assert_eq!(
+            db.delete(100_000, 250_000, &[Matcher::equal("__name__", "a")]).unwrap(),
+            1
+        );
         // Open-ended delete: everything of a up to its newest sample so far (Prometheus's default end).
         append_range(&db, &a, (300..310).map(|i| i * 1000));
-        assert_eq!(db.delete(305_000, i64::MAX, &[Matcher::equal("__name__", "a")]).unwrap(), 1);
+        assert_eq!(
+            db.delete(305_000, i64::MAX, &[Matcher::equal("__name__", "a")])
+                .unwrap(),
+            1
+        );
         // Samples appended after a delete are not covered by it, even with an open end.
         append_range(&db, &a, (310..320).map(|i| i * 1000));
         // Dropped without close: a crash. The deletes were fsynced.
@@ -176,14 +198,20 @@ fn delete_survives_restart_and_later_samples_stay_visible() {
     let want: Vec<i64> = (0..100).chain(251..305).chain(310..320).map(|i| i * 1000).collect();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1.iter().map(|s| s.0).collect::<Vec<_>>(), want);
-    assert_eq!(dump(&db, i64::MIN, i64::MAX, &[Matcher::equal("__name__", "b")])[0].1.len(), 300);
+    assert_eq!(
+        dump(&db, i64::MIN, i64::MAX, &[Matcher::equal("__name__", "b")])[0]
+            .1
+            .len(),
+        300
+    );
     // Seek through a deleted stretch lands after it.
     let q = db.querier(0, i64::MAX).unwrap();
     let s = q.select(&[Matcher::equal("__name__", "a")]).unwrap();
     let mut it = s[0].data.iter(0, i64::MAX);
-    assert_eq!(it.seek(150_000), Some((251_000, 251.0)));
+    assert_eq!(it.seek(150_000), Some((251_000, 251_000.0)));
     // A fully deleted series disappears from select, label names and values.
-    db.delete(i64::MIN, i64::MAX, &[Matcher::equal("__name__", "b")]).unwrap();
+    db.delete(i64::MIN, i64::MAX, &[Matcher::equal("__name__", "b")])
+        .unwrap();
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
     assert!(q.select(&[Matcher::equal("__name__", "b")]).unwrap().is_empty());
     assert_eq!(q.label_values("__name__", &[]).unwrap(), vec!["a".to_owned()]);
