@@ -112,7 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api_opts,
         args.query_max_concurrency,
     ));
-    let app = diamond_api::router(state);
+    let app = diamond_api::router(state).merge(diamond_ui::router());
 
     spawn_sighup(Arc::clone(&backend));
     backend.set_ready();
