@@ -373,6 +373,7 @@ export function graphPage(root, navigate) {
     for (const w of res.infos ?? []) status.append(notice('info', w));
     renderLegend(result, counts);
     renderExemplarInfo();
+    performance.mark('diamond:graph-rendered');
     chartBox.dataset.rendered = String(Date.now());
     chartBox.dispatchEvent(new CustomEvent('rendered', { detail: { ms } }));
   }
