@@ -67,7 +67,6 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/main.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/api.js", JS),
-    asset!("js/traceid.js", JS),
     asset!("js/time.js", JS),
     asset!("js/complete.js", JS),
     asset!("js/chart.js", JS),

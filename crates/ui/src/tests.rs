@@ -17,7 +17,14 @@ async fn get(path: &str, if_none_match: Option<&str>) -> axum::response::Respons
 
 #[tokio::test]
 async fn pages_serve_the_app_with_a_strict_policy() {
-    for path in ["/", "/graph", "/targets", "/exemplars", "/trace/4bf92f3577b34da6a3ce929d0e0e4736", "/ui/graph"] {
+    for path in [
+        "/",
+        "/graph",
+        "/targets",
+        "/exemplars",
+        "/trace/4bf92f3577b34da6a3ce929d0e0e4736",
+        "/ui/graph",
+    ] {
         let res = get(path, None).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         let h = res.headers();
@@ -86,7 +93,12 @@ fn etags_differ_between_files() {
 
 #[tokio::test]
 async fn unknown_assets_and_traversal_are_404() {
-    for path in ["/assets/nope.js", "/assets/../src/lib.rs", "/assets/js/../../Cargo.toml", "/assets/"] {
+    for path in [
+        "/assets/nope.js",
+        "/assets/../src/lib.rs",
+        "/assets/js/../../Cargo.toml",
+        "/assets/",
+    ] {
         let res = get(path, None).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
     }
@@ -99,14 +111,24 @@ fn every_import_and_page_reference_resolves() {
     let index = std::str::from_utf8(assets::INDEX.bytes).expect("utf-8");
     for part in index.split("\"/assets/").skip(1) {
         let path = part.split('"').next().unwrap_or("");
-        assert!(assets::find(path).is_some(), "index.html references missing /assets/{path}");
+        assert!(
+            assets::find(path).is_some(),
+            "index.html references missing /assets/{path}"
+        );
     }
     for a in assets::ASSETS.iter().filter(|a| a.path.starts_with("js/")) {
         let src = std::str::from_utf8(a.bytes).expect("utf-8");
-        for line in src.lines().filter(|l| l.starts_with("import ") || l.starts_with("export {")) {
+        for line in src
+            .lines()
+            .filter(|l| l.starts_with("import ") || l.starts_with("export {"))
+        {
             let Some(spec) = line.split('\'').nth(1) else { continue };
             let resolved = resolve("js/", spec);
-            assert!(assets::find(&resolved).is_some(), "{} imports missing {spec} ({resolved})", a.path);
+            assert!(
+                assets::find(&resolved).is_some(),
+                "{} imports missing {spec} ({resolved})",
+                a.path
+            );
         }
     }
 }

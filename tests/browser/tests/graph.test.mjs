@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDiamond, hasEndpoint } from '../lib/diamond.mjs';
+import { startDiamond } from '../lib/diamond.mjs';
 import { remoteWrite } from '../lib/remote-write.mjs';
 import { exportTraces } from '../lib/otlp.mjs';
 import { launch, chromiumMissing } from '../lib/browser.mjs';
@@ -17,6 +17,9 @@ const T_FOUND = '4bf92f3577b34da6a3ce929d0e0e4736';
 const T_FOUND_UPPER = '00F067AA0BA902B7A3CE929D0E0E4737'; // found under traceID, in upper case
 const T_MISSING = '0af7651916cd43dd8448eb211c80319c';
 const S_FOUND = '00f067aa0ba902b7';
+// Tests that need the embedded trace store still run without it, marked TODO (their failure is shown,
+// not counted) until it lands on main: see the issue-6 report.
+const NO_STORE = 'needs the embedded trace store (POST /v1/traces, GET /api/traces/<id>), not in this build';
 
 let srv;
 let b;
@@ -24,7 +27,6 @@ let now;
 let start;
 let end;
 let haveTraces = false;
-let haveLinks = false;
 let exemplars;
 
 before(async () => {
@@ -65,8 +67,7 @@ before(async () => {
     { service: 'frontend', traceId: T_FOUND_UPPER.toLowerCase(), spanId: '3333333333333333', name: 'GET /pay', startMs: t0 + 300000, durationMs: 120 },
   ]);
   haveTraces = status >= 200 && status < 300;
-  haveLinks = await hasEndpoint(srv.base, `/api/diamond/v1/exemplars/links?query=up&start=${start}&end=${end}`);
-  console.log(`# trace store: ${haveTraces ? 'present' : `absent (POST /v1/traces answered ${status})`}; links endpoint: ${haveLinks ? 'present' : 'absent (fallback to query_exemplars)'}`);
+  console.log(`# trace store: ${haveTraces ? 'present' : `absent (POST /v1/traces answered ${status})`}`);
   b = await launch();
 });
 
@@ -85,9 +86,11 @@ async function openGraph(expr) {
   return b.page.evaluate(() => document.querySelector('#graph').diamondProbe());
 }
 
+// found and missing need a trace store that was asked; without the embedded one (not on main yet)
+// the links endpoint answers unknown for a well-formed ID (docs/api/diamond.md).
 function expectedStatus(e) {
   if (e.expect === 'unparsable' || e.expect === 'none') return e.expect;
-  return haveLinks ? e.expect : 'unknown';
+  return haveTraces ? e.expect : 'unknown';
 }
 
 /** The canvas pixel at a page position, as [r, g, b, a]. */
@@ -112,7 +115,9 @@ test('diamonds sit at each exemplar\'s time and value, in the style of its link 
   await b.screenshot('graph-exemplars');
   assert.equal(probe.stats.total, 6, JSON.stringify(probe.stats));
   assert.equal(probe.diamonds.length, 6, 'six exemplars far apart: none thinned');
-  const { left, width } = probe.plot;
+  const { left, top, width, height } = probe.plot;
+  const [yMin, yMax] = probe.scales.y;
+  assert.deepEqual(probe.scales.x, [start, end]);
   for (const e of exemplars) {
     const d = probe.diamonds.find((x) => Math.abs(x.ts * 1000 - e.ts) < 1);
     assert.ok(d, `a diamond at ${e.ts}`);
@@ -121,6 +126,9 @@ test('diamonds sit at each exemplar\'s time and value, in the style of its link 
     assert.equal(d.status, expectedStatus(e), `status of ${JSON.stringify(e.labels)}`);
     const wantX = left + ((e.ts / 1000 - start) / (end - start)) * width;
     assert.ok(Math.abs(d.x - wantX) < 1.5, `x ${d.x} vs ${wantX}`);
+    const wantY = top + ((yMax - e.value) / (yMax - yMin)) * height;
+    assert.ok(Math.abs(d.y - wantY) < 1.5, `y ${d.y} vs ${wantY}`);
+    assert.ok(yMin <= e.value && e.value <= yMax, 'the y range includes every exemplar');
     // Something is drawn there: found/unknown/none fill the centre, missing has its red slash there.
     if (d.status !== 'unparsable') {
       const [r, g, bl, a] = await pixel(d.x, d.y);
@@ -132,9 +140,7 @@ test('diamonds sit at each exemplar\'s time and value, in the style of its link 
   const k = (ds.at(-1).y - ds[0].y) / (ds.at(-1).value - ds[0].value);
   assert.ok(k < 0);
   for (const d of ds) assert.ok(Math.abs(ds[0].y + k * (d.value - ds[0].value) - d.y) < 1, `y of ${d.value}`);
-  if (haveLinks) {
-    assert.equal(probe.diamonds.find((d) => d.status === 'found' && d.labels.traceID).traceId, T_FOUND_UPPER.toLowerCase());
-  }
+  assert.equal(probe.diamonds.find((d) => d.labels.traceID).traceId, T_FOUND_UPPER.toLowerCase(), 'normalised by the links endpoint');
 });
 
 test('hovering a diamond shows its labels, value, time and series', { skip }, async () => {
@@ -217,14 +223,8 @@ test('clicking a diamond opens the embedded trace view with the right spans', { 
   await b.page.mouse.click(d.x, d.y);
   await b.page.waitForURL(new RegExp(`/trace/${T_FOUND}`));
   assert.match(b.page.url(), new RegExp(`span=${S_FOUND}`));
-  if (!haveTraces) {
-    await b.page.locator('.notice').first().waitFor();
-    await b.screenshot('trace-no-store');
-    t.skip('no trace store in this build (POST /v1/traces answered 404): spans not checked');
-    return;
-  }
-  await b.page.waitForSelector('.waterfall .wf-row.span');
-  await b.screenshot('trace-view');
+  if (!haveTraces) t.todo(NO_STORE);
+  await b.page.waitForSelector('.waterfall .wf-row.span', { timeout: haveTraces ? 10000 : 2000 }).finally(() => b.screenshot('trace-view'));
   const rows = await b.page.$$eval('.waterfall .wf-row.span', (rs) => rs.map((r) => ({
     svc: r.querySelector('.wf-svc').textContent, op: r.querySelector('.wf-op').textContent,
     error: r.classList.contains('span-error'), focus: r.classList.contains('span-focus'), id: r.dataset.spanId,
@@ -246,7 +246,7 @@ test('clicking a diamond opens the embedded trace view with the right spans', { 
 });
 
 test('a dangling link opens a trace view that says so', { skip }, async (t) => {
-  if (!haveTraces) { t.skip('no trace store in this build'); return; }
+  if (!haveTraces) t.todo(NO_STORE);
   const probe = await openGraph('checkout_latency_seconds');
   const d = probe.diamonds.find((x) => x.value === 0.7);
   await b.page.mouse.click(d.x, d.y);

@@ -90,21 +90,18 @@ test('the targets page shows health, last scrape, errors, format and exemplars',
   assert.equal(await b.page.locator('tr.target').count(), 1);
 });
 
-test('the exemplar-coverage page shows each metric\'s coverage, or says the endpoint is missing', { skip }, async () => {
-  const have = await hasEndpoint(srv.base, '/api/diamond/v1/exemplars/coverage');
+test('the exemplar-coverage page shows each metric\'s coverage and a metric\'s series', { skip }, async (t) => {
+  // Runs without the endpoint too (it is being built beside this UI), marked TODO until it is on main.
+  if (!(await hasEndpoint(srv.base, '/api/diamond/v1/exemplars/coverage'))) {
+    t.todo('needs /api/diamond/v1/exemplars/coverage, not in this build');
+  }
   await b.page.goto(`${srv.base}/targets`);
   await b.page.getByRole('link', { name: 'Exemplar coverage' }).click();
   await b.page.waitForURL(/\/exemplars$/);
-  if (!have) {
-    const n = b.page.locator('.notice');
-    await n.waitFor();
-    assert.match(await n.innerText(), /no exemplar-coverage endpoint/);
-    await b.screenshot('coverage-missing');
-    return;
-  }
-  await b.page.waitForSelector('table.grid');
+  await b.page.waitForSelector('.notice, table.grid');
   await b.screenshot('coverage');
-  const text = await b.page.locator('table.grid').innerText();
+  assert.ok(await b.page.locator('table.grid').count() > 0, await b.page.locator('main').innerText());
+  const text = await b.page.locator('table.grid').first().innerText();
   assert.match(text, /orders_total/);
   await b.page.getByRole('button', { name: 'orders_total' }).click();
   await b.page.waitForURL(/metric=orders_total/);

@@ -1,8 +1,6 @@
 // Clients of Prometheus's API and of Diamond's own endpoints (docs/api/diamond.md). Every call
 // resolves to the envelope's data or throws an ApiError that says what went wrong.
 
-import { fallbackTrace } from './traceid.js';
-
 export class ApiError extends Error {
   constructor(status, errorType, message) {
     super(message);
@@ -41,24 +39,10 @@ export function queryRange(query, start, end, step, signal) {
   return call('/api/v1/query_range', { query, start, end, step }, { signal });
 }
 
-/**
- * The query's exemplars with their trace links. Uses Diamond's links endpoint; when the server has
- * none (404, e.g. an older build), falls back to Prometheus's query_exemplars and works the links
- * out here, with status "unknown" because nobody asked a trace store. `source` says which was used.
- */
+/** The query's exemplars, each with its normalised trace ID, links and link status (docs/api/diamond.md). */
 export async function exemplarsWithLinks(query, start, end, signal) {
-  try {
-    const r = await call('/api/diamond/v1/exemplars/links', { query, start, end }, { signal });
-    return { ...r, data: r.data ?? [], source: 'links' };
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 404) throw e;
-  }
-  const r = await call('/api/v1/query_exemplars', { query, start, end }, { signal });
-  const data = (r.data ?? []).map((s) => ({
-    seriesLabels: s.seriesLabels,
-    exemplars: s.exemplars.map((ex) => ({ ...ex, trace: fallbackTrace(ex.labels) })),
-  }));
-  return { ...r, data, source: 'query_exemplars' };
+  const r = await call('/api/diamond/v1/exemplars/links', { query, start, end }, { signal });
+  return { ...r, data: r.data ?? [] };
 }
 
 export async function metricNames() {

@@ -287,6 +287,7 @@ export function createChart(el, opts) {
     return {
       stats: { ...stats },
       plot: { left: r.left, top: r.top, width: r.width, height: r.height },
+      scales: { x: [u.scales.x.min, u.scales.x.max], y: [u.scales.y.min, u.scales.y.max] },
       diamonds: drawn.map((d) => ({
         x: r.left + d.x, y: r.top + d.y, ts: d.ex.ts, value: d.ex.value, group: d.ex.group,
         status: d.ex.trace?.status ?? 'none', traceId: d.ex.trace?.traceId ?? null, labels: d.ex.labels,

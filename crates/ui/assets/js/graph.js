@@ -178,7 +178,7 @@ export function graphPage(root, navigate) {
   attach(input, () => run(true));
   syncControls();
 
-  let lastExemplars = { total: 0, bySeries: new Map(), unmatched: 0, source: null, error: null };
+  let lastExemplars = { unmatched: 0, error: null };
 
   let lastInfo = '';
   function renderExemplarInfo() {
@@ -197,9 +197,6 @@ export function graphPage(root, navigate) {
       if (s.hiddenSeries) text += `, ${s.hiddenSeries} on hidden series`;
       if (s.offscreen) text += `, ${s.offscreen} outside the plot`;
       parts.push(h('span', { class: 'ex-count' }, `${text}.`));
-    }
-    if (lastExemplars.source === 'query_exemplars') {
-      parts.push(h('span', { class: 'muted' }, ' Trace links were not checked: this server has no /api/diamond/v1/exemplars/links.'));
     }
     if (lastExemplars.unmatched) parts.push(h('span', { class: 'muted' }, ` ${lastExemplars.unmatched} belong to series not in the result (grey).`));
     const key = h('span', { class: 'diamond-key' }, Object.keys(STATUS_TEXT).map((k) => {
@@ -343,7 +340,7 @@ export function graphPage(root, navigate) {
     const counts = new Map();
     let unmatched = 0;
     if (exRes.error) {
-      lastExemplars = { error: exRes.error.message, source: null, unmatched: 0 };
+      lastExemplars = { error: exRes.error.message, unmatched: 0 };
     } else {
       for (const s of exRes.data ?? []) {
         const g = matchSeries(result, s.seriesLabels);
@@ -356,7 +353,7 @@ export function graphPage(root, navigate) {
           if (g >= 0) counts.set(g, (counts.get(g) ?? 0) + 1); else unmatched++;
         }
       }
-      lastExemplars = { error: null, source: exRes.source, unmatched };
+      lastExemplars = { error: null, unmatched };
     }
 
     chart?.destroy();
