@@ -54,6 +54,20 @@ pub trait Backend: Send + Sync + 'static {
     fn self_metrics(&self, openmetrics: bool) -> String;
     /// Whether start-up (WAL replay) has finished.
     fn ready(&self) -> bool;
+    /// Deletes the samples in `[start, end]` of the series matching `matchers` (admin `delete_series`).
+    fn delete_series(&self, start: Timestamp, end: Timestamp, matchers: &[Matcher]) -> Result<(), String> {
+        let _ = (start, end, matchers);
+        Err("this storage does not support deleting series".into())
+    }
+    /// Removes deleted data from memory and files (admin `clean_tombstones`).
+    fn clean_tombstones(&self) -> Result<(), String> {
+        Err("this storage does not support tombstones".into())
+    }
+    /// Writes a snapshot as `<data>/snapshots/<name>`, without the head when `skip_head` (admin `snapshot`).
+    fn snapshot(&self, name: &str, skip_head: bool) -> Result<(), String> {
+        let _ = (name, skip_head);
+        Err("this storage does not support snapshots".into())
+    }
     /// The trace-link resolver (destinations from the config, the embedded store's lookup). `None`: links
     /// to the embedded store only, never checked.
     fn trace_links(&self) -> Option<Arc<links::TraceLinks>> {
@@ -70,6 +84,8 @@ pub struct ApiOptions {
     pub max_remote_write_decompressed: usize,
     /// Whether `/-/reload` is enabled (`--web.enable-lifecycle`).
     pub enable_lifecycle: bool,
+    /// Whether `/api/v1/admin/tsdb/*` is enabled (`--web.enable-admin-api`; default off, as Prometheus).
+    pub enable_admin_api: bool,
     /// Whether `/api/v1/write` is enabled.
     pub enable_remote_write: bool,
     /// Version reported by buildinfo.
@@ -85,6 +101,7 @@ impl Default for ApiOptions {
             max_remote_write_decompressed: 256 << 20,
             enable_lifecycle: true,
             enable_remote_write: true,
+            enable_admin_api: false,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             query_timeout: std::time::Duration::from_secs(120),
         }
@@ -174,5 +191,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/-/ready", get(v1::status::ready).head(v1::status::ready))
         .route("/-/reload", post(v1::status::reload).put(v1::status::reload))
         .route("/metrics", get(v1::status::metrics))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(v1::admin::delete_series).put(v1::admin::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(v1::admin::clean_tombstones).put(v1::admin::clean_tombstones),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(v1::admin::snapshot).put(v1::admin::snapshot),
+        )
         .with_state(state)
 }

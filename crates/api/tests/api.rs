@@ -16,6 +16,8 @@ use tower::ServiceExt;
 
 struct TestBackend {
     store: MemStorage,
+    /// Admin calls received, as text.
+    admin_calls: parking_lot::Mutex<Vec<String>>,
 }
 
 impl Backend for TestBackend {
@@ -62,6 +64,23 @@ impl Backend for TestBackend {
     fn ready(&self) -> bool {
         true
     }
+    fn delete_series(&self, start: Timestamp, end: Timestamp, ms: &[Matcher]) -> Result<(), String> {
+        let ms: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
+        self.admin_calls
+            .lock()
+            .push(format!("delete {start} {end} {}", ms.join(",")));
+        Ok(())
+    }
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.admin_calls.lock().push("clean".into());
+        Ok(())
+    }
+    fn snapshot(&self, name: &str, skip_head: bool) -> Result<(), String> {
+        self.admin_calls
+            .lock()
+            .push(format!("snapshot {} {skip_head}", name.len()));
+        Err("disk full".into())
+    }
 }
 
 fn app() -> (axum::Router, MemStorage) {
@@ -97,10 +116,27 @@ fn app() -> (axum::Router, MemStorage) {
     )
     .unwrap();
     a.commit().unwrap();
-    let backend = Arc::new(TestBackend { store: store.clone() });
+    let backend = Arc::new(TestBackend {
+        store: store.clone(),
+        admin_calls: parking_lot::Mutex::new(Vec::new()),
+    });
     let engine = diamond_promql::Engine::new(diamond_promql::EngineOptions::default());
     let state = Arc::new(ApiState::new(backend, engine, ApiOptions::default(), 4));
     (diamond_api::router(state), store)
+}
+
+fn admin_app(enabled: bool) -> (axum::Router, Arc<TestBackend>) {
+    let backend = Arc::new(TestBackend {
+        store: MemStorage::new(),
+        admin_calls: parking_lot::Mutex::new(Vec::new()),
+    });
+    let engine = diamond_promql::Engine::new(diamond_promql::EngineOptions::default());
+    let opts = ApiOptions {
+        enable_admin_api: enabled,
+        ..ApiOptions::default()
+    };
+    let state = Arc::new(ApiState::new(Arc::clone(&backend) as Arc<dyn Backend>, engine, opts, 4));
+    (diamond_api::router(state), backend)
 }
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
@@ -508,4 +544,81 @@ async fn exemplar_link_open_redirects_to_the_normalised_id() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = loc("/api/diamond/v1/exemplars/links/open?trace_id=abc&destination=nope").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+/// Status codes and bodies as the reference Prometheus 3.5 answers them (recorded by hand with curl;
+/// the server's differential test compares against the live binary).
+#[tokio::test]
+async fn admin_api_disabled_enabled_and_bad_parameters() {
+    let (off, b) = admin_app(false);
+    for path in ["delete_series?match[]=up", "clean_tombstones", "snapshot"] {
+        for method in ["POST", "PUT"] {
+            let req = Request::builder()
+                .method(method)
+                .uri(format!("/api/v1/admin/tsdb/{path}"))
+                .body(Body::empty())
+                .unwrap();
+            let (st, body) = call(&off, req).await;
+            assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR, "{method} {path}");
+            assert_eq!(
+                body,
+                r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
+            );
+        }
+        let (st, _) = get(&off, &format!("/api/v1/admin/tsdb/{path}")).await;
+        assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    assert!(b.admin_calls.lock().is_empty());
+
+    let (on, b) = admin_app(true);
+    let cases: &[(&str, u16, &str)] = &[
+        (
+            "delete_series",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#,
+        ),
+        (
+            "delete_series?match[]=up&start=abc",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": invalid time value for 'start': cannot parse \"abc\" to a valid timestamp"}"#,
+        ),
+        (
+            "delete_series?match[]=%7B",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"match[]\": 1:2: parse error: unexpected end of input inside braces"}"#,
+        ),
+        ("delete_series?match[]=up&start=10&end=5", 204, ""),
+        (
+            "delete_series?match[]=up&match[]=%7Bjob%3D%22a%22%7D&start=1.5",
+            204,
+            "",
+        ),
+        ("clean_tombstones", 204, ""),
+        (
+            "snapshot?skip_head=maybe",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"skip_head\": unable to parse boolean: strconv.ParseBool: parsing \"maybe\": invalid syntax"}"#,
+        ),
+        (
+            "snapshot?skip_head=1",
+            500,
+            r#"{"status":"error","errorType":"internal","error":"disk full"}"#,
+        ),
+    ];
+    for &(path, status, want) in cases {
+        let (st, body) = post_form(&on, &format!("/api/v1/admin/tsdb/{path}"), "").await;
+        assert_eq!(st.as_u16(), status, "{path}: {body}");
+        assert_eq!(body, want, "{path}");
+    }
+    let calls = b.admin_calls.lock().clone();
+    assert_eq!(
+        calls,
+        vec![
+            "delete 10000 5000 __name__=\"up\"".to_owned(),
+            "delete 1500 9223309901257974999 __name__=\"up\"".to_owned(),
+            "delete 1500 9223309901257974999 job=\"a\"".to_owned(),
+            "clean".to_owned(),
+            format!("snapshot {} true", "20261204T171048Z-67fb6815ae8eaad9".len()),
+        ]
+    );
 }

@@ -300,6 +300,32 @@ impl diamond_api::Backend for ServerBackend {
         w.finish()
     }
 
+    fn delete_series(
+        &self,
+        start: diamond_model::Timestamp,
+        end: diamond_model::Timestamp,
+        matchers: &[diamond_model::Matcher],
+    ) -> Result<(), String> {
+        self.db
+            .delete(start, end, matchers)
+            .map(|_| ())
+            .map_err(|e| format!("delete series: {:#}", anyhow::Error::from(e)))
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.db
+            .clean_tombstones()
+            .map(|_| ())
+            .map_err(|e| format!("clean tombstones: {:#}", anyhow::Error::from(e)))
+    }
+
+    fn snapshot(&self, name: &str, skip_head: bool) -> Result<(), String> {
+        let dir = self.args.tsdb_path.join("snapshots").join(name);
+        self.db
+            .snapshot(&dir, !skip_head)
+            .map_err(|e| format!("create snapshot: {:#}", anyhow::Error::from(e)))
+    }
+
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
@@ -325,3 +351,4 @@ mod tests {
         );
     }
 }
+

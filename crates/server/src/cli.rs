@@ -129,7 +129,7 @@ pub(crate) struct ServeArgs {
     /// Enable /-/reload (on by default in Diamond, which listens on loopback by default).
     #[arg(long = "web.enable-lifecycle", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) enable_lifecycle: bool,
-    /// Enable the admin API (snapshot, delete_series; arrives with the on-disk TSDB).
+    /// Enable the admin API: /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot}.
     #[arg(long = "web.enable-admin-api", default_value_t = false)]
     pub(crate) enable_admin_api: bool,
     /// Log level: debug, info, warn, error.

@@ -103,6 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_opts = diamond_api::ApiOptions {
         enable_lifecycle: args.enable_lifecycle,
         enable_remote_write: args.enable_remote_write,
+        enable_admin_api: args.enable_admin_api,
         query_timeout,
         ..Default::default()
     };

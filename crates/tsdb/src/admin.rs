@@ -1,15 +1,33 @@
-//! The admin operations of [`Db`]: deleting series data (tombstones).
+//! The admin operations of [`Db`] (Prometheus's `/api/v1/admin/tsdb/*`): deleting series data
+//! (tombstones), cleaning tombstones, and snapshots.
 //!
 //! Semantics are Prometheus's `delete_series`: the samples of the matching series in `[mint, maxt]` are
-//! hidden from every query at once and removed from the files later (when a block is cut from the head,
-//! and by `clean_tombstones` for blocks). See `crate::tombstones` and docs/format/wal.md "Tombstones".
+//! hidden from every query at once and removed from memory and files later (by `clean_tombstones`, and
+//! when a block is cut from the head). See `crate::tombstones` and docs/format/wal.md "Tombstones".
 
+use std::path::Path;
+use std::sync::Arc;
+
+use diamond_model::storage::Querier;
 use diamond_model::{Matcher, Timestamp};
 
+use crate::block::{self, BlockWriter, ChunkData, TMP_CREATION, TMP_DELETION};
+use crate::chunk::encode_chunks;
 use crate::db::{Db, Error};
+use crate::fs::{Dir, DiskDir};
+use crate::head::HeadQuerier;
 use crate::index::postings_for_matchers;
 use crate::record::{self, RefTombstone};
 use crate::wal;
+
+/// What [`Db::clean_tombstones`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanStats {
+    /// Samples removed from the head's closed chunks.
+    pub head_samples_removed: u64,
+    /// Blocks rewritten without their deleted samples.
+    pub blocks_rewritten: u64,
+}
 
 impl Db {
     /// Deletes the samples with `mint <= t <= maxt` of every series matching all `matchers`, and returns
@@ -71,4 +89,131 @@ impl Db {
         tracing::info!(series = stones.len(), mint, maxt, "deleted series data (tombstones)");
         Ok(stones.len() as u64)
     }
+}
+
+impl Db {
+    /// Removes deleted data (`/api/v1/admin/tsdb/clean_tombstones`). In the head, the closed chunks that
+    /// hold deleted samples are re-encoded without them (the open chunk keeps its samples, since the
+    /// newest sample decides the in-order rule; readers still hide them). The head's tombstones stay in
+    /// memory and in the WAL, so a replay shows the same data.
+    pub fn clean_tombstones(&self) -> Result<CleanStats, Error> {
+        let head = &self.inner.head;
+        let mut stats = CleanStats::default();
+        for t in head.tombstones.refs() {
+            let Some(ivs) = head.tombstones.get(t) else { continue };
+            let Some(s) = head.series(u64::from(t)) else { continue };
+            stats.head_samples_removed += s.state.lock().drop_deleted(&ivs);
+        }
+        tracing::info!(head_samples_removed = stats.head_samples_removed, "tombstones cleaned");
+        Ok(stats)
+    }
+
+    /// Writes a snapshot of the database into `dest` (created; must not exist): a hard link of every
+    /// block's files, and, when `with_head`, the head's data (without deleted samples) as one more block.
+    /// The result is a data directory that Diamond and Prometheus open as it is
+    /// (`/api/v1/admin/tsdb/snapshot`). Only for a database opened on disk with [`Db::open`].
+    pub fn snapshot(&self, dest: &Path, with_head: bool) -> Result<(), Error> {
+        let io = |op: String, e| Error::Block(block::Error::io(op, e));
+        let Some(src) = &self.path else {
+            return Err(io(
+                "snapshotting a database without a data directory".into(),
+                std::io::Error::from(std::io::ErrorKind::Unsupported),
+            ));
+        };
+        std::fs::create_dir_all(dest).map_err(|e| io(format!("creating {}", dest.display()), e))?;
+        for name in snapshot_block_names(src).map_err(|e| io(format!("listing {}", src.display()), e))? {
+            link_tree(&src.join(&name), &dest.join(&name))
+                .map_err(|e| io(format!("hard-linking block {name} into {}", dest.display()), e))?;
+        }
+        if with_head {
+            let root: Arc<dyn Dir> =
+                Arc::new(DiskDir::open(dest).map_err(|e| io(format!("opening {}", dest.display()), e))?);
+            write_head_block(self, root)?;
+        }
+        sync_dir(dest).map_err(|e| io(format!("fsync {}", dest.display()), e))?;
+        Ok(())
+    }
+}
+
+/// The complete blocks of a data directory: `<ULID>/meta.json` present, not a temporary directory.
+fn snapshot_block_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !e.file_type()?.is_dir() || name.ends_with(TMP_CREATION) || name.ends_with(TMP_DELETION) {
+            continue;
+        }
+        if block::is_ulid(&name) && e.path().join("meta.json").is_file() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Recreates the directory tree `src` at `dst` with every file hard-linked (blocks are immutable, and the
+/// tombstones file is replaced by rename, never written in place, so a link never sees a change).
+fn link_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for e in std::fs::read_dir(src)? {
+        let e = e?;
+        let to = dst.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            link_tree(&e.path(), &to)?;
+        } else {
+            std::fs::hard_link(e.path(), &to)?;
+        }
+    }
+    sync_dir(dst)
+}
+
+fn sync_dir(p: &Path) -> std::io::Result<()> {
+    std::fs::File::open(p)?.sync_all()
+}
+
+/// Writes the head's samples (deleted ones left out) as one block in `root` covering
+/// `[first sample, last sample + 1)`. Writes nothing when the head is empty.
+fn write_head_block(db: &Db, root: Arc<dyn Dir>) -> Result<(), Error> {
+    let q = HeadQuerier::new(Arc::clone(&db.inner), i64::MIN, i64::MAX);
+    let series = q
+        .select(&[])
+        .map_err(|e| Error::Block(block::Error::Invalid(e.to_string())))?;
+    let mut encoded = Vec::with_capacity(series.len());
+    let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+    for s in &series {
+        let mut it = s.data.iter(i64::MIN, i64::MAX);
+        let mut samples = Vec::new();
+        while let Some(x) = it.next() {
+            samples.push(x);
+        }
+        if let (Some(f), Some(l)) = (samples.first(), samples.last()) {
+            mint = mint.min(f.0);
+            maxt = maxt.max(l.0);
+        }
+        encoded.push(encode_chunks(samples, i64::MAX));
+    }
+    if mint > maxt {
+        return Ok(());
+    }
+    let mut symbols: Vec<String> = series
+        .iter()
+        .flat_map(|s| s.labels.iter().flat_map(|l| [l.name.clone(), l.value.clone()]))
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let mut w = BlockWriter::new(root, mint, maxt.saturating_add(1), symbols)?;
+    for (s, chunks) in series.iter().zip(&encoded) {
+        let cd: Vec<ChunkData<'_>> = chunks
+            .iter()
+            .map(|(min_time, max_time, data)| ChunkData {
+                min_time: *min_time,
+                max_time: *max_time,
+                data,
+            })
+            .collect();
+        w.add_series(&s.labels, &cd)?;
+    }
+    w.finish(1, Vec::new(), Vec::new())?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ use diamond_model::storage::{AppendError, Appender, Querier, Queryable, ReadErro
 use diamond_model::{Metadata, Timestamp};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::block;
 use crate::fs::{Dir, DiskDir};
 use crate::head::{Head, HeadAppender, HeadQuerier, replay_wal};
 use crate::wal::{self, WalWriter};
@@ -70,6 +71,9 @@ pub enum Error {
     /// The WAL failed (I/O, or poisoned by an earlier failure).
     #[error("write-ahead log operation failed")]
     Wal(#[from] wal::Error),
+    /// Writing, reading or compacting a block failed.
+    #[error("block operation failed")]
+    Block(#[from] block::Error),
     /// Another process (or another `Db` in this one) has the data directory open.
     #[error("data directory {path} is locked by another open database")]
     Locked {
@@ -226,6 +230,8 @@ pub struct Db {
     syncer: Mutex<Option<JoinHandle<()>>>,
     /// Holds an exclusive lock on `<dir>/lock` while open (released when dropped).
     _lock: Option<std::fs::File>,
+    /// The data directory on disk ([`Db::open`]), where snapshots are written.
+    pub(crate) path: Option<std::path::PathBuf>,
 }
 
 impl Db {
@@ -256,6 +262,7 @@ impl Db {
         let wal_dir = DiskDir::open(&dir.join("wal")).map_err(open_err)?;
         let mut db = Self::open_with_dir(Arc::new(wal_dir), opts)?;
         db._lock = Some(lock);
+        db.path = Some(dir.to_path_buf());
         Ok(db)
     }
 
@@ -306,6 +313,7 @@ impl Db {
             inner,
             syncer: Mutex::new(syncer),
             _lock: None,
+            path: None,
         })
     }
 

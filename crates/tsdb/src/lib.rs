@@ -48,6 +48,7 @@ pub mod record;
 pub mod tombstones;
 pub mod wal;
 
+pub use admin::CleanStats;
 pub use db::{Cardinality, Db, Error, FsyncPolicy, HeadStats, Options, Stats};
 
 /// Formats an error with its `source` chain: `a: b: c`.

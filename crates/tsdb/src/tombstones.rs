@@ -121,6 +121,11 @@ impl MemTombstones {
         g.get(&sref).cloned()
     }
 
+    /// The refs of the series with tombstones.
+    pub(crate) fn refs(&self) -> Vec<u32> {
+        self.by_ref.read().keys().copied().collect()
+    }
+
     /// Whether no series has tombstones.
     pub(crate) fn is_empty(&self) -> bool {
         self.by_ref.read().is_empty()

@@ -1,5 +1,6 @@
 //! Handlers of `/api/v1/*` and the lifecycle endpoints.
 
+pub(crate) mod admin;
 pub(crate) mod exemplars;
 pub(crate) mod query;
 pub(crate) mod series;

@@ -292,6 +292,17 @@ impl RefPrometheus {
     }
 }
 
+/// Sends `method url` with an empty body; returns (status, body text).
+pub fn send(method: &str, url: &str) -> (u16, String) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+    let resp = crate::harness::client()
+        .request(m, url)
+        .send()
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.text().unwrap_or_default())
+}
+
 impl Drop for RefPrometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -3,6 +3,7 @@
 //!
 //! Contents:
 //! - `harness`: start/stop Diamond, the Python target and the reference Prometheus; HTTP helpers.
+//! - `admin`: the admin API (delete_series, clean_tombstones, snapshot) side by side with Prometheus.
 //! - `api`: Prometheus-shaped answers and errors of the read API over a real socket.
 //! - `scrape_e2e`: a `prometheus_client` app serving OpenMetrics with exemplars, scraped end to end.
 //! - `go_client`: the same with a real `client_golang` app, with promhttp's OpenMetrics switch on and off.
@@ -13,6 +14,7 @@
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
 
+mod admin;
 mod api;
 mod cli;
 mod crash;

@@ -161,6 +161,55 @@ impl SeriesState {
         Some((first, last))
     }
 
+    /// Rewrites the closed chunks that hold deleted samples without them (`clean_tombstones`), dropping
+    /// chunks left empty. The open chunk is kept as it is: it holds the newest sample, which the in-order
+    /// rule compares against, and readers still filter it through the tombstones. Returns the samples
+    /// removed.
+    pub(crate) fn drop_deleted(&mut self, deleted: &crate::tombstones::Intervals) -> u64 {
+        let mut removed = 0u64;
+        let mut out: Vec<Arc<Chunk>> = Vec::with_capacity(self.closed.len());
+        for c in self.closed.drain(..) {
+            let touched = deleted
+                .as_slice()
+                .iter()
+                .any(|&(a, b)| a <= c.max_time && b >= c.min_time);
+            if !touched {
+                out.push(c);
+                continue;
+            }
+            let mut kept = Vec::new();
+            let mut dropped = 0u64;
+            let mut failed = false;
+            for s in crate::chunk::XorIter::new(&c.data) {
+                match s {
+                    Ok((t, _)) if deleted.contains(t) => dropped += 1,
+                    Ok(s) => kept.push(s),
+                    // Head chunks are encoded by us in memory; a decode error would be a bug. Keep the
+                    // chunk untouched rather than lose the samples after the error.
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed {
+                out.push(c);
+                continue;
+            }
+            removed += dropped;
+            // One closed chunk never spans a chunk-range boundary, so neither do its pieces.
+            for (min_time, max_time, data) in crate::chunk::encode_chunks(kept, i64::MAX) {
+                out.push(Arc::new(Chunk {
+                    min_time,
+                    max_time,
+                    data,
+                }));
+            }
+        }
+        self.closed = out;
+        removed
+    }
+
     /// Number of chunks (closed + open).
     pub(crate) fn num_chunks(&self) -> usize {
         self.closed.len() + usize::from(self.open.is_some())

@@ -19,6 +19,7 @@ enum Op {
     Delete { mint: i64, maxt: i64, m: usize },
     Query { mint: i64, maxt: i64, m: usize },
     Reopen { close: bool },
+    Clean,
 }
 
 fn pool() -> Vec<Labels> {
@@ -48,6 +49,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0i64..65, 0i64..20, 0usize..5).prop_map(|(a, len, m)| Op::Delete { mint: a * 1000, maxt: (a + len) * 1000, m }),
         3 => (0i64..65, 0i64..65, 0usize..5).prop_map(|(a, b, m)| Op::Query { mint: a.min(b) * 1000, maxt: a.max(b) * 1000, m }),
         1 => any::<bool>().prop_map(|close| Op::Reopen { close }),
+        1 => Just(Op::Clean),
     ]
 }
 
@@ -144,6 +146,9 @@ proptest! {
                     jobs.dedup();
                     prop_assert_eq!(q.label_values("job", &ms).unwrap(), jobs);
                 }
+                Op::Clean => {
+                    db.clean_tombstones().unwrap();
+                }
                 Op::Reopen { close } => {
                     app = None;
                     if close {
@@ -230,4 +235,111 @@ fn delete_on_a_closed_db_fails() {
     let e = db.delete(0, 5, &[Matcher::equal("__name__", "a")]).unwrap_err();
     assert!(e.to_string().contains("write-ahead log"), "{e}");
     assert_eq!(dump(&db, 0, 100, &[])[0].1.len(), 10, "nothing deleted");
+}
+
+#[test]
+fn clean_tombstones_drops_head_samples_and_keeps_the_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ls(&[("__name__", "a")]);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append_range(&db, &a, (0..1000).map(|i| i * 1000));
+    let chunks_before = db.stats().chunks;
+    db.delete(0, 599_000, &[Matcher::equal("__name__", "a")]).unwrap();
+    db.delete(700_500, 720_500, &[Matcher::equal("__name__", "a")]).unwrap();
+    db.delete(990_000, 995_000, &[Matcher::equal("__name__", "a")]).unwrap();
+    let view = dump(&db, i64::MIN, i64::MAX, &[]);
+    let stats = db.clean_tombstones().unwrap();
+    // 600 + 20 deleted samples lie in closed chunks; the 6 in the open chunk (samples 960..999) stay
+    // there, hidden.
+    assert_eq!(stats.head_samples_removed, 620);
+    assert_eq!(dump(&db, i64::MIN, i64::MAX, &[]), view);
+    assert!(db.stats().chunks < chunks_before, "fully deleted chunks are gone");
+    let q = db.querier(0, i64::MAX).unwrap();
+    let s = q.select(&[]).unwrap();
+    let mut it = s[0].data.iter(0, i64::MAX);
+    assert_eq!(it.seek(700_000), Some((700_000, 700_000.0)));
+    assert_eq!(it.next(), Some((721_000, 721_000.0)));
+    // Idempotent, and the same after a restart (the WAL still has the samples and the tombstones).
+    assert_eq!(db.clean_tombstones().unwrap().head_samples_removed, 0);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(dump(&db, i64::MIN, i64::MAX, &[]), view);
+    assert_eq!(view[0].1.len(), 1000 - 600 - 20 - 6);
+}
+
+#[test]
+fn snapshot_links_blocks_and_writes_the_head_without_deleted_samples() {
+    use diamond_model::storage::Querier;
+    use diamond_tsdb::block::Block;
+    use diamond_tsdb::fs::{Dir, DiskDir};
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let a = ls(&[("__name__", "a"), ("job", "x")]);
+    let b = ls(&[("__name__", "b"), ("job", "y")]);
+    let db = Db::open(&data, opts()).unwrap();
+    append_range(&db, &a, (0..500).map(|i| i * 1000));
+    append_range(&db, &b, (0..500).map(|i| i * 1000));
+    db.delete(100_000, 199_000, &[Matcher::equal("__name__", "a")]).unwrap();
+    let want = dump(&db, i64::MIN, i64::MAX, &[]);
+
+    // A snapshot of only the head: one block with the head's view.
+    let snap1 = tmp.path().join("snap1");
+    db.snapshot(&snap1, true).unwrap();
+    let root: Arc<dyn Dir> = Arc::new(DiskDir::open(&snap1).unwrap());
+    let names = root.list_dirs().unwrap();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let blk = Arc::new(Block::open(&root, &names[0]).unwrap());
+    assert_eq!((blk.meta().min_time, blk.meta().max_time), (0, 499_001));
+    assert_eq!(blk.meta().stats.num_samples, 900);
+    let q = Block::querier(&blk, i64::MIN, i64::MAX);
+    let got: Vec<_> = q
+        .select(&[])
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let mut it = s.data.iter(i64::MIN, i64::MAX);
+            let mut v = Vec::new();
+            while let Some((t, x)) = it.next() {
+                v.push((t, x.to_bits()));
+            }
+            (s.labels, v)
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // A block in the data directory is hard-linked; skip_head leaves the head out.
+    let blk_dir = data.join(&names[0]);
+    copy_tree(&snap1.join(&names[0]), &blk_dir);
+    let snap2 = tmp.path().join("snap2");
+    db.snapshot(&snap2, false).unwrap();
+    let root2: Arc<dyn Dir> = Arc::new(DiskDir::open(&snap2).unwrap());
+    assert_eq!(root2.list_dirs().unwrap(), vec![names[0].clone()]);
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(ino(&blk_dir.join("index")), ino(&snap2.join(&names[0]).join("index")));
+    assert_eq!(
+        ino(&blk_dir.join("chunks/000001")),
+        ino(&snap2.join(&names[0]).join("chunks/000001"))
+    );
+    Block::open(&root2, &names[0]).unwrap();
+    // An empty head adds no block.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let empty = Db::open(tmp2.path(), opts()).unwrap();
+    empty.snapshot(&tmp2.path().join("s"), true).unwrap();
+    assert!(std::fs::read_dir(tmp2.path().join("s")).unwrap().next().is_none());
+}
+
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
 }
