@@ -32,6 +32,7 @@
 //! ```
 
 mod chunks;
+mod clean;
 mod enc;
 mod index;
 mod reader;
@@ -39,6 +40,7 @@ mod tombstones;
 mod ulid;
 mod writer;
 
+pub use clean::rewrite_without_tombstones;
 pub use index::ChunkMeta;
 pub use reader::{Block, BlockQuerier};
 pub use tombstones::Tombstones;

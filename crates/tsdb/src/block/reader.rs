@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use diamond_model::storage::{Querier, ReadError, SampleIter, Series, SeriesData};
 use diamond_model::{Labels, MatchOp, Matcher, Timestamp};
+use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
 use super::chunks::{check_segment, read_chunk, read_chunk_unchecked, segment_name};
@@ -18,7 +19,10 @@ pub struct Block {
     meta: BlockMeta,
     index: IndexReader,
     chunks: Vec<Mapped>,
-    tombstones: Tombstones,
+    /// Replaced as a whole by [`Block::delete`]; queriers keep the snapshot they started with.
+    tombstones: RwLock<Arc<Tombstones>>,
+    /// The block's directory (for rewriting `tombstones`).
+    dir: Arc<dyn Dir>,
     size: u64,
 }
 
@@ -112,7 +116,8 @@ impl Block {
             meta,
             index,
             chunks,
-            tombstones,
+            tombstones: RwLock::new(Arc::new(tombstones)),
+            dir: d,
             size,
         })
     }
@@ -127,15 +132,48 @@ impl Block {
         self.size
     }
 
-    /// The block's tombstones.
-    pub fn tombstones(&self) -> &Tombstones {
-        &self.tombstones
+    /// The block's tombstones (a snapshot: a later [`Block::delete`] does not change it).
+    pub fn tombstones(&self) -> Arc<Tombstones> {
+        Arc::clone(&self.tombstones.read())
+    }
+
+    /// Marks the samples with `mint <= t <= maxt` of the series matching all `matchers` deleted
+    /// (docs/format/tombstones.md): each interval is clamped to the series' chunks, then the tombstones
+    /// file is replaced (`tombstones.tmp`, fsync, rename, fsync of the block directory) before queries
+    /// see the change. Returns how many series got an interval. No matchers delete nothing.
+    pub fn delete(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<u64, Error> {
+        if matchers.is_empty() || mint > maxt || self.meta.min_time > maxt || self.meta.max_time <= mint {
+            return Ok(0);
+        }
+        // Held across the file write: deletes on one block are serialised, readers keep their snapshot.
+        let mut g = self.tombstones.write();
+        let mut next = Tombstones::clone(&g);
+        let mut metas = Vec::new();
+        let mut n = 0u64;
+        for id in &self.postings_for(matchers)? {
+            self.index.series(id, &mut metas)?;
+            let (Some(first), Some(last)) = (metas.first(), metas.last()) else {
+                continue;
+            };
+            let (lo, hi) = (mint.max(first.min_time), maxt.min(last.max_time));
+            if lo <= hi {
+                next.add(id, lo, hi);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        write_tombstones(self.dir.as_ref(), &next)?;
+        *g = Arc::new(next);
+        Ok(n)
     }
 
     /// A querier over `[mint, maxt]`.
     pub fn querier(block: &Arc<Block>, mint: Timestamp, maxt: Timestamp) -> BlockQuerier {
         BlockQuerier {
             block: Arc::clone(block),
+            tomb: block.tombstones(),
             mint,
             maxt,
         }
@@ -221,9 +259,26 @@ impl Block {
     }
 }
 
+/// Replaces `dir/tombstones` with `t`, durably.
+fn write_tombstones(dir: &dyn Dir, t: &Tombstones) -> Result<(), Error> {
+    let mut f = dir
+        .create("tombstones.tmp")
+        .map_err(|e| Error::io("creating tombstones.tmp", e))?;
+    f.write_all(&t.encode())
+        .map_err(|e| Error::io("writing tombstones.tmp", e))?;
+    f.sync().map_err(|e| Error::io("fsync tombstones.tmp", e))?;
+    drop(f);
+    dir.rename("tombstones.tmp", "tombstones")
+        .map_err(|e| Error::io("renaming tombstones.tmp", e))?;
+    // Without this the rename may be lost on power loss, and the delete with it.
+    dir.sync_dir().map_err(|e| Error::io("fsync block directory", e))
+}
+
 /// Reads a [`Block`] over `[mint, maxt]`.
 pub struct BlockQuerier {
     block: Arc<Block>,
+    /// The tombstones when the querier was opened.
+    tomb: Arc<Tombstones>,
     mint: Timestamp,
     maxt: Timestamp,
 }
@@ -263,7 +318,7 @@ impl BlockQuerier {
             if in_range.is_empty() {
                 continue;
             }
-            let tomb = self.block.tombstones.get(id);
+            let tomb = self.tomb.get(id);
             let mut any = false;
             for c in &in_range {
                 // Verify every chunk the query may read, so damage is an error rather than missing data.
@@ -301,7 +356,7 @@ impl Querier for BlockQuerier {
                 labels,
                 data: Arc::new(BlockSeries {
                     block: Arc::clone(&self.block),
-                    tomb: self.block.tombstones.get(id).to_vec(),
+                    tomb: self.tomb.get(id).to_vec(),
                     chunks,
                     mint: self.mint,
                     maxt: self.maxt,
@@ -314,7 +369,8 @@ impl Querier for BlockQuerier {
         if !self.overlaps() {
             return Ok(Vec::new());
         }
-        if matchers.is_empty() {
+        // Without matchers the index answers, unless deletions may have emptied a series.
+        if matchers.is_empty() && self.tomb.is_empty() {
             return Ok(self.block.index.label_names().map(str::to_owned).collect());
         }
         let mut names: Vec<String> = self
@@ -332,7 +388,7 @@ impl Querier for BlockQuerier {
         if !self.overlaps() {
             return Ok(Vec::new());
         }
-        if matchers.is_empty() {
+        if matchers.is_empty() && self.tomb.is_empty() {
             return Ok(self.block.index.values(name).map(|(v, _)| v.to_owned()).collect());
         }
         let mut vals: Vec<String> = self

@@ -343,3 +343,195 @@ fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
         }
     }
 }
+
+mod blocks {
+    //! Block tombstones: `Block::delete` writes the tombstones file, queries (select, label names and
+    //! values) hide deleted samples at once and after reopening, and `rewrite_without_tombstones` writes
+    //! a block with the same visible data and no tombstones; all against a naive model.
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use diamond_model::storage::Querier;
+    use diamond_model::{Labels, Matcher};
+    use diamond_tsdb::block::{Block, BlockWriter, ChunkData, rewrite_without_tombstones};
+    use diamond_tsdb::chunk::encode_chunks;
+    use diamond_tsdb::fs::{Dir, DiskDir, FaultyDir, MemDir};
+    use proptest::prelude::*;
+
+    use super::matchers;
+    use crate::ls;
+
+    type Model = BTreeMap<Labels, Vec<(i64, f64)>>;
+
+    fn pool() -> Vec<Labels> {
+        super::pool()
+    }
+
+    fn write(root: &Arc<dyn Dir>, m: &Model, range: i64) -> String {
+        let symbols: Vec<String> = m
+            .keys()
+            .flat_map(|l| {
+                l.iter()
+                    .flat_map(|x| [x.name.clone(), x.value.clone()])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut w = BlockWriter::new(Arc::clone(root), 0, range, symbols).unwrap();
+        for (l, s) in m {
+            let enc = encode_chunks(s.iter().copied(), i64::MAX);
+            let cd: Vec<ChunkData<'_>> = enc
+                .iter()
+                .map(|(a, b, d)| ChunkData {
+                    min_time: *a,
+                    max_time: *b,
+                    data: d,
+                })
+                .collect();
+            w.add_series(l, &cd).unwrap();
+        }
+        w.finish(1, Vec::new(), Vec::new()).unwrap().unwrap().ulid
+    }
+
+    fn dump(q: &dyn Querier, ms: &[Matcher]) -> Vec<(Labels, Vec<(i64, u64)>)> {
+        q.select(ms)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let mut it = s.data.iter(i64::MIN, i64::MAX);
+                let mut v = Vec::new();
+                while let Some((t, x)) = it.next() {
+                    v.push((t, x.to_bits()));
+                }
+                (s.labels, v)
+            })
+            .collect()
+    }
+
+    fn model_dump(m: &Model, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<(i64, u64)>)> {
+        m.iter()
+            .filter(|(l, _)| ms.iter().all(|x| x.matches(l.get(&x.name).unwrap_or(""))))
+            .map(|(l, s)| {
+                let v: Vec<(i64, u64)> = s
+                    .iter()
+                    .filter(|x| x.0 >= mint && x.0 <= maxt)
+                    .map(|&(t, v)| (t, v.to_bits()))
+                    .collect();
+                (l.clone(), v)
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    fn check(block: &Arc<Block>, model: &Model) -> Result<(), TestCaseError> {
+        for m in 0..5 {
+            let ms = matchers(m);
+            let q = Block::querier(block, i64::MIN, i64::MAX);
+            let want = model_dump(model, &ms, i64::MIN, i64::MAX);
+            prop_assert_eq!(dump(&q, &ms), want.clone(), "matchers {}", m);
+            let mut names: Vec<String> = want
+                .iter()
+                .flat_map(|(l, _)| l.iter().map(|x| x.name.clone()))
+                .collect();
+            names.sort();
+            names.dedup();
+            prop_assert_eq!(q.label_names(&ms).unwrap(), names);
+            let mut jobs: Vec<String> = want
+                .iter()
+                .filter_map(|(l, _)| l.get("job").map(str::to_owned))
+                .collect();
+            jobs.sort();
+            jobs.dedup();
+            prop_assert_eq!(q.label_values("job", &ms).unwrap(), jobs);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn block_tombstones_match_model(
+            counts in proptest::collection::vec(1usize..400, 4),
+            deletes in proptest::collection::vec((0i64..4000, 0i64..1500, 1usize..5), 0..6),
+        ) {
+            let root: Arc<dyn Dir> = Arc::new(MemDir::new());
+            let mut model: Model = pool()
+                .into_iter()
+                .zip(&counts)
+                .map(|(l, &n)| (l, (0..n as i64).map(|i| (i * 10, i as f64)).collect()))
+                .collect();
+            let name = write(&root, &model, 10_000);
+            let orig = model.clone();
+            let block = Arc::new(Block::open(&root, &name).unwrap());
+            let before = Block::querier(&block, i64::MIN, i64::MAX);
+            let before_view = dump(&before, &[]);
+            for &(a, len, m) in &deletes {
+                let ms = matchers(m);
+                let n = block.delete(a, a + len, &ms).unwrap();
+                let mut want = 0;
+                // Intervals are clamped to the series' stored range, deleted or not.
+                for (l, s) in &orig {
+                    if !ms.iter().all(|x| x.matches(l.get(&x.name).unwrap_or(""))) {
+                        continue;
+                    }
+                    if s.first().is_some_and(|f| f.0 <= a + len) && s.last().is_some_and(|x| x.0 >= a) {
+                        want += 1;
+                    }
+                }
+                for (l, s) in model.iter_mut() {
+                    if ms.iter().all(|x| x.matches(l.get(&x.name).unwrap_or(""))) {
+                        s.retain(|x| x.0 < a || x.0 > a + len);
+                    }
+                }
+                prop_assert_eq!(n, want);
+            }
+            check(&block, &model)?;
+            // A querier opened before the deletes keeps its view.
+            prop_assert_eq!(dump(&before, &[]), before_view);
+            // Persisted: a reopened block has the same view.
+            let reopened = Arc::new(Block::open(&root, &name).unwrap());
+            prop_assert_eq!(reopened.tombstones(), block.tombstones());
+            check(&reopened, &model)?;
+            // Rewritten: same view, no tombstones, only the visible samples stored.
+            match rewrite_without_tombstones(&root, &block).unwrap() {
+                None => prop_assert!(model.values().all(Vec::is_empty)),
+                Some(meta) => {
+                    let clean = Arc::new(Block::open(&root, &meta.ulid).unwrap());
+                    prop_assert!(clean.tombstones().is_empty());
+                    prop_assert_eq!(meta.stats.num_samples, model.values().map(|v| v.len() as u64).sum::<u64>());
+                    prop_assert_eq!((meta.min_time, meta.max_time), (0, 10_000));
+                    prop_assert_eq!(&meta.compaction.parents[0].ulid, &name);
+                    check(&clean, &model)?;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delete_on_disk_is_durable_and_a_failed_write_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faulty, faults) = FaultyDir::new(DiskDir::open(tmp.path()).unwrap());
+        let root: Arc<dyn Dir> = Arc::new(faulty);
+        let a = ls(&[("__name__", "a"), ("job", "x")]);
+        let model: Model = [(a.clone(), (0..100).map(|i| (i * 10, 1.0)).collect())]
+            .into_iter()
+            .collect();
+        let name = write(&root, &model, 10_000);
+        let block = Block::open(&root, &name).unwrap();
+        faults.fail_sync(true);
+        assert!(block.delete(0, 500, &[Matcher::equal("job", "x")]).is_err());
+        assert!(block.tombstones().is_empty(), "not applied when not durable");
+        faults.fail_sync(false);
+        assert_eq!(block.delete(0, 500, &[Matcher::equal("job", "x")]).unwrap(), 1);
+        // Beyond the block or matching nothing: no change, no write.
+        assert_eq!(block.delete(20_000, 30_000, &[Matcher::equal("job", "x")]).unwrap(), 0);
+        assert_eq!(block.delete(0, 500, &[Matcher::equal("job", "nope")]).unwrap(), 0);
+        assert_eq!(block.delete(0, 500, &[]).unwrap(), 0);
+        let on_disk = std::fs::read(tmp.path().join(&name).join("tombstones")).unwrap();
+        assert_eq!(on_disk, block.tombstones().encode());
+        assert!(!tmp.path().join(&name).join("tombstones.tmp").exists());
+        let id = block.series_ids().unwrap()[0];
+        assert_eq!(block.tombstones().get(id), &[(0, 500)]);
+    }
+}
