@@ -414,14 +414,41 @@ pub struct FileSdConfig {
 pub struct StorageConfig {
     /// `storage.exemplars.max_exemplars`; 0 or less disables exemplar storage. Default 100000.
     pub max_exemplars: i64,
+    /// `storage.exemplars.retention` (Diamond): how long exemplars are kept; `None` means the series
+    /// retention (`--storage.tsdb.retention.time`).
+    pub exemplar_retention: Option<Duration>,
+    /// `storage.exemplars.store` (Diamond): the retention policy, read at start.
+    pub exemplar_store: ExemplarStoreKind,
     /// `storage.tsdb.out_of_order_time_window`; default 0.
     pub out_of_order_time_window: Duration,
+}
+
+/// `storage.exemplars.store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExemplarStoreKind {
+    /// `fair` (default): per (series, minute) coverage, persisted (docs/exemplars.md).
+    #[default]
+    Fair,
+    /// `circular`: Prometheus's one ring, newest kept, memory only.
+    Circular,
+}
+
+impl ExemplarStoreKind {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExemplarStoreKind::Fair => "fair",
+            ExemplarStoreKind::Circular => "circular",
+        }
+    }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             max_exemplars: DEFAULT_MAX_EXEMPLARS,
+            exemplar_retention: None,
+            exemplar_store: ExemplarStoreKind::Fair,
             out_of_order_time_window: Duration::ZERO,
         }
     }
@@ -886,10 +913,25 @@ impl Resolver<'_> {
 
     fn storage(&self, s: RawStorage) -> Result<StorageConfig, Error> {
         let mut out = StorageConfig::default();
-        if let Some(e) = s.exemplars
-            && let Some(m) = e.max_exemplars
-        {
-            out.max_exemplars = m;
+        if let Some(e) = s.exemplars {
+            if let Some(m) = e.max_exemplars {
+                out.max_exemplars = m;
+            }
+            let at = ["storage".into(), "exemplars".into(), "retention".into()];
+            out.exemplar_retention = self.duration(&at, &e.retention)?;
+            if let Some(kind) = e.store {
+                out.exemplar_store = match kind.as_str() {
+                    "fair" => ExemplarStoreKind::Fair,
+                    "circular" => ExemplarStoreKind::Circular,
+                    other => {
+                        let at = ["storage".into(), "exemplars".into(), "store".into()];
+                        return Err(self.err(
+                            &at,
+                            format!("unknown exemplar store {other:?}: expected fair or circular"),
+                        ));
+                    }
+                };
+            }
         }
         if let Some(t) = s.tsdb {
             let at = ["storage".into(), "tsdb".into(), "out_of_order_time_window".into()];

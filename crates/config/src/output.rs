@@ -235,6 +235,12 @@ pub fn to_yaml(cfg: &Config) -> String {
     let mut storage = Map::new();
     let mut ex = Map::new();
     ex.put("max_exemplars", cfg.storage.max_exemplars);
+    if let Some(r) = cfg.storage.exemplar_retention {
+        ex.put("retention", format_duration(r));
+    }
+    if cfg.storage.exemplar_store != crate::ExemplarStoreKind::Fair {
+        ex.put("store", cfg.storage.exemplar_store.as_str());
+    }
     storage.put("exemplars", ex.value());
     if !cfg.storage.out_of_order_time_window.is_zero() {
         let mut t = Map::new();

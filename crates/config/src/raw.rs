@@ -282,6 +282,8 @@ pub struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub struct RawExemplars {
     pub max_exemplars: Option<i64>,
+    pub retention: Option<String>,
+    pub store: Option<String>,
 }
 
 /// `storage.tsdb`

@@ -139,6 +139,8 @@ scrape_configs:
     kubernetes_sd_configs: [{role: pod}]
 ");
     assert_eq!(c.storage.max_exemplars, 5);
+    assert_eq!(c.storage.exemplar_retention, None);
+    assert_eq!(c.storage.exemplar_store, ExemplarStoreKind::Fair);
     assert_eq!(c.storage.out_of_order_time_window, Duration::from_secs(1800));
     let names: Vec<&str> = c.ignored_sections.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["rule_files", "remote_write"]);
@@ -436,4 +438,22 @@ fn load_file_resolves_relative_paths_against_the_file() {
         raw.scrape_configs[0].tls_config.ca_file.as_deref(),
         Some(Path::new("ca.pem"))
     );
+}
+
+#[test]
+fn exemplar_retention_and_store() {
+    let c = ok("
+storage:
+  exemplars: {max_exemplars: 7, retention: 3d, store: circular}
+");
+    assert_eq!(c.storage.exemplar_retention, Some(Duration::from_secs(3 * 86400)));
+    assert_eq!(c.storage.exemplar_store, ExemplarStoreKind::Circular);
+    let e = parse("storage:\n  exemplars:\n    store: ring\n", "p.yml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("p.yml:3:") && e.contains("fair or circular"), "{e}");
+    let e = parse("storage:\n  exemplars:\n    retention: soon\n", "p.yml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("p.yml:3:"), "{e}");
 }

@@ -1,9 +1,10 @@
-//! The exemplar store seam and its first implementation.
+//! The exemplar store seam and its two implementations.
 //!
 //! [`ExemplarStore`] is what the TSDB appends to (after validating and logging to the WAL) and what the
-//! `query_exemplars` API reads. The first implementation, [`CircularStore`], keeps Prometheus's semantics
-//! (one bounded buffer, per-series chains, dedupe against the newest, strict order); issue 5 replaces the
-//! retention policy behind the same trait.
+//! `query_exemplars` API reads. [`FairStore`] is Diamond's default: the same budget as Prometheus, spent so
+//! that every (series, minute) that received exemplars keeps one (policy and guarantees in
+//! `docs/exemplars.md`). [`CircularStore`] keeps Prometheus's semantics (one bounded ring, per-series
+//! chains, dedupe against the newest, strict order) as the baseline.
 //!
 //! ```
 //! use diamond_exemplars::{CircularStore, ExemplarStore};
@@ -17,10 +18,24 @@
 //! ```
 
 mod circular;
+mod fair;
+mod packed;
+mod store;
 
 pub use circular::CircularStore;
 use diamond_model::storage::{ExemplarError, SeriesRef};
 use diamond_model::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar, Labels, Matcher, Timestamp};
+pub use store::FairStore;
+
+/// Which store a database uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// [`FairStore`]: coverage per (series, minute), persisted when the database has a directory.
+    #[default]
+    Fair,
+    /// [`CircularStore`]: Prometheus's ring, memory only.
+    Circular,
+}
 
 /// The exemplars of one series, as `query_exemplars` returns them.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +67,37 @@ pub struct ExemplarStats {
     pub evicted_total: u64,
     /// Timestamp of the oldest exemplar held (ms), 0 when empty.
     pub oldest_ts: i64,
+    /// Refused as older than the sealed horizon or the retention since start (fair store).
+    pub too_old_total: u64,
+    /// Removed from a window holding several since start (fair store, rule 1).
+    pub thinned_total: u64,
+    /// Removed by merging windows since start (fair store, rule 2).
+    pub coarsened_total: u64,
+    /// Removed as a series' last exemplar since start (fair store, rule 3).
+    pub evicted_series_total: u64,
+    /// Removed for retention since start.
+    pub expired_total: u64,
+    /// Estimated heap bytes of the in-memory exemplars and their index.
+    pub memory_bytes: u64,
+    /// Exemplars held in segment files on disk.
+    pub disk_stored: u64,
+    /// Bytes of segment files on disk.
+    pub disk_bytes: u64,
+    /// Segment files on disk.
+    pub disk_segments: u64,
+}
+
+/// What a store holds for one series (the coverage endpoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSummary {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Exemplars held (memory and disk).
+    pub exemplars: u64,
+    /// Timestamp of the oldest held (ms).
+    pub oldest: Timestamp,
+    /// Timestamp of the newest held (ms).
+    pub newest: Timestamp,
 }
 
 /// A bounded store of exemplars keyed by series.
@@ -69,6 +115,25 @@ pub trait ExemplarStore: Send + Sync {
 
     /// Current statistics.
     fn stats(&self) -> ExemplarStats;
+
+    /// Per-series counts and time span of what the store holds, sorted by labels (the coverage endpoint).
+    /// The default walks [`ExemplarStore::select`] over all time.
+    fn series_summary(&self) -> Vec<SeriesSummary> {
+        let all = [vec![
+            Matcher::new(diamond_model::MatchOp::Regex, "__name__", ".*").expect("`.*` is a valid regex"),
+        ]];
+        self.select(i64::MIN, i64::MAX, &all)
+            .into_iter()
+            .filter_map(|s| {
+                Some(SeriesSummary {
+                    exemplars: s.exemplars.len() as u64,
+                    oldest: s.exemplars.first()?.ts,
+                    newest: s.exemplars.last()?.ts,
+                    labels: s.series_labels,
+                })
+            })
+            .collect()
+    }
 
     /// Makes every exemplar appended so far durable in the store's own files, and answers whether the
     /// store persists at all. After `Ok(true)` the TSDB may drop every exemplar record from the WAL when it

@@ -238,34 +238,81 @@ impl diamond_api::Backend for ServerBackend {
             st.replay_duration.as_secs_f64(),
         );
         let ex = self.db.exemplars().stats();
+        // Prometheus's names where they exist (same meaning), Diamond's for the rest.
+        w.counter(
+            "prometheus_tsdb_exemplar_exemplars_appended",
+            "Total number of appended exemplars.",
+            ex.appended_total as f64,
+        );
         w.gauge(
-            "diamond_exemplars_in_storage",
-            "Exemplars held in memory.",
+            "prometheus_tsdb_exemplar_exemplars_in_storage",
+            "Number of exemplars currently in circular storage.",
             ex.stored as f64,
         );
         w.gauge(
-            "diamond_exemplars_series_with_exemplars",
-            "Series with at least one exemplar held.",
+            "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+            "Number of series with exemplars currently in circular storage.",
             ex.series as f64,
         );
         w.gauge(
-            "diamond_exemplars_max_exemplars",
-            "Capacity of the exemplar store.",
+            "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
+            "The timestamp of the oldest exemplar stored in circular storage.",
+            ex.oldest_ts as f64 / 1000.0,
+        );
+        w.gauge(
+            "prometheus_tsdb_exemplar_max_exemplars",
+            "Total number of exemplars the exemplar storage can store, resizeable.",
             ex.max as f64,
         );
         w.counter(
-            "diamond_exemplars_appended",
-            "Exemplars accepted.",
-            ex.appended_total as f64,
+            "prometheus_tsdb_exemplar_out_of_order_exemplars",
+            "Total number of out of order exemplar ingestion failed attempts.",
+            ex.out_of_order_total as f64,
+        );
+        w.gauge(
+            "diamond_exemplar_memory_bytes",
+            "Estimated heap bytes of the exemplars held in memory and their index.",
+            ex.memory_bytes as f64,
+        );
+        w.gauge(
+            "diamond_exemplar_disk_exemplars",
+            "Exemplars held in segment files on disk.",
+            ex.disk_stored as f64,
+        );
+        w.gauge(
+            "diamond_exemplar_disk_bytes",
+            "Bytes of exemplar segment files on disk.",
+            ex.disk_bytes as f64,
+        );
+        w.gauge(
+            "diamond_exemplar_disk_segments",
+            "Exemplar segment files on disk.",
+            ex.disk_segments as f64,
         );
         w.counter_vec(
-            "diamond_exemplars_dropped",
-            "Exemplars not stored or evicted, by reason.",
+            "diamond_exemplar_removed",
+            "Exemplars removed from memory after being stored, by reason (thinned: a dense window lost its least telling one; coarsened: two windows merged; evicted_series: a series lost its only one; expired: retention; circular: Prometheus's ring overwrote it).",
+            &[
+                ("reason=\"thinned\"".into(), ex.thinned_total as f64),
+                ("reason=\"coarsened\"".into(), ex.coarsened_total as f64),
+                ("reason=\"evicted_series\"".into(), ex.evicted_series_total as f64),
+                ("reason=\"expired\"".into(), ex.expired_total as f64),
+                (
+                    "reason=\"circular\"".into(),
+                    ex.evicted_total
+                        .saturating_sub(ex.thinned_total + ex.coarsened_total + ex.evicted_series_total)
+                        as f64,
+                ),
+            ],
+        );
+        w.counter_vec(
+            "diamond_exemplar_dropped",
+            "Exemplars offered but not stored, by reason.",
             &[
                 ("reason=\"out_of_order\"".into(), ex.out_of_order_total as f64),
+                ("reason=\"too_old\"".into(), ex.too_old_total as f64),
                 ("reason=\"label_length\"".into(), ex.label_length_total as f64),
                 ("reason=\"duplicate\"".into(), ex.duplicate_total as f64),
-                ("reason=\"evicted\"".into(), ex.evicted_total as f64),
             ],
         );
         let unparsable: Vec<(String, f64)> = self
@@ -279,11 +326,6 @@ impl diamond_api::Backend for ServerBackend {
             "diamond_exemplar_trace_id_unparsable",
             "Stored exemplars whose trace label (named by `label`) holds no trace ID in any known format.",
             &unparsable,
-        );
-        w.gauge(
-            "diamond_exemplars_oldest_timestamp_seconds",
-            "Timestamp of the oldest exemplar held.",
-            ex.oldest_ts as f64 / 1000.0,
         );
         crate::selfmetrics::trace_links(&mut w, &self.links.metrics());
         let g = self.config.read();

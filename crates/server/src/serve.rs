@@ -63,8 +63,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("config: {w}");
     }
 
+    let series_retention = diamond_config::parse_duration(&args.retention_time)
+        .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.time: {e}"))?;
     let opts = diamond_tsdb::Options {
         max_exemplars: config.storage.max_exemplars.max(0) as usize,
+        exemplar_policy: match config.storage.exemplar_store {
+            diamond_config::ExemplarStoreKind::Fair => diamond_exemplars::Policy::Fair,
+            diamond_config::ExemplarStoreKind::Circular => diamond_exemplars::Policy::Circular,
+        },
+        exemplar_retention_ms: config
+            .storage
+            .exemplar_retention
+            .unwrap_or(series_retention)
+            .as_millis()
+            .min(i64::MAX as u128) as i64,
         out_of_order_time_window_ms: config.storage.out_of_order_time_window.as_millis() as i64,
         wal_fsync: fsync,
         ..Default::default()

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use diamond_exemplars::{CircularStore, ExemplarStats, ExemplarStore};
+use diamond_exemplars::{CircularStore, ExemplarStats, ExemplarStore, FairStore, Policy};
 use diamond_model::storage::{AppendError, Appender, Querier, Queryable, ReadError};
 use diamond_model::{Metadata, Timestamp};
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -39,6 +39,11 @@ pub struct Options {
     pub wal_segment_size: usize,
     /// Exemplar store capacity. Default 100 000; 0 disables exemplar storage.
     pub max_exemplars: usize,
+    /// Exemplar retention policy. Default [`diamond_exemplars::Policy::Fair`].
+    pub exemplar_policy: diamond_exemplars::Policy,
+    /// Exemplar retention in ms (fair store only; 0 keeps them until the budget needs the room). Default
+    /// 15 days, the series retention's default.
+    pub exemplar_retention_ms: i64,
     /// Out-of-order window. Default 0: an out-of-order sample is refused with `OutOfOrder`, as Prometheus
     /// does. Out-of-order *ingestion* is not implemented yet: with a window > 0, samples older than the head's
     /// newest sample minus the window get `TooOldSample`, others still `OutOfOrder`.
@@ -57,6 +62,8 @@ impl Default for Options {
         Options {
             wal_segment_size: 128 << 20,
             max_exemplars: 100_000,
+            exemplar_policy: diamond_exemplars::Policy::Fair,
+            exemplar_retention_ms: 15 * 86_400_000,
             out_of_order_time_window_ms: 0,
             wal_fsync: FsyncPolicy::default(),
             chunk_range_ms: 2 * 3600 * 1000,
@@ -271,7 +278,14 @@ impl Db {
     pub fn open_with_dir(wal_dir: Arc<dyn Dir>, opts: Options) -> Result<Db, Error> {
         let started = Instant::now();
         let head = Head::new(opts.stripes, opts.chunk_range_ms);
-        let exemplars: Arc<dyn ExemplarStore> = Arc::new(CircularStore::new(opts.max_exemplars));
+        let exemplars: Arc<dyn ExemplarStore> = match opts.exemplar_policy {
+            Policy::Fair => {
+                let s = FairStore::new(opts.max_exemplars);
+                s.set_retention_ms(opts.exemplar_retention_ms);
+                Arc::new(s)
+            }
+            Policy::Circular => Arc::new(CircularStore::new(opts.max_exemplars)),
+        };
         let replay = replay_wal(&head, wal_dir.as_ref(), exemplars.as_ref())?;
         let writer = WalWriter::create(Arc::clone(&wal_dir), replay.wal.next_segment(), opts.wal_segment_size)?;
         let replay_duration = started.elapsed();
