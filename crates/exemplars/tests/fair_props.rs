@@ -118,15 +118,21 @@ proptest! {
     /// and nothing outside its own minute while no window was coarsened.
     #[test]
     fn late_exemplar_competes_only_in_its_window(budget in 2usize..30, ops in proptest::collection::vec(op(), 1..200), late in (0u64..12, 0i64..60, -5i32..50, 0u8..6)) {
+        // Two exemplars of one series in two minutes first, so that some series has a window to be late in.
+        let ops: Vec<_> = [(ops[0].0, 0, 0, 1, 0), (ops[0].0, 1, 0, 1, 0)].into_iter().chain(ops).collect();
         let store = FairStore::new(budget);
         for (sid, minute, sec, v, trace) in &ops {
             let _ = store.append(sid + 1, &series(*sid), &ex(*minute + 100, *sec, *v, *trace));
         }
         let before = snapshot(&store);
-        let (sid, sec, v, trace) = late;
-        // The series' oldest held minute, if it has one and a newer one too: a late exemplar into it.
-        let mins: BTreeSet<i64> = before.iter().filter(|x| x.0 == sid).map(|x| x.1.div_euclid(MIN)).collect();
-        prop_assume!(mins.len() >= 2);
+        let (pick, sec, v, trace) = late;
+        // A series holding two minutes or more (the picked one if it does): a late exemplar into its oldest.
+        let minutes_of = |sid: u64| -> BTreeSet<i64> { before.iter().filter(|x| x.0 == sid).map(|x| x.1.div_euclid(MIN)).collect() };
+        let Some(sid) = (0..12u64).map(|k| (pick + k) % 12).find(|&s| minutes_of(s).len() >= 2) else {
+            // Budget too small for any series to hold two minutes: nothing is late.
+            return Ok(());
+        };
+        let mins = minutes_of(sid);
         let minute = *mins.iter().next().unwrap();
         let coarsened = store.stats().coarsened_total;
         let _ = store.append(sid + 1, &series(sid), &ex(minute, sec, v, trace));
