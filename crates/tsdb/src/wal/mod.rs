@@ -85,6 +85,54 @@ pub fn parse_segment_name(name: &str) -> Option<u32> {
     }
 }
 
+/// The file name of checkpoint `n` (it replaces segments `0..=n`).
+pub fn checkpoint_name(n: u32) -> String {
+    format!("checkpoint.{n:08}")
+}
+
+/// The number of a checkpoint file name, `None` for other files.
+pub fn parse_checkpoint_name(name: &str) -> Option<u32> {
+    parse_segment_name(name.strip_prefix("checkpoint.")?)
+}
+
+/// Writes checkpoint `n` holding `records` (temp name, fsync, rename, directory fsync), then deletes
+/// segments up to `n` and older checkpoints. See docs/format/wal.md "Checkpoints".
+pub fn write_checkpoint(dir: &dyn crate::fs::Dir, n: u32, records: &[Vec<u8>]) -> Result<(), Error> {
+    // Encode in the page format through a writer over memory with one segment large enough for all.
+    let mem = crate::fs::MemDir::new();
+    let total: usize = records
+        .iter()
+        .map(|r| r.len() + HEADER_SIZE * (r.len() / PAGE_SIZE + 2))
+        .sum();
+    let size = total + 2 * PAGE_SIZE;
+    {
+        let mut w = WalWriter::create(std::sync::Arc::new(mem.clone()), 0, size)?;
+        for batch in records.chunks(1024) {
+            w.log(batch)?;
+        }
+    }
+    let bytes = crate::fs::Dir::read(&mem, &segment_name(0)).map_err(|e| Error::io("encoding checkpoint", e))?;
+    let name = checkpoint_name(n);
+    let tmp = format!("{name}.tmp");
+    let mut f = dir.create(&tmp).map_err(|e| Error::io(format!("creating {tmp}"), e))?;
+    f.write_all(&bytes)
+        .map_err(|e| Error::io(format!("writing {tmp}"), e))?;
+    f.sync().map_err(|e| Error::io(format!("fsync {tmp}"), e))?;
+    drop(f);
+    dir.rename(&tmp, &name)
+        .map_err(|e| Error::io(format!("renaming {tmp}"), e))?;
+    dir.sync_dir().map_err(|e| Error::io("syncing wal directory", e))?;
+    // Only now is it safe to drop what the checkpoint replaces.
+    for f in dir.list().map_err(|e| Error::io("listing wal", e))? {
+        let old = parse_segment_name(&f).is_some_and(|s| s <= n) || parse_checkpoint_name(&f).is_some_and(|c| c < n);
+        if old {
+            dir.remove(&f).map_err(|e| Error::io(format!("removing {f}"), e))?;
+        }
+    }
+    dir.sync_dir().map_err(|e| Error::io("syncing wal directory", e))?;
+    Ok(())
+}
+
 /// Sorted segment indexes found in `dir`.
 pub fn list_segments(dir: &dyn crate::fs::Dir) -> Result<Vec<u32>, Error> {
     let mut v: Vec<u32> = dir

@@ -150,12 +150,15 @@ pub struct ReplayOutcome {
     pub dropped_bytes: u64,
     /// Segments deleted by the repair.
     pub dropped_segments: Vec<u32>,
+    /// The checkpoint replayed first, if any (its number: the last segment it replaces).
+    pub checkpoint: Option<u32>,
 }
 
 impl ReplayOutcome {
     /// The index for the next segment a writer should create.
     pub fn next_segment(&self) -> u32 {
-        self.segments.last().map_or(0, |s| s + 1)
+        let after_checkpoint = self.checkpoint.map_or(0, |c| c.saturating_add(1));
+        self.segments.last().map_or(0, |s| s + 1).max(after_checkpoint)
     }
 }
 
@@ -163,8 +166,43 @@ impl ReplayOutcome {
 /// the damaged segment where the damaged record starts, deletes every later segment, and returns normally
 /// with the damage described in [`ReplayOutcome::corruption`]. I/O errors are returned.
 pub fn replay(dir: &dyn Dir, mut f: impl FnMut(&[u8])) -> Result<ReplayOutcome, Error> {
-    let segs = list_segments(dir)?;
     let mut out = ReplayOutcome::default();
+    // The newest complete checkpoint replaces every segment up to its number (docs/format/wal.md
+    // "Checkpoints"); leftovers of an interrupted checkpoint or truncation are removed here.
+    let names = dir.list().map_err(|e| Error::io("listing wal", e))?;
+    let newest = names.iter().filter_map(|n| super::parse_checkpoint_name(n)).max();
+    for n in &names {
+        let stale = n.ends_with(".tmp")
+            || super::parse_checkpoint_name(n).is_some_and(|c| Some(c) != newest)
+            || super::parse_segment_name(n).is_some_and(|s| newest.is_some_and(|c| s <= c));
+        if stale {
+            dir.remove(n).map_err(|e| Error::io(format!("removing stale {n}"), e))?;
+        }
+    }
+    if let Some(c) = newest {
+        let name = super::checkpoint_name(c);
+        let data = dir.read(&name).map_err(|e| Error::io(format!("reading {name}"), e))?;
+        out.bytes += data.len() as u64;
+        out.checkpoint = Some(c);
+        let mut r = SegmentReader::new(&data, c);
+        loop {
+            match r.next_record() {
+                Ok(Some(rec)) => {
+                    out.records += 1;
+                    f(&rec);
+                }
+                Ok(None) => break,
+                // A checkpoint is fsynced before it is renamed into place: damage is the disk's, not a torn
+                // write. Keep what was readable and go on with the segments.
+                Err(e) => {
+                    tracing::error!(error = %e, "damaged WAL checkpoint; records after the damage are lost");
+                    out.corruption = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    let segs = list_segments(dir)?;
     for (i, &seg) in segs.iter().enumerate() {
         let name = segment_name(seg);
         let data = dir

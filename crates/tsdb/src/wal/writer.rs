@@ -148,6 +148,20 @@ impl WalWriter {
         Ok(())
     }
 
+    /// Closes the active segment (fsynced) and starts the next one; returns the closed segment's index,
+    /// the truncation point for a checkpoint. A failure poisons the writer.
+    pub fn cut_segment(&mut self) -> Result<u32, Error> {
+        if let Some(p) = &self.poisoned {
+            return Err(Error::Poisoned(p.clone()));
+        }
+        let old = self.segment;
+        if let Err(e) = self.rotate() {
+            self.poison(&e);
+            return Err(e);
+        }
+        Ok(old)
+    }
+
     fn rotate(&mut self) -> Result<(), Error> {
         // A closed segment is never written again, so make it durable now.
         self.sync_inner()?;
