@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use diamond_exemplars::{CircularStore, ExemplarStats, ExemplarStore, FairStore, Policy};
 use diamond_model::storage::{AppendError, Appender, Querier, Queryable, ReadError};
 use diamond_model::{Metadata, Timestamp};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
-use crate::block;
+use crate::block::{self, Block, BlockMeta};
 use crate::fs::{Dir, DiskDir};
 use crate::head::{Head, HeadAppender, HeadQuerier, replay_wal};
+use crate::querier::MergeQuerier;
 use crate::wal::{self, WalWriter};
 
 /// When the WAL is fsynced. See docs/format/wal.md "Durability and fsync policy" for the guarantees.
@@ -55,6 +56,19 @@ pub struct Options {
     pub chunk_range_ms: i64,
     /// Lock stripes of the series maps (rounded up to a power of two). Default 4096.
     pub stripes: usize,
+    /// Largest block compaction produces (`--storage.tsdb.max-block-duration`), ms. Default 31 d; the
+    /// server lowers it to 10% of the time retention, as Prometheus does. `chunk_range_ms` is the minimum
+    /// block duration (`--storage.tsdb.min-block-duration`).
+    pub max_block_duration_ms: i64,
+    /// Time retention: blocks whose end is older than the newest block's end minus this are deleted.
+    /// Default 15 d; `None` keeps blocks forever (unless `retention_bytes`).
+    pub retention_ms: Option<i64>,
+    /// Size retention: oldest blocks are deleted while blocks + WAL exceed this many bytes. Default none.
+    pub retention_bytes: Option<u64>,
+    /// How often the background thread cuts the head, compacts and applies retention. Default 1 min;
+    /// `None`: never in the background (call [`Db::compact`]). Only for databases with a data directory
+    /// ([`Db::open`], [`Db::open_with_root`]).
+    pub compaction_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -68,6 +82,10 @@ impl Default for Options {
             wal_fsync: FsyncPolicy::default(),
             chunk_range_ms: 2 * 3600 * 1000,
             stripes: 4096,
+            max_block_duration_ms: 31 * 24 * 3600 * 1000,
+            retention_ms: Some(15 * 24 * 3600 * 1000),
+            retention_bytes: None,
+            compaction_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -196,6 +214,13 @@ pub(crate) struct DbInner {
     replay_corruption: Option<String>,
     stop: Mutex<bool>,
     stop_cv: Condvar,
+    /// Persistent blocks, sorted by time (see `compact.rs`); empty without a data directory.
+    pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
+    /// The data directory (`None` for a WAL-only database opened with [`Db::open_with_dir`]).
+    pub(crate) root: Option<Arc<dyn Dir>>,
+    pub(crate) wal_dir: Arc<dyn Dir>,
+    /// Serialises head cuts, compactions and retention.
+    pub(crate) compacting: Mutex<()>,
 }
 
 impl DbInner {
@@ -235,6 +260,7 @@ const _: () = {
 pub struct Db {
     pub(crate) inner: Arc<DbInner>,
     syncer: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
     /// Holds an exclusive lock on `<dir>/lock` while open (released when dropped).
     _lock: Option<std::fs::File>,
     /// The data directory on disk ([`Db::open`]), where snapshots are written.
@@ -266,18 +292,40 @@ impl Db {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
         }
-        let wal_dir = DiskDir::open(&dir.join("wal")).map_err(open_err)?;
-        let mut db = Self::open_with_dir(Arc::new(wal_dir), opts)?;
+        let root = DiskDir::open(dir).map_err(open_err)?;
+        let mut db = Self::open_with_root(Arc::new(root), opts)?;
         db._lock = Some(lock);
         db.path = Some(dir.to_path_buf());
         Ok(db)
     }
 
-    /// Opens a database whose WAL lives in `wal_dir` (the fault-injection seam: pass a
-    /// [`crate::fs::FaultyDir`]).
+    /// Opens a database whose WAL lives in `wal_dir`, without blocks (the head keeps everything; the
+    /// WAL fault-injection seam: pass a [`crate::fs::FaultyDir`]).
     pub fn open_with_dir(wal_dir: Arc<dyn Dir>, opts: Options) -> Result<Db, Error> {
+        Self::open_inner(wal_dir, None, opts)
+    }
+
+    /// Opens a database in the data directory `root` (`wal/` and blocks; docs/format/block-meta.md), without
+    /// taking the lock file ([`Db::open`] does). The fault-injection seam for blocks and WAL together.
+    pub fn open_with_root(root: Arc<dyn Dir>, opts: Options) -> Result<Db, Error> {
+        let wal_dir = root.subdir("wal").map_err(|e| Error::Open {
+            path: "wal".into(),
+            source: e,
+        })?;
+        Self::open_inner(wal_dir, Some(root), opts)
+    }
+
+    fn open_inner(wal_dir: Arc<dyn Dir>, root: Option<Arc<dyn Dir>>, opts: Options) -> Result<Db, Error> {
         let started = Instant::now();
         let head = Head::new(opts.stripes, opts.chunk_range_ms);
+        let blocks = match &root {
+            Some(r) => crate::compact::open_blocks(r)?,
+            None => Vec::new(),
+        };
+        // Samples the blocks hold are not replayed into the head again, nor accepted anew.
+        if let Some(end) = blocks.iter().map(|b| b.meta().max_time).max() {
+            head.min_valid_time.store(end, Ordering::Relaxed);
+        }
         let exemplars: Arc<dyn ExemplarStore> = match opts.exemplar_policy {
             Policy::Fair => {
                 let s = FairStore::new(opts.max_exemplars);
@@ -313,8 +361,19 @@ impl Db {
             replay_corruption: replay.wal.corruption.clone(),
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
+            blocks: RwLock::new(blocks),
+            root,
+            wal_dir,
+            compacting: Mutex::new(()),
             opts,
         });
+        let compactor = match (inner.root.is_some(), inner.opts.compaction_interval) {
+            (true, Some(every)) => Some(spawn_compactor(
+                Arc::downgrade(&inner),
+                every.max(Duration::from_millis(1)),
+            )),
+            _ => None,
+        };
         let syncer = match inner.opts.wal_fsync {
             // At least 1 ms, so a zero interval does not spin.
             FsyncPolicy::Interval(every) => Some(spawn_syncer(
@@ -326,6 +385,7 @@ impl Db {
         Ok(Db {
             inner,
             syncer: Mutex::new(syncer),
+            compactor: Mutex::new(compactor),
             _lock: None,
             path: None,
         })
@@ -502,6 +562,28 @@ impl Db {
         if let Some(h) = self.syncer.lock().take() {
             let _ = h.join();
         }
+        if let Some(h) = self.compactor.lock().take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Cuts the head into blocks where it spans more than 1.5 × the block range, compacts blocks and
+    /// applies retention, once (the background thread does this every `Options::compaction_interval`).
+    /// A no-op without a data directory.
+    pub fn compact(&self) -> Result<(), Error> {
+        let wal_bytes = self.stats_wal_bytes();
+        crate::compact::run_once(&self.inner, wal_bytes)
+    }
+
+    fn stats_wal_bytes(&self) -> u64 {
+        let i = &self.inner;
+        let w = i.wal.lock();
+        i.wal_base_bytes + w.writer.bytes_written
+    }
+
+    /// The metas of the open blocks, oldest first.
+    pub fn blocks(&self) -> Vec<BlockMeta> {
+        self.inner.blocks.read().iter().map(|b| b.meta().clone()).collect()
     }
 }
 
@@ -549,7 +631,50 @@ fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
 }
 
 impl Queryable for Db {
+    /// The head, merged with every block overlapping `[mint, maxt]` (ARCHITECTURE.md "Blocks behind the
+    /// read seam").
     fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>, ReadError> {
-        Ok(Box::new(HeadQuerier::new(Arc::clone(&self.inner), mint, maxt)))
+        let head: Box<dyn Querier> = Box::new(HeadQuerier::new(Arc::clone(&self.inner), mint, maxt));
+        let mut parts: Vec<Box<dyn Querier>> = self
+            .inner
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta().min_time <= maxt && b.meta().max_time > mint)
+            .map(|b| Box::new(Block::querier(b, mint, maxt)) as Box<dyn Querier>)
+            .collect();
+        if parts.is_empty() {
+            return Ok(head);
+        }
+        parts.push(head);
+        Ok(Box::new(MergeQuerier { parts }))
     }
+}
+
+fn spawn_compactor(db: std::sync::Weak<DbInner>, every: Duration) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("tsdb-compact".into())
+        .spawn(move || {
+            loop {
+                let Some(db) = db.upgrade() else { return };
+                {
+                    let mut stop = db.stop.lock();
+                    if !*stop {
+                        db.stop_cv.wait_for(&mut stop, every);
+                    }
+                    if *stop {
+                        return;
+                    }
+                }
+                let wal_bytes = {
+                    let w = db.wal.lock();
+                    db.wal_base_bytes + w.writer.bytes_written
+                };
+                // Failures are logged and retried next round; a WAL failure has poisoned appends already.
+                if let Err(e) = crate::compact::run_once(&db, wal_bytes) {
+                    tracing::error!(error = %crate::error_chain(&e), "block cut/compaction/retention failed");
+                }
+            }
+        })
+        .expect("spawning the compaction thread (only fails when the OS is out of threads)")
 }

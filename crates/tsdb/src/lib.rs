@@ -40,10 +40,12 @@
 mod admin;
 pub mod block;
 pub mod chunk;
+pub mod compact;
 mod db;
 pub mod fs;
 mod head;
 pub mod index;
+mod querier;
 pub mod record;
 pub mod tombstones;
 pub mod wal;

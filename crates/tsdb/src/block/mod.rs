@@ -46,7 +46,6 @@ pub use reader::{Block, BlockQuerier};
 pub use tombstones::Tombstones;
 pub use writer::{BlockWriter, ChunkData};
 
-#[allow(unused_imports)] // `is_ulid` is used by `Db::open` once blocks are opened there.
 pub(crate) use ulid::{is_ulid, new_ulid};
 
 use serde::{Deserialize, Serialize};

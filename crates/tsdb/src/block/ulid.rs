@@ -33,7 +33,6 @@ pub(crate) fn new_ulid() -> String {
 }
 
 /// Whether `s` looks like a ULID (26 Crockford base32 characters).
-#[allow(dead_code)]
 pub(crate) fn is_ulid(s: &str) -> bool {
     s.len() == 26 && s.bytes().all(|b| ALPHABET.contains(&b))
 }

@@ -146,14 +146,43 @@ impl Appender for HeadAppender {
     }
 
     fn commit(self: Box<Self>) -> Result<(), AppendError> {
-        let this = *self;
+        let mut this = *self;
         if this.samples.is_empty() && this.exemplars.is_empty() && this.metadata.is_empty() {
             return Ok(());
         }
-        let db = &this.db;
+        let db = Arc::clone(&this.db);
         let head = &db.head;
         let mut wal = db.wal.lock();
         db.check_writable_locked(&wal)?;
+        // A block was cut while this transaction was open: its samples below the new floor belong to the
+        // block, which can no longer take them. Refuse (nothing is acknowledged) rather than lose them.
+        let floor = head.min_valid_time.load(Ordering::Relaxed);
+        if this.samples.iter().any(|p| p.t < floor) {
+            head.counters.out_of_bounds.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
+        // Series garbage-collected by head truncation since `append`: re-resolve them by labels (a new ref;
+        // the old one is never reused), so the samples land in a live series.
+        let mut fresh: IdMap<u32, Arc<MemSeries>> = IdMap::default();
+        let series_iter = this
+            .samples
+            .iter_mut()
+            .map(|p| &mut p.series)
+            .chain(this.exemplars.iter_mut().map(|e| &mut e.0));
+        for s in series_iter {
+            if s.removed.load(Ordering::Acquire) {
+                let live = match fresh.get(&s.sref) {
+                    Some(l) => Arc::clone(l),
+                    None => {
+                        let labels = head.labels_of(s);
+                        let (l, _) = head.get_or_create(&labels, None).map_err(AppendError::Storage)?;
+                        fresh.insert(s.sref, Arc::clone(&l));
+                        l
+                    }
+                };
+                *s = live;
+            }
+        }
 
         let mut records: Vec<Vec<u8>> = Vec::new();
         // Series records for series not yet in the WAL. Checked under the WAL lock, so exactly one commit

@@ -38,6 +38,9 @@ pub(crate) use append::HeadAppender;
 pub(crate) use read::HeadQuerier;
 pub(crate) use replay::replay_wal;
 
+mod checkpoint;
+pub(crate) use checkpoint::checkpoint_records;
+
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender};
 use crate::index::{MemPostings, Symbols};
 
@@ -285,6 +288,9 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Box<[u32]>,
     /// Whether the series record is in the WAL (set under the WAL lock).
     pub(crate) logged: AtomicBool,
+    /// Set (under the WAL lock) when head truncation garbage-collected the series: a commit holding it
+    /// re-resolves its labels to a live series with a new ref (refs are never reused).
+    pub(crate) removed: AtomicBool,
     pub(crate) state: Mutex<SeriesState>,
 }
 
@@ -449,6 +455,7 @@ impl Head {
             sref,
             labels: ids,
             logged: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             state: Mutex::new(SeriesState::default()),
         });
         // Insert by ref before publishing the hash entry, so a hash hit always finds the series.
@@ -501,6 +508,107 @@ impl Head {
             return floor;
         }
         floor.max(maxt.saturating_sub(self.chunk_range / 2))
+    }
+}
+
+/// A chunk of the head handed to the block writer: shared closed chunks, or a copy of an open one.
+pub(crate) type CutChunk = Arc<Chunk>;
+
+impl Head {
+    /// Snapshot for a block `[.., b)`: every series' chunks that start before `b`, with its labels, sorted
+    /// by labels. Call after `min_valid_time >= b`, when those chunks can no longer change.
+    pub(crate) fn chunks_before(&self, b: Timestamp) -> Vec<(Labels, Vec<CutChunk>)> {
+        let mut out = Vec::new();
+        let mut series: Vec<Arc<MemSeries>> = Vec::new();
+        self.for_each_series(|s| series.push(Arc::clone(s)));
+        for s in series {
+            let chunks: Vec<CutChunk> = {
+                let st = s.state.lock();
+                let mut v: Vec<CutChunk> = st.closed.iter().filter(|c| c.min_time < b).cloned().collect();
+                if let Some(h) = &st.open
+                    && h.min_time() < b
+                {
+                    v.push(Arc::new(Chunk {
+                        min_time: h.min_time(),
+                        max_time: h.app.last_t(),
+                        data: h.app.bytes().into(),
+                    }));
+                }
+                v
+            };
+            if !chunks.is_empty() {
+                out.push((self.labels_of(&s), chunks));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Drops every chunk that ends before `b` and garbage-collects series left without chunks (their refs
+    /// are never handed out again). Must run under the WAL lock (no commit in flight). Returns the number
+    /// of series removed.
+    pub(crate) fn truncate_before(&self, b: Timestamp) -> u64 {
+        self.min_valid_time.fetch_max(b, Ordering::Relaxed);
+        let mut series: Vec<Arc<MemSeries>> = Vec::new();
+        self.for_each_series(|s| series.push(Arc::clone(s)));
+        let mut removed = 0u64;
+        let mut new_min = i64::MAX;
+        for s in series {
+            let empty = {
+                let mut st = s.state.lock();
+                st.closed.retain(|c| c.max_time >= b);
+                if st.open.as_ref().is_some_and(|h| h.app.last_t() < b) {
+                    st.open = None;
+                }
+                if let Some(c) = st.closed.first() {
+                    new_min = new_min.min(c.min_time);
+                } else if let Some(h) = &st.open {
+                    new_min = new_min.min(h.min_time());
+                }
+                st.num_chunks() == 0
+            };
+            if empty {
+                self.remove_series(&s);
+                removed += 1;
+            }
+        }
+        if new_min == i64::MAX {
+            // Empty head: the next sample sets both bounds again.
+            self.min_time.store(i64::MAX, Ordering::Relaxed);
+            self.max_time.store(i64::MIN, Ordering::Relaxed);
+        } else {
+            self.min_time.store(new_min.max(b), Ordering::Relaxed);
+        }
+        removed
+    }
+
+    fn remove_series(&self, s: &Arc<MemSeries>) {
+        s.removed.store(true, Ordering::Release);
+        let labels = self.labels_of(s);
+        let hash = hash_pairs(&labels);
+        {
+            let mut stripe = self.by_hash[hash as usize & self.mask].write();
+            let h = &mut *stripe;
+            if h.one.get(&hash) == Some(&s.sref) {
+                match h.more.get_mut(&hash).and_then(Vec::pop) {
+                    Some(next) => {
+                        h.one.insert(hash, next);
+                    }
+                    None => {
+                        h.one.remove(&hash);
+                    }
+                }
+            } else if let Some(v) = h.more.get_mut(&hash) {
+                v.retain(|&r| r != s.sref);
+            }
+            if h.more.get(&hash).is_some_and(Vec::is_empty) {
+                h.more.remove(&hash);
+            }
+        }
+        self.by_ref[s.sref as usize & self.mask].write().remove(&s.sref);
+        let pairs: Vec<(u32, u32)> = s.pairs().collect();
+        self.postings.write().remove(s.sref, &pairs);
+        self.num_series.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
     // series in older WALs, or two processes' histories) maps every ref to the first one.
     let mut remap: IdMap<u64, u32> = IdMap::default();
     let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+    let floor = head.min_valid_time.load(Ordering::Relaxed);
     // Refs are dense, so a vector indexed by ref finds a series without the head's stripe locks; replay
     // touches every sample's series, and that look-up dominated replay time.
     let mut by_ref: Vec<Option<Arc<MemSeries>>> = Vec::new();
@@ -79,6 +80,10 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                     st.unknown_refs += 1;
                     continue;
                 };
+                // Samples a block already holds (a crash between writing the block and checkpointing).
+                if s.t < floor {
+                    continue;
+                }
                 // Same rule as commit: a sample that lost a race with a concurrent commit is dropped again.
                 if series.state.lock().append(s.t, s.v, head.chunk_range) {
                     st.samples += 1;

@@ -28,6 +28,25 @@ impl MemPostings {
         self.all.insert(sref);
     }
 
+    /// Removes series `sref` from each `(name, value)` pair's list (garbage collection of the head);
+    /// pairs and names left without series disappear.
+    pub fn remove(&mut self, sref: u32, pairs: &[(u32, u32)]) {
+        for &(n, v) in pairs {
+            if let Some(vs) = self.m.get_mut(&n) {
+                if let Some(b) = vs.get_mut(&v) {
+                    b.remove(sref);
+                    if b.is_empty() {
+                        vs.remove(&v);
+                    }
+                }
+                if vs.is_empty() {
+                    self.m.remove(&n);
+                }
+            }
+        }
+        self.all.remove(sref);
+    }
+
     /// Every indexed ref.
     pub fn all(&self) -> &RoaringBitmap {
         &self.all

@@ -2,6 +2,7 @@
 //!
 //! * `basics`: appender semantics (order, duplicates, bounds, hints), querier, metadata, exemplars, stats.
 //! * `blocks`: block write/read round-trips against `MemStorage`, corruption, faults, promtool compatibility.
+//! * `compaction`: head cuts, checkpoints, merged queries, planner, compactor, retention, partial artifacts.
 //! * `model`: the whole `Db` against `MemStorage` with random appends, commits, queries and reopens.
 //! * `crash`: committed data survives a dropped `Db` and a real `kill -9` of a writer process.
 //! * `faults`: injected write/fsync failures poison the WAL and appends are refused.
@@ -10,6 +11,7 @@
 
 mod basics;
 mod blocks;
+mod compaction;
 mod corruption;
 mod crash;
 mod faults;

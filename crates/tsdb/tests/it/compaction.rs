@@ -1,0 +1,319 @@
+//! Head cutting, WAL checkpoints, the merged querier, the planner, the compactor and retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diamond_model::storage::memory::MemStorage;
+use diamond_model::storage::Queryable;
+use diamond_model::{Labels, MatchOp, Matcher};
+use diamond_tsdb::block::{BlockMeta, BlockWriter, ChunkData, Compaction};
+use diamond_tsdb::chunk::XorAppender;
+use diamond_tsdb::compact::{block_ranges, plan, retention_plan};
+use diamond_tsdb::fs::{Dir, DiskDir};
+use diamond_tsdb::{Db, Options};
+
+use crate::{dump, ls};
+
+fn opts(range: i64) -> Options {
+    Options {
+        chunk_range_ms: range,
+        compaction_interval: None,
+        retention_ms: None,
+        max_block_duration_ms: range * 9,
+        wal_segment_size: 64 * 1024,
+        ..Options::default()
+    }
+}
+
+fn series(i: usize) -> Labels {
+    let job = format!("j{}", i % 3);
+    let inst = format!("i{i}");
+    ls(&[
+        ("__name__", if i % 2 == 0 { "up" } else { "load" }),
+        ("instance", &inst),
+        ("job", &job),
+    ])
+}
+
+fn check_same(db: &dyn Queryable, model: &MemStorage, maxt: i64) {
+    let ms: Vec<Vec<Matcher>> = vec![
+        vec![],
+        vec![Matcher::equal("__name__", "up")],
+        vec![Matcher::new(MatchOp::Regex, "job", "j0|j2").unwrap()],
+        vec![Matcher::new(MatchOp::NotEqual, "instance", "i3").unwrap()],
+    ];
+    for m in &ms {
+        for (a, b) in [
+            (0, maxt),
+            (0, maxt / 3),
+            (maxt / 3, maxt / 2),
+            (maxt / 2, maxt),
+            (maxt - 10, maxt),
+        ] {
+            assert_eq!(dump(db, a, b, m), dump(model, a, b, m), "{m:?} [{a}, {b}]");
+        }
+        let q = db.querier(0, maxt).unwrap();
+        let mq = model.querier(0, maxt).unwrap();
+        assert_eq!(q.label_names(m).unwrap(), mq.label_names(m).unwrap());
+        assert_eq!(
+            q.label_values("instance", m).unwrap(),
+            mq.label_values("instance", m).unwrap()
+        );
+    }
+}
+
+/// Data spanning head and several blocks reads exactly as the all-in-memory model, before and after a
+/// restart; series that stop receiving samples are garbage-collected; the WAL is checkpointed and stays
+/// small; stale hints re-resolve to live series.
+#[test]
+fn cut_blocks_then_query_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = MemStorage::new();
+    let range = 1000;
+    let mut last_t = 0;
+    let mut refs = vec![0u64; 8];
+    {
+        let db = Db::open(tmp.path(), opts(range)).unwrap();
+        for step in 0..200i64 {
+            let t = step * 50;
+            let mut app = db.appender();
+            let mut mapp = model.appender();
+            // Series 6 and 7 stop after a while (garbage-collected once their chunks are in blocks).
+            let n = if step < 60 { 8 } else { 6 };
+            for (i, r) in refs.iter_mut().enumerate().take(n) {
+                let v = (step * (i as i64 + 1)) as f64 / 4.0;
+                *r = app.append(*r, &series(i), t, v).unwrap();
+                mapp.append(0, &series(i), t, v).unwrap();
+            }
+            app.commit().unwrap();
+            mapp.commit().unwrap();
+            if step % 17 == 0 {
+                db.compact().unwrap();
+            }
+            last_t = t;
+        }
+        db.compact().unwrap();
+        let blocks = db.blocks();
+        assert!(blocks.len() >= 3, "expected several blocks, got {}", blocks.len());
+        assert!(
+            db.stats().num_series == 6,
+            "stopped series are collected: {}",
+            db.stats().num_series
+        );
+        check_same(&db, &model, last_t);
+        // A series that was collected comes back under a new ref, and old data and new data merge.
+        let mut app = db.appender();
+        let r = app.append(0, &series(7), last_t + 1, 42.0).unwrap();
+        assert_ne!(r, refs[7], "refs are never reused");
+        app.commit().unwrap();
+        let mut mapp = model.appender();
+        mapp.append(0, &series(7), last_t + 1, 42.0).unwrap();
+        mapp.commit().unwrap();
+        last_t += 1;
+        check_same(&db, &model, last_t);
+        let wal: Vec<String> = std::fs::read_dir(tmp.path().join("wal"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(wal.iter().any(|n| n.starts_with("checkpoint.")), "{wal:?}");
+        assert!(wal.len() <= 6, "WAL truncated: {wal:?}");
+        // Crash (no close) and reopen: blocks + checkpoint + segments give the same answers.
+    }
+    let db = Db::open(tmp.path(), opts(range)).unwrap();
+    check_same(&db, &model, last_t);
+    // Samples older than the newest block are refused as out of bounds.
+    let mut app = db.appender();
+    assert!(app.append(0, &series(0), 10, 1.0).is_err());
+}
+
+/// Background thread: with a short interval, blocks appear without calling `compact`.
+#[test]
+fn background_thread_cuts_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(1000);
+    o.compaction_interval = Some(Duration::from_millis(20));
+    let db = Db::open(tmp.path(), o).unwrap();
+    for step in 0..100i64 {
+        let mut app = db.appender();
+        app.append(0, &series(0), step * 100, step as f64).unwrap();
+        app.commit().unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.blocks().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!db.blocks().is_empty(), "the background thread wrote no block in 10 s");
+    db.close().unwrap();
+}
+
+fn meta(ulid: &str, min: i64, max: i64, level: u32) -> BlockMeta {
+    BlockMeta {
+        ulid: ulid.into(),
+        min_time: min,
+        max_time: max,
+        stats: Default::default(),
+        compaction: Compaction {
+            level,
+            sources: vec![ulid.into()],
+            parents: vec![],
+        },
+        version: 1,
+        diamond: None,
+    }
+}
+
+#[test]
+fn block_ranges_are_exponential_and_capped() {
+    assert_eq!(block_ranges(2, 100), vec![2, 6, 18, 54]);
+    let h2 = 2 * 3600 * 1000;
+    let r = block_ranges(h2, 31 * 24 * 3600 * 1000);
+    assert_eq!(r[..3], [h2, 3 * h2, 9 * h2]);
+    assert!(r.iter().all(|&x| x <= 31 * 24 * 3600 * 1000));
+}
+
+#[test]
+fn planner_levels_overlaps_and_newest_block() {
+    let r = block_ranges(2, 200);
+    // Three consecutive 2-blocks fill a 6-range, but the newest block is left out: nothing yet.
+    let ms = vec![meta("a", 0, 2, 1), meta("b", 2, 4, 1), meta("c", 4, 6, 1)];
+    assert!(plan(&ms, &r).is_empty());
+    // A fourth block makes [0, 6) complete and before the newest.
+    let mut ms4 = ms.clone();
+    ms4.push(meta("d", 6, 8, 1));
+    assert_eq!(plan(&ms4, &r), vec!["a", "b", "c"]);
+    // An incomplete range qualifies only once it lies before the newest remaining block (Prometheus's
+    // highTime): [0, 4) with the newest block left out is not yet before anything.
+    let ms2 = vec![meta("a", 0, 2, 1), meta("b", 2, 4, 1), meta("d", 6, 8, 1)];
+    assert!(plan(&ms2, &r).is_empty());
+    let ms3 = vec![
+        meta("a", 0, 2, 1),
+        meta("b", 2, 4, 1),
+        meta("e", 12, 14, 1),
+        meta("f", 14, 16, 1),
+    ];
+    assert_eq!(plan(&ms3, &r), vec!["a", "b"]);
+    // Overlaps come first, whatever else is pending.
+    let mut ov = ms4.clone();
+    ov.push(meta("x", 5, 7, 1));
+    assert_eq!(plan(&ov, &r), vec!["c", "x", "d"]);
+    // Next level: three 6-blocks fill an 18-range (plus a newer block).
+    let l2 = vec![
+        meta("p", 0, 6, 2),
+        meta("q", 6, 12, 2),
+        meta("s", 12, 18, 2),
+        meta("t", 18, 20, 1),
+    ];
+    assert_eq!(plan(&l2, &r), vec!["p", "q", "s"]);
+    // A block spanning a full range is never regrouped with itself.
+    assert!(plan(&[meta("p", 0, 6, 2), meta("t", 6, 8, 1)], &r).is_empty());
+}
+
+#[test]
+fn retention_by_time_and_size_oldest_first() {
+    let ms = vec![
+        (meta("a", 0, 10, 1), 100),
+        (meta("b", 10, 20, 1), 100),
+        (meta("c", 20, 30, 1), 100),
+    ];
+    assert_eq!(retention_plan(&ms, Some(15), None, 0), vec!["a"]);
+    assert_eq!(retention_plan(&ms, Some(5), None, 0), vec!["a", "b"]);
+    assert_eq!(retention_plan(&ms, None, Some(250), 0), vec!["a"]);
+    assert_eq!(retention_plan(&ms, None, Some(250), 60), vec!["a", "b"]);
+    assert!(retention_plan(&ms, None, None, 0).is_empty());
+}
+
+fn write(root: &Arc<dyn Dir>, min: i64, max: i64, series: &[(Labels, Vec<(i64, f64)>)]) {
+    let syms: Vec<String> = series
+        .iter()
+        .flat_map(|(l, _)| {
+            l.iter()
+                .flat_map(|x| [x.name.clone(), x.value.clone()])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut w = BlockWriter::new(Arc::clone(root), min, max, syms).unwrap();
+    let mut sorted = series.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (l, s) in &sorted {
+        let mut a = XorAppender::new();
+        for &(t, v) in s {
+            a.append(t, v);
+        }
+        w.add_series(
+            l,
+            &[ChunkData {
+                min_time: s[0].0,
+                max_time: s[s.len() - 1].0,
+                data: a.bytes(),
+            }],
+        )
+        .unwrap();
+    }
+    w.finish(1, vec![], vec![]).unwrap().unwrap();
+}
+
+/// Overlapping (backfilled) blocks are merged with duplicates removed, queries agree before and after,
+/// and the sources are gone afterwards.
+#[test]
+fn overlapping_blocks_merge_and_dedupe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root: Arc<dyn Dir> = Arc::new(DiskDir::open(tmp.path()).unwrap());
+    let a = ls(&[("__name__", "m"), ("k", "a")]);
+    let b = ls(&[("__name__", "m"), ("k", "b")]);
+    write(
+        &root,
+        0,
+        1000,
+        &[(a.clone(), (0..50).map(|i| (i * 10, i as f64)).collect())],
+    );
+    write(
+        &root,
+        0,
+        1000,
+        &[
+            (a.clone(), (25..80).map(|i| (i * 10, i as f64)).collect()),
+            (b.clone(), vec![(5, 1.0)]),
+        ],
+    );
+    let model = MemStorage::new();
+    model.add(a.clone(), &(0..80).map(|i| (i * 10, i as f64)).collect::<Vec<_>>());
+    model.add(b.clone(), &[(5, 1.0)]);
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    assert_eq!(db.blocks().len(), 2);
+    assert_eq!(dump(&db, 0, 2000, &[]), dump(&model, 0, 2000, &[]));
+    db.compact().unwrap();
+    let blocks = db.blocks();
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    assert_eq!(blocks[0].compaction.level, 2);
+    assert_eq!(blocks[0].stats.num_samples, 81);
+    assert_eq!(dump(&db, 0, 2000, &[]), dump(&model, 0, 2000, &[]));
+    drop(db);
+    let dirs = root.list_dirs().unwrap();
+    assert_eq!(dirs.iter().filter(|d| !d.starts_with("wal")).count(), 1, "{dirs:?}");
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    assert_eq!(dump(&db, 0, 2000, &[]), dump(&model, 0, 2000, &[]));
+}
+
+/// Partial artifacts are removed at open; a corrupt block is set aside, never opened.
+#[test]
+fn open_removes_partial_and_sets_aside_corrupt_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root: Arc<dyn Dir> = Arc::new(DiskDir::open(tmp.path()).unwrap());
+    let a = ls(&[("__name__", "m")]);
+    write(&root, 0, 1000, &[(a.clone(), vec![(1, 1.0)])]);
+    write(&root, 1000, 2000, &[(a.clone(), vec![(1001, 2.0)])]);
+    std::fs::create_dir_all(tmp.path().join("01JEBX5D6G6W3C3H2JJ5K3W2QX.tmp-for-creation/chunks")).unwrap();
+    let mut dirs = root.list_dirs().unwrap();
+    dirs.sort();
+    let victim = dirs.iter().find(|d| d.len() == 26).unwrap().clone();
+    let idx = tmp.path().join(&victim).join("index");
+    let mut b = std::fs::read(&idx).unwrap();
+    let n = b.len();
+    b[n - 5] ^= 1;
+    std::fs::write(&idx, b).unwrap();
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    let names: Vec<String> = root.list_dirs().unwrap();
+    assert!(names.contains(&format!("{victim}.corrupted")), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".tmp-for-creation")), "{names:?}");
+}
