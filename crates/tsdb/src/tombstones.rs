@@ -101,9 +101,6 @@ pub(crate) struct MemTombstones {
     by_ref: RwLock<IdMap<u32, Arc<Intervals>>>,
 }
 
-// `is_empty`, `entries`, `truncate_before` and `remove` are for head truncation, head GC and the WAL
-// checkpoint (issue 4, the block-cutting part); they are tested here.
-#[allow(dead_code)]
 impl MemTombstones {
     /// Adds `[mint, maxt]` to series `sref`.
     pub(crate) fn add(&self, sref: u32, mint: Timestamp, maxt: Timestamp) {

@@ -5,12 +5,13 @@ use diamond_model::Timestamp;
 
 use super::Head;
 use crate::fs::Dir;
-use crate::record::{self, FamilyMetadata, Record, RefExemplar, RefSample};
+use crate::record::{self, FamilyMetadata, Record, RefExemplar, RefSample, RefTombstone};
 use crate::wal::{self, SegmentReader};
 
 /// Records replacing the checkpoint (if any) and segments `..=upto`: a series record for every live
 /// series, the current metadata, then the samples with `t >= mint` of live series found in those files,
-/// and, when `keep_exemplars`, their exemplars with `ts >= mint`.
+/// and, when `keep_exemplars`, their exemplars with `ts >= mint`; last, the head's tombstones of live series
+/// ending at or after `mint`.
 pub(crate) fn checkpoint_records(
     head: &Head,
     dir: &dyn Dir,
@@ -100,6 +101,19 @@ pub(crate) fn checkpoint_records(
                 _ => {}
             }
         }
+    }
+    // Tombstones of live series still reaching the head (wal.md "Checkpoint rule"); replaying an interval
+    // twice (it may also be in a later segment) is harmless.
+    let stones: Vec<RefTombstone> = head
+        .tombstones
+        .entries()
+        .into_iter()
+        .filter(|t| t.maxt >= mint && live(t.sref))
+        .collect();
+    if !stones.is_empty() {
+        let mut b = Vec::new();
+        record::encode_tombstones(&stones, &mut b);
+        out.push(b);
     }
     Ok(out)
 }

@@ -516,7 +516,8 @@ pub(crate) type CutChunk = Arc<Chunk>;
 
 impl Head {
     /// Snapshot for a block `[.., b)`: every series' chunks that start before `b`, with its labels, sorted
-    /// by labels. Call after `min_valid_time >= b`, when those chunks can no longer change.
+    /// by labels, without the samples its tombstones delete (chunks touched by a tombstone are re-encoded).
+    /// Call after `min_valid_time >= b`, when those chunks can no longer change.
     pub(crate) fn chunks_before(&self, b: Timestamp) -> Vec<(Labels, Vec<CutChunk>)> {
         let mut out = Vec::new();
         let mut series: Vec<Arc<MemSeries>> = Vec::new();
@@ -536,6 +537,10 @@ impl Head {
                 }
                 v
             };
+            let chunks = match self.tombstones.get(s.sref) {
+                Some(d) => without_deleted(chunks, &d),
+                None => chunks,
+            };
             if !chunks.is_empty() {
                 out.push((self.labels_of(&s), chunks));
             }
@@ -549,6 +554,8 @@ impl Head {
     /// of series removed.
     pub(crate) fn truncate_before(&self, b: Timestamp) -> u64 {
         self.min_valid_time.fetch_max(b, Ordering::Relaxed);
+        // The block was written without the deleted samples; intervals reaching `b` still apply here.
+        self.tombstones.truncate_before(b);
         let mut series: Vec<Arc<MemSeries>> = Vec::new();
         self.for_each_series(|s| series.push(Arc::clone(s)));
         let mut removed = 0u64;
@@ -606,10 +613,43 @@ impl Head {
             }
         }
         self.by_ref[s.sref as usize & self.mask].write().remove(&s.sref);
+        self.tombstones.remove(s.sref);
         let pairs: Vec<(u32, u32)> = s.pairs().collect();
         self.postings.write().remove(s.sref, &pairs);
         self.num_series.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// `chunks` without the samples inside `deleted`: untouched chunks are kept as they are, touched ones are
+/// decoded and re-encoded (empty ones dropped).
+fn without_deleted(chunks: Vec<CutChunk>, deleted: &crate::tombstones::Intervals) -> Vec<CutChunk> {
+    let mut out = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        let touched = deleted
+            .as_slice()
+            .iter()
+            .any(|&(a, z)| a <= c.max_time && z >= c.min_time);
+        if !touched {
+            out.push(c);
+            continue;
+        }
+        let mut app: Option<XorAppender> = None;
+        // Head chunks were encoded by this process; a decoding error cannot happen, and stopping at one
+        // keeps the samples before it.
+        for (t, v) in crate::chunk::XorIter::new(&c.data).map_while(Result::ok) {
+            if !deleted.contains(t) {
+                app.get_or_insert_with(XorAppender::new).append(t, v);
+            }
+        }
+        if let Some(a) = app {
+            out.push(Arc::new(Chunk {
+                min_time: a.first_t(),
+                max_time: a.last_t(),
+                data: a.into_bytes(),
+            }));
+        }
+    }
+    out
 }
 
 /// Builds [`Labels`] from a series' ids under an already-held symbols guard.

@@ -317,3 +317,47 @@ fn open_removes_partial_and_sets_aside_corrupt_blocks() {
     assert!(names.contains(&format!("{victim}.corrupted")), "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with(".tmp-for-creation")), "{names:?}");
 }
+
+/// Deleted data stays deleted once its range is cut into a block (the block is written without it), and
+/// a deletion reaching data still in the head survives the checkpoint and a restart.
+#[test]
+fn tombstones_survive_block_cut_checkpoint_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let range = 1000;
+    let model = MemStorage::new();
+    let mut last_t = 0;
+    {
+        let db = Db::open(tmp.path(), opts(range)).unwrap();
+        for step in 0..80i64 {
+            let t = step * 50;
+            let mut app = db.appender();
+            let mut mapp = model.appender();
+            for i in 0..4 {
+                app.append(0, &series(i), t, step as f64).unwrap();
+                // The model never gets the samples deleted below.
+                let deleted = i == 1 && ((300..=700).contains(&t) || (3600..=3800).contains(&t));
+                if !deleted {
+                    mapp.append(0, &series(i), t, step as f64).unwrap();
+                }
+            }
+            app.commit().unwrap();
+            mapp.commit().unwrap();
+            last_t = t;
+        }
+        // Delete [300, 700] (to be cut into the first block) and [3600, 3800] (stays in the head) of i1.
+        let m = [Matcher::equal("instance", "i1")];
+        assert_eq!(db.delete(300, 700, &m).unwrap(), 1);
+        assert_eq!(db.delete(3600, 3800, &m).unwrap(), 1);
+        check_same(&db, &model, last_t);
+        db.compact().unwrap();
+        assert!(!db.blocks().is_empty());
+        check_same(&db, &model, last_t);
+        let wal: Vec<String> = std::fs::read_dir(tmp.path().join("wal"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(wal.iter().any(|n| n.starts_with("checkpoint.")), "{wal:?}");
+    }
+    let db = Db::open(tmp.path(), opts(range)).unwrap();
+    check_same(&db, &model, last_t);
+}
