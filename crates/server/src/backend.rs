@@ -237,6 +237,7 @@ impl diamond_api::Backend for ServerBackend {
             "Duration of the last WAL replay.",
             st.replay_duration.as_secs_f64(),
         );
+        crate::selfmetrics::tsdb_blocks(&mut w, &st.blocks);
         let ex = self.db.exemplars().stats();
         // Prometheus's names where they exist (same meaning), Diamond's for the rest.
         w.counter(

@@ -101,9 +101,24 @@ pub(crate) struct ServeArgs {
     /// Base path for the database.
     #[arg(long = "storage.tsdb.path", default_value = "data")]
     pub(crate) tsdb_path: PathBuf,
-    /// How long to keep samples (blocks and retention arrive with the on-disk TSDB; accepted now).
+    /// How long to keep samples: blocks ending more than this before the newest block's end are deleted.
+    /// `0s` disables time retention.
     #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
     pub(crate) retention_time: String,
+    /// Maximum bytes of blocks plus WAL (units B, KB, MB, GB, TB, PB, EB, powers of 1024); the oldest
+    /// blocks are deleted first. `0B` (the default) disables size retention.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
+    pub(crate) retention_size: String,
+    /// Duration of the blocks cut from the head (and of head chunks).
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h")]
+    pub(crate) min_block_duration: String,
+    /// Largest block compaction produces. Default: 10% of the time retention, at most 31d.
+    #[arg(long = "storage.tsdb.max-block-duration")]
+    pub(crate) max_block_duration: Option<String>,
+    /// How often the head is cut into blocks, blocks compacted and retention applied (Prometheus: 1m,
+    /// fixed). Diamond-specific, for tests.
+    #[arg(long = "storage.tsdb.compaction-interval", default_value = "1m", hide = true)]
+    pub(crate) compaction_interval: String,
     /// WAL fsync policy: `interval` (fsync about every second; acknowledged writes survive a process
     /// crash) or `always` (fsync before acknowledging; they survive power loss too).
     #[arg(long = "storage.tsdb.wal-fsync", default_value = "interval")]
@@ -154,6 +169,12 @@ impl ServeArgs {
         put("web.listen-address", self.listen_address.clone());
         put("storage.tsdb.path", self.tsdb_path.display().to_string());
         put("storage.tsdb.retention.time", self.retention_time.clone());
+        put("storage.tsdb.retention.size", self.retention_size.clone());
+        put("storage.tsdb.min-block-duration", self.min_block_duration.clone());
+        put(
+            "storage.tsdb.max-block-duration",
+            self.max_block_duration.clone().unwrap_or_default(),
+        );
         put("storage.tsdb.wal-fsync", self.wal_fsync.clone());
         put("query.lookback-delta", self.lookback_delta.clone());
         put("query.timeout", self.query_timeout.clone());

@@ -95,6 +95,68 @@ pub(crate) fn trace_links(w: &mut MetricsWriter, m: &diamond_api::links::LinkMet
     );
 }
 
+/// The block lifecycle under Prometheus's own `prometheus_tsdb_*` names (same meaning), so dashboards
+/// made for Prometheus's TSDB work.
+pub(crate) fn tsdb_blocks(w: &mut MetricsWriter, b: &diamond_tsdb::BlockStats) {
+    w.gauge(
+        "prometheus_tsdb_blocks_loaded",
+        "Number of currently loaded data blocks.",
+        b.loaded as f64,
+    );
+    w.gauge(
+        "prometheus_tsdb_storage_blocks_bytes",
+        "The number of bytes that are currently used for local storage by all blocks.",
+        b.bytes as f64,
+    );
+    if let Some(t) = b.lowest_timestamp {
+        w.gauge(
+            "prometheus_tsdb_lowest_timestamp",
+            "Lowest timestamp value stored in the database (ms).",
+            t as f64,
+        );
+    }
+    w.counter(
+        "prometheus_tsdb_compactions",
+        "Total number of compactions that were executed (blocks cut from the head included).",
+        (b.compactions + b.head_blocks_written) as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_compactions_failed",
+        "Total number of compactions that failed.",
+        b.compactions_failed as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_head_truncations",
+        "Total number of head truncations attempted.",
+        b.head_truncations as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_head_series_removed",
+        "Total number of series removed in the head.",
+        b.head_series_removed as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_checkpoint_creations",
+        "Total number of checkpoint creations attempted.",
+        (b.checkpoints + b.checkpoints_failed) as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_checkpoint_creations_failed",
+        "Total number of checkpoint creations that failed.",
+        b.checkpoints_failed as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_time_retentions",
+        "The number of times that blocks were deleted because the maximum time limit was exceeded.",
+        b.time_retentions as f64,
+    );
+    w.counter(
+        "prometheus_tsdb_size_retentions",
+        "The number of times that blocks were deleted because the maximum number of bytes was exceeded.",
+        b.size_retentions as f64,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

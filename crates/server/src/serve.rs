@@ -25,6 +25,58 @@ pub(crate) fn parse_prom_duration(flag: &str, s: &str) -> anyhow::Result<Duratio
     diamond_config::parse_duration(s).with_context(|| format!("invalid --{flag} {s:?}"))
 }
 
+/// A byte size as Prometheus's `--storage.tsdb.retention.size` takes it: an integer and a unit of B, KB,
+/// MB, GB, TB, PB or EB (powers of 1024).
+pub(crate) fn parse_byte_size(flag: &str, s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        "PB" => 1 << 50,
+        "EB" => 1 << 60,
+        _ => bail!("invalid --{flag} {s:?}: expected a number and a unit of B, KB, MB, GB, TB, PB or EB"),
+    };
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("invalid --{flag} {s:?}: expected a number and a unit"))?;
+    n.checked_mul(mult)
+        .with_context(|| format!("invalid --{flag} {s:?}: too large"))
+}
+
+/// The block options from the storage flags, as Prometheus derives them: max block duration defaults to
+/// 10% of the time retention, at most 31 d, and never below the min block duration.
+pub(crate) fn block_options(args: &ServeArgs) -> anyhow::Result<(i64, i64, Option<i64>, Option<u64>)> {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let min = ms(parse_prom_duration(
+        "storage.tsdb.min-block-duration",
+        &args.min_block_duration,
+    )?);
+    if min <= 0 {
+        bail!(
+            "invalid --storage.tsdb.min-block-duration {:?}: must be positive",
+            args.min_block_duration
+        );
+    }
+    let retention = ms(parse_prom_duration(
+        "storage.tsdb.retention.time",
+        &args.retention_time,
+    )?);
+    let retention = (retention > 0).then_some(retention);
+    let size = parse_byte_size("storage.tsdb.retention.size", &args.retention_size)?;
+    let size = (size > 0).then_some(size);
+    const MAX: i64 = 31 * 24 * 3600 * 1000;
+    let max = match &args.max_block_duration {
+        Some(s) => ms(parse_prom_duration("storage.tsdb.max-block-duration", s)?),
+        None => retention.map_or(MAX, |r| (r / 10).min(MAX)),
+    };
+    Ok((min, max.max(min), retention, size))
+}
+
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(args.log_level.clone()));
@@ -65,6 +117,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let series_retention = diamond_config::parse_duration(&args.retention_time)
         .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.time: {e}"))?;
+    let (min_block, max_block, retention_ms, retention_bytes) = block_options(&args)?;
     let opts = diamond_tsdb::Options {
         max_exemplars: config.storage.max_exemplars.max(0) as usize,
         exemplar_policy: match config.storage.exemplar_store {
@@ -79,6 +132,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .min(i64::MAX as u128) as i64,
         out_of_order_time_window_ms: config.storage.out_of_order_time_window.as_millis() as i64,
         wal_fsync: fsync,
+        chunk_range_ms: min_block,
+        max_block_duration_ms: max_block,
+        retention_ms,
+        retention_bytes,
+        compaction_interval: Some(parse_prom_duration(
+            "storage.tsdb.compaction-interval",
+            &args.compaction_interval,
+        )?),
         ..Default::default()
     };
     let path = args.tsdb_path.clone();
@@ -181,5 +242,51 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut v = vec!["diamond", "serve"];
+        v.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(v).expect("flags parse").command {
+            Some(crate::cli::Command::Serve(a)) => *a,
+            _ => unreachable!("serve was given"),
+        }
+    }
+
+    #[test]
+    fn byte_sizes_as_prometheus() {
+        assert_eq!(parse_byte_size("f", "0B").unwrap(), 0);
+        assert_eq!(parse_byte_size("f", "512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_byte_size("f", "1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_byte_size("f", "3TB").unwrap(), 3 << 40);
+        for bad in ["", "MB", "12", "1.5GB", "-1GB", "10XB", "99999999999EB"] {
+            let e = parse_byte_size("storage.tsdb.retention.size", bad).unwrap_err();
+            assert!(e.to_string().contains("--storage.tsdb.retention.size"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn block_flags_derive_like_prometheus() {
+        const H: i64 = 3600 * 1000;
+        // Defaults: 2h blocks, 15d retention, max block = 10% of it (36h), no size limit.
+        assert_eq!(block_options(&args(&[])).unwrap(), (2 * H, 36 * H, Some(360 * H), None));
+        // Long retention: max block capped at 31d.
+        let (_, max, _, _) = block_options(&args(&["--storage.tsdb.retention.time=1y"])).unwrap();
+        assert_eq!(max, 31 * 24 * H);
+        let got = block_options(&args(&[
+            "--storage.tsdb.min-block-duration=1h",
+            "--storage.tsdb.max-block-duration=9h",
+            "--storage.tsdb.retention.time=0s",
+            "--storage.tsdb.retention.size=1GB",
+        ]))
+        .unwrap();
+        assert_eq!(got, (H, 9 * H, None, Some(1 << 30)));
+        assert!(block_options(&args(&["--storage.tsdb.min-block-duration=0s"])).is_err());
     }
 }

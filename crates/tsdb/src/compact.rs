@@ -12,6 +12,8 @@
 //! 3. apply retention (time, then size), oldest blocks first.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use diamond_model::{Labels, Timestamp};
 
@@ -141,6 +143,7 @@ pub(crate) fn cut_head(db: &DbInner, root: &Arc<dyn Dir>) -> Result<usize, Error
             bl.push(blk);
             bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
             written += 1;
+            db.block_counters.head_blocks_written.fetch_add(1, Relaxed);
             tracing::info!(block = %meta.ulid, min_time = a, max_time = b, series = meta.stats.num_series, samples = meta.stats.num_samples, "head block written");
         }
         truncate_head_and_wal(db, b)?;
@@ -174,8 +177,22 @@ fn truncate_head_and_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
             true
         }
     };
-    let records = checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, keep_exemplars)?;
-    wal::write_checkpoint(db.wal_dir.as_ref(), n, &records)?;
+    let c = &db.block_counters;
+    c.head_truncations.fetch_add(1, Relaxed);
+    c.head_series_removed.fetch_add(removed, Relaxed);
+    let written = checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, keep_exemplars)
+        .and_then(|records| wal::write_checkpoint(db.wal_dir.as_ref(), n, &records).map(|()| records));
+    let records = match written {
+        Ok(r) => {
+            c.checkpoints.fetch_add(1, Relaxed);
+            r
+        }
+        Err(e) => {
+            // The segments stay; the next truncation writes a checkpoint covering them too.
+            c.checkpoints_failed.fetch_add(1, Relaxed);
+            return Err(e.into());
+        }
+    };
     tracing::info!(
         segment = n,
         series_removed = removed,
@@ -266,6 +283,9 @@ fn split_by_range<'a>(ms: &[&'a BlockMeta], r: i64) -> Vec<Vec<&'a BlockMeta>> {
     out
 }
 
+/// A chunk of one source block in a merge: (block index, chunk meta, the series' deleted intervals).
+type Part = (usize, ChunkMeta, Vec<(i64, i64)>);
+
 /// Merges `blocks` into one new block (written, fsynced and renamed before returning). Series are merged
 /// by labels; chunks that overlap in time, or that tombstones touch, are decoded and re-encoded with
 /// duplicate timestamps removed (the later block in `blocks` wins).
@@ -308,17 +328,14 @@ pub fn compact_blocks(root: &Arc<dyn Dir>, blocks: &[Arc<Block>]) -> Result<Opti
         };
         Ok(())
     }
-    loop {
-        let Some(next) = cursors
-            .iter()
-            .filter_map(|c| c.cur.as_ref().map(|x| &x.1))
-            .min()
-            .cloned()
-        else {
-            break;
-        };
+    while let Some(next) = cursors
+        .iter()
+        .filter_map(|c| c.cur.as_ref().map(|x| &x.1))
+        .min()
+        .cloned()
+    {
         // (block index, chunk meta, deleted intervals)
-        let mut parts: Vec<(usize, ChunkMeta, Vec<(i64, i64)>)> = Vec::new();
+        let mut parts: Vec<Part> = Vec::new();
         for (i, c) in cursors.iter_mut().enumerate() {
             if c.cur.as_ref().is_some_and(|x| x.1 == next) {
                 if let Some((id, _, metas)) = c.cur.take() {
@@ -437,6 +454,7 @@ pub(crate) fn compact(db: &DbInner, root: &Arc<dyn Dir>) -> Result<usize, Error>
         }
         root.sync_dir()
             .map_err(|e| Error::Block(block::Error::io("fsync data dir", e)))?;
+        db.block_counters.compactions.fetch_add(1, Relaxed);
         tracing::info!(sources = ?chosen, result = ?meta.as_ref().map(|m| &m.ulid), "blocks compacted");
         n += 1;
     }
@@ -487,6 +505,11 @@ pub(crate) fn apply_retention(db: &DbInner, root: &Arc<dyn Dir>, wal_bytes: u64)
     if del.is_empty() {
         return Ok(0);
     }
+    // The plan lists the time-retention victims first.
+    let by_time = retention_plan(&metas, db.opts.retention_ms, None, 0).len();
+    let c = &db.block_counters;
+    c.time_retentions.fetch_add(by_time as u64, Relaxed);
+    c.size_retentions.fetch_add((del.len() - by_time) as u64, Relaxed);
     db.blocks.write().retain(|b| !del.contains(&b.meta().ulid));
     for u in &del {
         delete_block(root, u)?;
@@ -498,13 +521,68 @@ pub(crate) fn apply_retention(db: &DbInner, root: &Arc<dyn Dir>, wal_bytes: u64)
 }
 
 /// One round of head cutting, compaction and retention.
-pub(crate) fn run_once(db: &DbInner, wal_bytes: u64) -> Result<(), Error> {
+pub(crate) fn run_once(db: &DbInner) -> Result<(), Error> {
     let Some(root) = db.root.clone() else {
         return Ok(());
     };
     let _one_at_a_time = db.compacting.lock();
-    cut_head(db, &root)?;
-    compact(db, &root)?;
+    let res = cut_head(db, &root).and_then(|_| compact(db, &root));
+    if res.is_err() {
+        db.block_counters.compactions_failed.fetch_add(1, Relaxed);
+    }
+    res?;
+    let (_, wal_bytes) = wal_disk_usage(db.wal_dir.as_ref())?;
     apply_retention(db, &root, wal_bytes)?;
     Ok(())
+}
+
+/// Counters of the block lifecycle (see [`crate::BlockStats`]).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) head_blocks_written: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) compactions_failed: AtomicU64,
+    pub(crate) head_truncations: AtomicU64,
+    pub(crate) head_series_removed: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
+    pub(crate) checkpoints_failed: AtomicU64,
+    pub(crate) time_retentions: AtomicU64,
+    pub(crate) size_retentions: AtomicU64,
+}
+
+/// WAL segment and checkpoint files, and their bytes.
+pub(crate) fn wal_disk_usage(dir: &dyn Dir) -> Result<(u64, u64), Error> {
+    let io = |e| Error::Wal(wal::Error::io("listing wal", e));
+    let mut n = 0;
+    let mut bytes = 0;
+    for f in dir.list().map_err(io)? {
+        if wal::parse_segment_name(&f).is_some() || wal::parse_checkpoint_name(&f).is_some() {
+            n += 1;
+            bytes += dir.file_len(&f).unwrap_or(0);
+        }
+    }
+    Ok((n, bytes))
+}
+
+pub(crate) fn block_stats(db: &DbInner, head_min: Option<Timestamp>) -> crate::BlockStats {
+    let c = &db.block_counters;
+    let bl = db.blocks.read();
+    let block_min = bl.iter().map(|b| b.meta().min_time).min();
+    crate::BlockStats {
+        loaded: bl.len() as u64,
+        bytes: bl.iter().map(|b| b.size_bytes()).sum(),
+        lowest_timestamp: match (block_min, head_min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        head_blocks_written: c.head_blocks_written.load(Relaxed),
+        compactions: c.compactions.load(Relaxed),
+        compactions_failed: c.compactions_failed.load(Relaxed),
+        head_truncations: c.head_truncations.load(Relaxed),
+        head_series_removed: c.head_series_removed.load(Relaxed),
+        checkpoints: c.checkpoints.load(Relaxed),
+        checkpoints_failed: c.checkpoints_failed.load(Relaxed),
+        time_retentions: c.time_retentions.load(Relaxed),
+        size_retentions: c.size_retentions.load(Relaxed),
+    }
 }

@@ -159,6 +159,38 @@ pub struct Stats {
     pub series_created: u64,
     /// The exemplar store's statistics.
     pub exemplars: ExemplarStats,
+    /// Blocks, compactions, retention and head truncation.
+    pub blocks: BlockStats,
+}
+
+/// Block lifecycle statistics (exported as Prometheus's `prometheus_tsdb_*` metrics of the same meaning).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    /// Blocks open (`prometheus_tsdb_blocks_loaded`).
+    pub loaded: u64,
+    /// Bytes of the open blocks (`prometheus_tsdb_storage_blocks_bytes`).
+    pub bytes: u64,
+    /// Oldest sample time in blocks or head (`prometheus_tsdb_lowest_timestamp`), `None` when empty.
+    pub lowest_timestamp: Option<Timestamp>,
+    /// Blocks cut from the head (`prometheus_tsdb_compactions_total` counts these plus `compactions`,
+    /// as Prometheus's head compaction is a compaction too).
+    pub head_blocks_written: u64,
+    /// Compactions of blocks into one.
+    pub compactions: u64,
+    /// Failed rounds of cutting/compaction (`prometheus_tsdb_compactions_failed_total`).
+    pub compactions_failed: u64,
+    /// Head truncations (`prometheus_tsdb_head_truncations_total`).
+    pub head_truncations: u64,
+    /// Series garbage-collected from the head (`prometheus_tsdb_head_series_removed_total`).
+    pub head_series_removed: u64,
+    /// WAL checkpoints written (`prometheus_tsdb_checkpoint_creations_total`).
+    pub checkpoints: u64,
+    /// Failed WAL checkpoints (`prometheus_tsdb_checkpoint_creations_failed_total`).
+    pub checkpoints_failed: u64,
+    /// Blocks deleted by time retention (`prometheus_tsdb_time_retentions_total`).
+    pub time_retentions: u64,
+    /// Blocks deleted by size retention (`prometheus_tsdb_size_retentions_total`).
+    pub size_retentions: u64,
 }
 
 /// The head statistics of the TSDB status API (`headStats`).
@@ -221,6 +253,7 @@ pub(crate) struct DbInner {
     pub(crate) wal_dir: Arc<dyn Dir>,
     /// Serialises head cuts, compactions and retention.
     pub(crate) compacting: Mutex<()>,
+    pub(crate) block_counters: crate::compact::Counters,
 }
 
 impl DbInner {
@@ -365,6 +398,7 @@ impl Db {
             root,
             wal_dir,
             compacting: Mutex::new(()),
+            block_counters: Default::default(),
             opts,
         });
         let compactor = match (inner.root.is_some(), inner.opts.compaction_interval) {
@@ -450,7 +484,7 @@ impl Db {
         let i = &self.inner;
         let h = &i.head;
         let (min_time, max_time) = self.time_bounds();
-        let (wal_segments, wal_bytes, wal_fsyncs, wal_poisoned) = {
+        let (mut wal_segments, mut wal_bytes, wal_fsyncs, wal_poisoned) = {
             let w = i.wal.lock();
             (
                 i.wal_base_segments + w.writer.segments_created,
@@ -459,6 +493,13 @@ impl Db {
                 w.writer.poisoned().map(str::to_owned),
             )
         };
+        // Once checkpoints have removed segments, the counters above overstate: ask the directory.
+        if i.block_counters.checkpoints.load(Ordering::Relaxed) > 0
+            && let Ok((segs, bytes)) = crate::compact::wal_disk_usage(i.wal_dir.as_ref())
+        {
+            (wal_segments, wal_bytes) = (segs, bytes);
+        }
+        let blocks = crate::compact::block_stats(i, min_time);
         let c = &h.counters;
         Stats {
             num_series: h.num_series(),
@@ -481,6 +522,7 @@ impl Db {
             commit_dropped: c.commit_dropped.load(Ordering::Relaxed),
             series_created: c.series_created.load(Ordering::Relaxed),
             exemplars: i.exemplars.stats(),
+            blocks,
         }
     }
 
@@ -571,14 +613,7 @@ impl Db {
     /// applies retention, once (the background thread does this every `Options::compaction_interval`).
     /// A no-op without a data directory.
     pub fn compact(&self) -> Result<(), Error> {
-        let wal_bytes = self.stats_wal_bytes();
-        crate::compact::run_once(&self.inner, wal_bytes)
-    }
-
-    fn stats_wal_bytes(&self) -> u64 {
-        let i = &self.inner;
-        let w = i.wal.lock();
-        i.wal_base_bytes + w.writer.bytes_written
+        crate::compact::run_once(&self.inner)
     }
 
     /// The metas of the open blocks, oldest first.
@@ -666,12 +701,8 @@ fn spawn_compactor(db: std::sync::Weak<DbInner>, every: Duration) -> JoinHandle<
                         return;
                     }
                 }
-                let wal_bytes = {
-                    let w = db.wal.lock();
-                    db.wal_base_bytes + w.writer.bytes_written
-                };
                 // Failures are logged and retried next round; a WAL failure has poisoned appends already.
-                if let Err(e) = crate::compact::run_once(&db, wal_bytes) {
+                if let Err(e) = crate::compact::run_once(&db) {
                     tracing::error!(error = %crate::error_chain(&e), "block cut/compaction/retention failed");
                 }
             }

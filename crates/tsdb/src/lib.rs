@@ -51,7 +51,7 @@ pub mod tombstones;
 pub mod wal;
 
 pub use admin::CleanStats;
-pub use db::{Cardinality, Db, Error, FsyncPolicy, HeadStats, Options, Stats};
+pub use db::{BlockStats, Cardinality, Db, Error, FsyncPolicy, HeadStats, Options, Stats};
 
 /// Formats an error with its `source` chain: `a: b: c`.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

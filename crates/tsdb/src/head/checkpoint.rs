@@ -104,12 +104,15 @@ pub(crate) fn checkpoint_records(
     }
     // Tombstones of live series still reaching the head (wal.md "Checkpoint rule"); replaying an interval
     // twice (it may also be in a later segment) is harmless.
-    let stones: Vec<RefTombstone> = head
-        .tombstones
-        .entries()
-        .into_iter()
-        .filter(|t| t.maxt >= mint && live(t.sref))
-        .collect();
+    let stones: Vec<RefTombstone> = if head.tombstones.is_empty() {
+        Vec::new()
+    } else {
+        head.tombstones
+            .entries()
+            .into_iter()
+            .filter(|t| t.maxt >= mint && live(t.sref))
+            .collect()
+    };
     if !stones.is_empty() {
         let mut b = Vec::new();
         record::encode_tombstones(&stones, &mut b);

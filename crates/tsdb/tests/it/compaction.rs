@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use diamond_model::storage::memory::MemStorage;
 use diamond_model::storage::Queryable;
+use diamond_model::storage::memory::MemStorage;
 use diamond_model::{Labels, MatchOp, Matcher};
 use diamond_tsdb::block::{BlockMeta, BlockWriter, ChunkData, Compaction};
 use diamond_tsdb::chunk::XorAppender;
@@ -29,7 +29,7 @@ fn series(i: usize) -> Labels {
     let job = format!("j{}", i % 3);
     let inst = format!("i{i}");
     ls(&[
-        ("__name__", if i % 2 == 0 { "up" } else { "load" }),
+        ("__name__", if i.is_multiple_of(2) { "up" } else { "load" }),
         ("instance", &inst),
         ("job", &job),
     ])
@@ -71,7 +71,7 @@ fn cut_blocks_then_query_and_restart() {
     let model = MemStorage::new();
     let range = 1000;
     let mut last_t = 0;
-    let mut refs = vec![0u64; 8];
+    let mut refs = [0u64; 8];
     {
         let db = Db::open(tmp.path(), opts(range)).unwrap();
         for step in 0..200i64 {
