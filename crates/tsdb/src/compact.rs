@@ -105,11 +105,14 @@ fn symbols_of<'a>(labels: impl Iterator<Item = &'a Labels>) -> Vec<String> {
 pub(crate) fn cut_head(db: &DbInner, root: &Arc<dyn Dir>) -> Result<usize, Error> {
     let range = db.opts.chunk_range_ms.max(1);
     let mut written = 0;
+    // Only what the head held when the round began: under very fast ingest (backfill through remote
+    // write) the loop would otherwise never end, and compaction and retention would starve.
+    let maxt_at_start = db.head.max_time.load(Relaxed);
     loop {
         let head = &db.head;
         let (mint, maxt) = (
-            head.min_time.load(std::sync::atomic::Ordering::Relaxed),
-            head.max_time.load(std::sync::atomic::Ordering::Relaxed),
+            head.min_time.load(Relaxed),
+            head.max_time.load(Relaxed).min(maxt_at_start),
         );
         if mint > maxt || maxt.saturating_sub(mint) <= range / 2 * 3 {
             return Ok(written);

@@ -9,7 +9,8 @@
 //! - `go_client`: the same with a real `client_golang` app, with promhttp's OpenMetrics switch on and off.
 //! - `differential`: the reference Prometheus scrapes the same app and remote-writes into Diamond; the
 //!   read APIs of both are compared.
-//! - `crash`: `kill -9` during remote-write ingest; every acknowledged sample and exemplar survives.
+//! - `crash`: `kill -9` during remote-write ingest, and at random moments during block cuts and
+//!   compaction; every acknowledged sample (and exemplar) survives, no block is ever set aside as corrupt.
 //! - `cli`: `diamond check config|metrics`.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
