@@ -66,7 +66,18 @@ async fn run(
         }
     };
     drop(guard);
-    Ok(res?)
+    res.map_err(|e| {
+        // Prometheus rejects a query that does not parse as a bad `query` parameter
+        // (`invalid parameter "query": 1:5: parse error: ...`); evaluation errors are not wrapped. Every
+        // parse error, and only those, carries the `parse error:` marker.
+        let parse = e.kind == diamond_promql::ErrorKind::BadData && e.message.contains("parse error: ");
+        let api = ApiError::from(e);
+        if parse {
+            ApiError::invalid_param("query", api.message)
+        } else {
+            api
+        }
+    })
 }
 
 /// `/api/v1/query`.

@@ -175,6 +175,10 @@ fn lex(s: &str) -> Option<Vec<Tok>> {
 }
 
 /// `1.5` (seconds) or a compound duration such as `1h30m` or `500ms`, in seconds.
+pub(crate) fn seconds(w: &str) -> Option<f64> {
+    number_or_duration(w)
+}
+
 fn number_or_duration(w: &str) -> Option<f64> {
     if let Ok(v) = w.parse::<f64>() {
         return Some(v);

@@ -8,6 +8,7 @@
 //! assert!(sets[0].iter().any(|m| m.name == "__name__" && m.value == "http_requests_total"));
 //! ```
 
+mod diagnose;
 mod duration;
 
 use std::fmt;
@@ -39,6 +40,9 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
             Some(p) => write!(f, "{}:{}: parse error: {}", p.line, p.column, self.message),
+            None if self.message == diagnose::NO_EXPRESSION => {
+                write!(f, "unknown position: parse error: {}", self.message)
+            }
             None => write!(f, "parse error: {}", self.message),
         }
     }
@@ -159,6 +163,18 @@ fn parse_on_this_thread(expr: &str) -> Result<Expr, ParseError> {
     let repaired = repair_invalid_utf8(expr);
     let expr = repaired.as_deref().unwrap_or(expr);
     let first = parse_raw(expr);
+    if first.is_ok()
+        && (expr.contains('[') || expr.contains('@'))
+        && let diagnose::Diagnosis::Error((pos, message)) = diagnose::diagnose(expr)
+        && (message.starts_with("duration must be greater than 0") || message.starts_with("timestamp out of bounds"))
+    {
+        // promql-parser accepts these; Prometheus does not.
+        let (line, column) = diagnose::line_col(expr, pos);
+        return Err(ParseError {
+            position: Some(Position { line, column }),
+            message,
+        });
+    }
     if first.is_err()
         && let Some(folded) = duration::fold(expr)
         && let Ok(e) = parse_raw(&folded)
@@ -324,11 +340,38 @@ fn parse_raw(expr: &str) -> Result<Expr, ParseError> {
     let res = std::panic::catch_unwind(move || promql_parser::parser::parse(&owned));
     match res {
         Ok(Ok(e)) => Ok(e),
-        Ok(Err(msg)) => Err(normalize(expr, parse_error_from(&msg))),
+        Ok(Err(msg)) => Err(prometheus_error(expr, parse_error_from(&msg))),
         Err(_) => Err(ParseError {
             position: None,
             message: "unparsable query".to_owned(),
         }),
+    }
+}
+
+/// The error Prometheus gives for a query promql-parser rejected with `e`: our second pass
+/// ([`diagnose`]) finds syntax errors with Prometheus's wording and position; when the text is
+/// syntactically fine, promql-parser's (normalized) type-error message is kept and the second pass's tree
+/// places it.
+fn prometheus_error(query: &str, e: ParseError) -> ParseError {
+    let at = |pos: usize| {
+        if pos == usize::MAX {
+            return None;
+        }
+        let (line, column) = diagnose::line_col(query, pos);
+        Some(Position { line, column })
+    };
+    match diagnose::diagnose(query) {
+        diagnose::Diagnosis::Error((pos, message)) => ParseError {
+            position: at(pos),
+            message,
+        },
+        diagnose::Diagnosis::Parsed(tree) => {
+            let mut e = normalize(query, e);
+            if let Some(pos) = tree.locate(&e.message) {
+                e.position = at(pos);
+            }
+            e
+        }
     }
 }
 
@@ -385,6 +428,7 @@ fn normalize(query: &str, mut e: ParseError) -> ParseError {
         || m.starts_with("expected ")
         || m.starts_with("set operator")
         || m.starts_with("label '")
+        || m.starts_with("no grouping allowed")
     {
         requote(&m)
     } else {
@@ -408,7 +452,23 @@ fn normalize(query: &str, mut e: ParseError) -> ParseError {
             "unary expression only allowed on expressions of type scalar or vector, got: matrix",
             "unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\"",
         )
-        .replace("unexpected end of input inside brackets", "unclosed left bracket");
+        .replace("unexpected end of input inside brackets", "unclosed left bracket")
+        .replace("expected type vector in", "expected type instant vector in")
+        .replace("expected type matrix in", "expected type range vector in")
+        .replace(", got matrix", ", got range vector")
+        .replace(
+            "expected type scalar in aggregation expression",
+            "expected type scalar in aggregation parameter",
+        );
+    let unary = "unary expression only allowed on expressions of type scalar or vector, got ";
+    if let Some(t) = message.strip_prefix(unary) {
+        let t = match t.trim_start_matches(": ").trim_matches('"') {
+            "matrix" | "range vector" => "range vector",
+            "vector" | "instant vector" => "instant vector",
+            other => other,
+        };
+        message = format!("unary expression only allowed on expressions of type scalar or instant vector, got \"{t}\"");
+    }
     let end = || {
         let line = query.lines().count().max(1);
         let col = query.lines().last().map_or(0, |l| l.chars().count()) + 1;

@@ -13,6 +13,7 @@
 //!   compaction; every acknowledged sample (and exemplar) survives, no block is ever set aside as corrupt.
 //! - `cli`: `diamond check config|metrics`.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
+//! - `parse_errors`: query errors (status, errorType, text) side by side with Prometheus.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
 
 mod admin;
@@ -22,6 +23,7 @@ mod crash;
 mod differential;
 mod go_client;
 mod harness;
+mod parse_errors;
 mod reload;
 mod scrape_e2e;
 mod trace_links;
