@@ -706,6 +706,9 @@ impl<'a> Parser<'a> {
                 return Ok(e);
             }
             let ty = self.nodes[e].ty;
+            if matches!(ty, Ty::Str | Ty::Matrix) {
+                return Err((start, format!("{UNARY_TYPE} {}", quote(ty.name()))));
+            }
             return Ok(self.push(Node {
                 start,
                 ty,
@@ -1350,6 +1353,10 @@ pub(crate) struct Tree {
     src: String,
 }
 
+/// Start of the type error of a unary operator on a string or range vector.
+pub(crate) const UNARY_TYPE: &str =
+    "unary expression only allowed on expressions of type scalar or instant vector, got";
+
 /// The message for a query without an expression.
 pub(crate) const NO_EXPRESSION: &str = "no expression found in input";
 
@@ -1579,6 +1586,10 @@ mod tests {
             "1:3: parse error: comparisons between scalars must use BOOL modifier"
         );
         assert_eq!(err("x[0]"), "1:3: parse error: duration must be greater than 0");
+        assert_eq!(
+            err("1 + +\"a\""),
+            "1:5: parse error: unary expression only allowed on expressions of type scalar or instant vector, got \"string\""
+        );
         assert_eq!(
             err("x{a=~\"(\"}"),
             "1:3: parse error: error parsing regexp: missing closing ): `(`"

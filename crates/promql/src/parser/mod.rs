@@ -164,11 +164,14 @@ fn parse_on_this_thread(expr: &str) -> Result<Expr, ParseError> {
     let expr = repaired.as_deref().unwrap_or(expr);
     let first = parse_raw(expr);
     if first.is_ok()
-        && (expr.contains('[') || expr.contains('@'))
+        && (expr.contains('[') || expr.contains('@') || expr.contains('+'))
         && let diagnose::Diagnosis::Error((pos, message)) = diagnose::diagnose(expr)
-        && (message.starts_with("duration must be greater than 0") || message.starts_with("timestamp out of bounds"))
+        && (message.starts_with("duration must be greater than 0")
+            || message.starts_with("timestamp out of bounds")
+            || message.starts_with(diagnose::UNARY_TYPE))
     {
-        // promql-parser accepts these; Prometheus does not.
+        // promql-parser accepts these (zero ranges, @ timestamps out of range, a unary plus on a string,
+        // which it drops); Prometheus does not.
         let (line, column) = diagnose::line_col(expr, pos);
         return Err(ParseError {
             position: Some(Position { line, column }),
