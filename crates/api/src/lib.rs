@@ -10,6 +10,7 @@
 //! merged with a form-encoded body, as Go's `Request.FormValue`).
 
 mod ast;
+mod coverage;
 pub mod error;
 pub mod links;
 pub mod params;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+pub use coverage::ExemplarCoverage;
 use diamond_exemplars::SeriesExemplars;
 use diamond_model::storage::{Appender, Queryable};
 use diamond_model::{Matcher, Metadata, Timestamp};
@@ -36,6 +38,11 @@ pub trait Backend: Send + Sync + 'static {
     fn appender(&self) -> Box<dyn Appender>;
     /// Exemplars of series matching any matcher set within `[start, end]`.
     fn exemplars(&self, start: Timestamp, end: Timestamp, matcher_sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars>;
+    /// What the exemplar store holds, per series (`/api/diamond/v1/exemplars/coverage`). The default
+    /// reports an empty, disabled store.
+    fn exemplar_coverage(&self) -> ExemplarCoverage {
+        ExemplarCoverage::default()
+    }
     /// Metadata by metric family (from targets and from remote write), possibly several per family.
     fn metadata(&self) -> Vec<(String, Metadata)>;
     /// `/api/v1/status/tsdb` data.
@@ -171,6 +178,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(links::handler::links).post(links::handler::links),
         )
         .route("/api/diamond/v1/exemplars/links/open", get(links::handler::open))
+        .route("/api/diamond/v1/exemplars/coverage", get(coverage::handler))
         .route("/api/v1/labels", get(v1::series::labels).post(v1::series::labels))
         .route("/api/v1/label/{name}/values", get(v1::series::label_values))
         .route("/api/v1/metadata", get(v1::status::metadata))

@@ -105,6 +105,17 @@ fn app() -> (axum::Router, MemStorage) {
         },
     )
     .unwrap();
+    a.append_exemplar(
+        0,
+        &req,
+        &Exemplar {
+            labels: Labels::from_pairs(&[("trace_id", "def")]),
+            value: 2.5,
+            ts: 200_000,
+            has_ts: true,
+        },
+    )
+    .unwrap();
     a.update_metadata(
         0,
         &req,
@@ -186,6 +197,27 @@ async fn exemplars_exact_shape() {
     // Out of the time range: empty.
     let (_, body) = get(&app, "/api/v1/query_exemplars?query=req_total&start=31&end=100").await;
     assert_eq!(body, r#"{"status":"success","data":[]}"#);
+}
+
+#[tokio::test]
+async fn exemplars_limit() {
+    let (app, _) = app();
+    let (_, all) = get(&app, "/api/v1/query_exemplars?query=req_total&start=0&end=1000").await;
+    assert!(
+        all.contains(r#""trace_id":"abc""#) && all.contains(r#""trace_id":"def""#),
+        "{all}"
+    );
+    assert!(!all.contains("warnings"));
+    let (_, same) = get(&app, "/api/v1/query_exemplars?query=req_total&start=0&end=1000&limit=2").await;
+    assert_eq!(same, all);
+    let (s, one) = get(&app, "/api/v1/query_exemplars?query=req_total&start=0&end=1000&limit=1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        one,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"req_total","job":"a","path":"\u003cscript\u003e"},"exemplars":[{"labels":{"trace_id":"abc"},"value":"1.5","timestamp":30.123}]}],"warnings":["results truncated due to limit: 1 of 2 exemplars"]}"#
+    );
+    let (s, body) = get(&app, "/api/v1/query_exemplars?query=req_total&limit=-1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
 }
 
 #[tokio::test]

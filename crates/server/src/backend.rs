@@ -119,6 +119,23 @@ impl diamond_api::Backend for ServerBackend {
         self.db.exemplars().select(start, end, matcher_sets)
     }
 
+    fn exemplar_coverage(&self) -> diamond_api::ExemplarCoverage {
+        let store = self.db.exemplars();
+        let retention = {
+            let g = self.config.read();
+            g.config
+                .storage
+                .exemplar_retention
+                .or_else(|| diamond_config::parse_duration(&self.args.retention_time).ok())
+                .unwrap_or_default()
+        };
+        diamond_api::ExemplarCoverage {
+            stats: store.stats(),
+            retention_seconds: retention.as_secs_f64(),
+            series: store.series_summary(),
+        }
+    }
+
     fn metadata(&self) -> Vec<(String, Metadata)> {
         self.db.metadata()
     }

@@ -17,20 +17,9 @@ use crate::response::{finish_success, push_json_str, push_labels, start_success}
 pub(crate) async fn links(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
     let limit = crate::v1::parse_limit(p.get("limit"))?;
     let mut found = crate::v1::exemplars::select(&state, &p).await?.unwrap_or_default();
-    let mut warnings = Vec::new();
-    if limit > 0 {
-        let total: usize = found.iter().map(|s| s.exemplars.len()).sum();
-        if total > limit {
-            // Keep series order and, within the budget, each series' exemplars in time order.
-            let mut left = limit;
-            for s in &mut found {
-                s.exemplars.truncate(left);
-                left -= s.exemplars.len();
-            }
-            found.retain(|s| !s.exemplars.is_empty());
-            warnings.push(format!("results truncated due to limit: {limit} of {total} exemplars"));
-        }
-    }
+    let warnings: Vec<String> = crate::v1::exemplars::apply_limit(&mut found, limit)
+        .into_iter()
+        .collect();
     let links: Arc<TraceLinks> = state
         .backend
         .trace_links()

@@ -1,4 +1,5 @@
-//! `/api/v1/query_exemplars`.
+//! `/api/v1/query_exemplars`, with Diamond's optional `limit` (maximum number of exemplars in all; 0 or
+//! absent: no limit), parsed as Prometheus parses `limit` elsewhere.
 
 use std::sync::Arc;
 
@@ -14,10 +15,12 @@ use crate::response::{no_content, push_labels, success_raw};
 /// Exemplars of every series selected by any vector selector of the query (functions and aggregations are
 /// ignored: exemplars are raw), within `[start, end]`.
 pub(crate) async fn query(State(state): State<Arc<ApiState>>, p: Params) -> Result<Response, ApiError> {
-    let Some(found) = select(&state, &p).await? else {
+    let limit = crate::v1::parse_limit(p.get("limit"))?;
+    let Some(mut found) = select(&state, &p).await? else {
         // Prometheus answers nil data with 204 and no body.
         return Ok(no_content());
     };
+    let warnings: Vec<String> = apply_limit(&mut found, limit).into_iter().collect();
     let mut b = String::with_capacity(256 + found.len() * 128);
     b.push('[');
     for (i, s) in found.iter().enumerate() {
@@ -43,7 +46,26 @@ pub(crate) async fn query(State(state): State<Arc<ApiState>>, p: Params) -> Resu
         b.push_str("]}");
     }
     b.push(']');
-    Ok(success_raw(&b, &[], &[]))
+    Ok(success_raw(&b, &warnings, &[]))
+}
+
+/// Keeps at most `limit` exemplars in all (0: no limit): series in order and, within the budget, each
+/// series' exemplars in time order. Answers the warning to send when something was cut.
+pub(crate) fn apply_limit(found: &mut Vec<SeriesExemplars>, limit: usize) -> Option<String> {
+    if limit == 0 {
+        return None;
+    }
+    let total: usize = found.iter().map(|s| s.exemplars.len()).sum();
+    if total <= limit {
+        return None;
+    }
+    let mut left = limit;
+    for s in found.iter_mut() {
+        s.exemplars.truncate(left);
+        left -= s.exemplars.len();
+    }
+    found.retain(|s| !s.exemplars.is_empty());
+    Some(format!("results truncated due to limit: {limit} of {total} exemplars"))
 }
 
 /// The parameters and selection of `query_exemplars`, shared with `/api/diamond/v1/exemplars/links` so both

@@ -21,6 +21,7 @@ mod api;
 mod cli;
 mod crash;
 mod differential;
+mod exemplar_store;
 mod go_client;
 mod harness;
 mod parse_errors;
