@@ -12,14 +12,18 @@
 //!
 //! `PROMQLTEST_VERBOSE=1` also prints why each not-applicable case failed.
 //!
+//! The `promqltest_blocks` test target (this file again; or `PROMQLTEST_STORAGE=blocks`) runs every case
+//! against a `diamond_tsdb::Db` instead, with each load's data split into three on-disk blocks plus the
+//! head, so results must be the same when queries merge head and several blocks.
+//!
 //! This is a `harness = false` test so the per-file counts are printed on every run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use diamond_model::storage::matches_all;
 use diamond_model::storage::memory::MemStorage;
+use diamond_model::storage::{Queryable, matches_all};
 use diamond_model::{Labels, STALE_NAN, format_value, parse_value};
 use diamond_promql::{
     CancelToken, DELAYED_NAME_REMOVAL, EXPERIMENTAL_FUNCTIONS, Engine, EngineOptions, QueryResult, Value,
@@ -27,7 +31,8 @@ use diamond_promql::{
 
 const TESTDATA: &str = "/work/shared/testdata/promqltest";
 
-fn main() {
+/// Runs the corpus (also the entry point of `promqltest_blocks.rs`).
+pub fn main() {
     let known_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promqltest-known-failures.txt");
     let known: BTreeSet<String> = std::fs::read_to_string(&known_path)
         .unwrap_or_default()
@@ -152,6 +157,8 @@ fn run_file(file: &str, text: &str, reference: bool) -> FileResult {
     let mut res = FileResult::default();
     let mut db = MemStorage::new();
     let mut hist_series: Vec<Labels> = Vec::new();
+    // The blocks-mode copy of `db`, rebuilt after every load.
+    let mut on_disk: Option<(tempfile::TempDir, diamond_tsdb::Db)> = None;
     // Prometheus's test engine enables experimental functions and delayed name removal; the reference
     // file was produced by promtool, which runs with the server's defaults (neither).
     let features = if reference {
@@ -173,6 +180,7 @@ fn run_file(file: &str, text: &str, reference: bool) -> FileResult {
         }
         let id = format!("{file}:{lineno}");
         if line == "clear" {
+            on_disk = None;
             db = MemStorage::new();
             hist_series.clear();
             continue;
@@ -181,6 +189,7 @@ fn run_file(file: &str, text: &str, reference: bool) -> FileResult {
         let body = block(&lines, &mut i);
         match cmd {
             "load" | "load_with_nhcb" => {
+                on_disk = None;
                 if let Err(e) = load(&db, &mut hist_series, rest.trim(), &body, cmd == "load_with_nhcb") {
                     res.failed.push((id, format!("bad load block: {e}")));
                 }
@@ -193,7 +202,20 @@ fn run_file(file: &str, text: &str, reference: bool) -> FileResult {
                         continue;
                     }
                 };
-                match run_case(&engine, &db, &case, reference) {
+                if blocks_mode() && on_disk.is_none() {
+                    match to_blocks(&db) {
+                        Ok(v) => on_disk = Some(v),
+                        Err(e) => {
+                            res.failed.push((id, format!("cannot write blocks: {e}")));
+                            continue;
+                        }
+                    }
+                }
+                let q: &dyn Queryable = match &on_disk {
+                    Some((_, d)) => d,
+                    None => &db,
+                };
+                match run_case(&engine, q, &case, reference) {
                     Ok(()) => res.passed += 1,
                     // A failing case that involves native histograms is not applicable, not failed.
                     Err(e) if needs_native_histograms(&case, &hist_series) => {
@@ -370,7 +392,7 @@ fn after_words(s: &str, n: usize) -> String {
     rest.to_owned()
 }
 
-fn run_case(engine: &Engine, db: &MemStorage, case: &Case, reference: bool) -> Result<(), String> {
+fn run_case(engine: &Engine, db: &dyn Queryable, case: &Case, reference: bool) -> Result<(), String> {
     let cancel = CancelToken::new();
     let res = match case.kind {
         Kind::Instant(t) => engine.instant_query(db, &case.expr, t, &cancel),
@@ -429,7 +451,7 @@ fn run_case(engine: &Engine, db: &MemStorage, case: &Case, reference: bool) -> R
 /// single step at the same time.
 fn same_as_range_query(
     engine: &Engine,
-    db: &MemStorage,
+    db: &dyn Queryable,
     expr: &str,
     t: i64,
     got: &[(Labels, f64)],
@@ -792,4 +814,107 @@ fn unquote(s: &str) -> Result<(String, &str), String> {
         i += 1;
     }
     Err("unterminated string".into())
+}
+
+/// Whether cases run against head + blocks (the `promqltest_blocks` target or `PROMQLTEST_STORAGE=blocks`).
+fn blocks_mode() -> bool {
+    env!("CARGO_CRATE_NAME") == "promqltest_blocks" || std::env::var("PROMQLTEST_STORAGE").is_ok_and(|v| v == "blocks")
+}
+
+/// Copies `mem` into a new `Db`: samples before the last quarter of the time span go to three blocks
+/// (split at the quarters, written with the block writer), the rest to the head through the appender;
+/// series that span the cuts are then merged from up to four parts by every query.
+fn to_blocks(mem: &MemStorage) -> Result<(tempfile::TempDir, diamond_tsdb::Db), String> {
+    use diamond_tsdb::block::{BlockWriter, ChunkData};
+    use diamond_tsdb::chunk::XorAppender;
+    use std::sync::Arc;
+    let q = mem.querier(i64::MIN, i64::MAX).map_err(|e| e.to_string())?;
+    let all = q
+        .select(&[
+            diamond_model::Matcher::new(diamond_model::MatchOp::Regex, "__name__", ".*").map_err(|e| e.to_string())?,
+        ])
+        .map_err(|e| e.to_string())?;
+    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+    for s in &all {
+        let mut it = s.data.iter(i64::MIN, i64::MAX);
+        let mut v = Vec::new();
+        while let Some(p) = it.next() {
+            v.push(p);
+        }
+        if !v.is_empty() {
+            series.push((s.labels.clone(), v));
+        }
+    }
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mint = series.iter().map(|s| s.1[0].0).min().unwrap_or(0);
+    let maxt = series.iter().map(|s| s.1[s.1.len() - 1].0).max().unwrap_or(0);
+    let q4 = (maxt - mint) / 4;
+    let cuts = [mint, mint + q4 + 1, mint + 2 * q4 + 1, mint + 3 * q4 + 1];
+    let mut written = 0;
+    {
+        let root: Arc<dyn diamond_tsdb::fs::Dir> =
+            Arc::new(diamond_tsdb::fs::DiskDir::open(dir.path()).map_err(|e| e.to_string())?);
+        for w in cuts.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let mut syms: Vec<String> = series
+                .iter()
+                .flat_map(|(l, _)| {
+                    l.iter()
+                        .flat_map(|x| [x.name.clone(), x.value.clone()])
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            syms.sort_unstable();
+            syms.dedup();
+            let mut bw = BlockWriter::new(Arc::clone(&root), a, b, syms).map_err(|e| e.to_string())?;
+            for (l, v) in &series {
+                let mut chunks: Vec<(i64, i64, Box<[u8]>)> = Vec::new();
+                for part in v.iter().filter(|p| p.0 >= a && p.0 < b).collect::<Vec<_>>().chunks(120) {
+                    let mut app = XorAppender::new();
+                    for &&(t, x) in part {
+                        app.append(t, x);
+                    }
+                    chunks.push((part[0].0, part[part.len() - 1].0, app.into_bytes()));
+                }
+                let cd: Vec<ChunkData<'_>> = chunks
+                    .iter()
+                    .map(|(a, z, d)| ChunkData {
+                        min_time: *a,
+                        max_time: *z,
+                        data: d,
+                    })
+                    .collect();
+                bw.add_series(l, &cd).map_err(|e| e.to_string())?;
+            }
+            if bw
+                .finish(1, Vec::new(), Vec::new())
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                written += 1;
+            }
+        }
+    }
+    let opts = diamond_tsdb::Options {
+        // The head takes the last quarter whatever its span; nothing is cut, compacted or expired.
+        chunk_range_ms: i64::MAX / 4,
+        compaction_interval: None,
+        retention_ms: None,
+        wal_fsync: diamond_tsdb::FsyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+        ..diamond_tsdb::Options::default()
+    };
+    let db = diamond_tsdb::Db::open(dir.path(), opts).map_err(|e| e.to_string())?;
+    if db.blocks().len() != written {
+        return Err(format!("{written} blocks written, {} opened", db.blocks().len()));
+    }
+    let mut app = db.appender();
+    for (l, v) in &series {
+        let mut r = 0;
+        for &(t, x) in v.iter().filter(|p| p.0 >= cuts[3]) {
+            r = app.append(r, l, t, x).map_err(|e| format!("{l}: {e}"))?;
+        }
+    }
+    app.commit().map_err(|e| e.to_string())?;
+    Ok((dir, db))
 }
