@@ -361,3 +361,57 @@ fn tombstones_survive_block_cut_checkpoint_and_restart() {
     let db = Db::open(tmp.path(), opts(range)).unwrap();
     check_same(&db, &model, last_t);
 }
+
+/// The I/O seam under the block lifecycle: a failed fsync while a block is cut fails the round (counted),
+/// opens no block and loses nothing (the head still answers); the WAL then refuses commits rather than
+/// pretending; after a reopen with a healthy disk the same data is cut into blocks.
+#[test]
+fn failed_fsync_during_block_cut_loses_nothing() {
+    use diamond_tsdb::FsyncPolicy;
+    use diamond_tsdb::fs::{FaultyDir, MemDir};
+    let mem = MemDir::new();
+    let (faulty, faults) = FaultyDir::new(mem.clone());
+    let root: Arc<dyn Dir> = Arc::new(faulty);
+    let mut o = opts(1000);
+    o.wal_fsync = FsyncPolicy::Always;
+    let model = MemStorage::new();
+    let mut last_t = 0;
+    {
+        let db = Db::open_with_root(Arc::clone(&root), o.clone()).unwrap();
+        for step in 0..60i64 {
+            let t = step * 50;
+            let mut app = db.appender();
+            let mut mapp = model.appender();
+            for i in 0..4 {
+                app.append(0, &series(i), t, step as f64).unwrap();
+                mapp.append(0, &series(i), t, step as f64).unwrap();
+            }
+            app.commit().unwrap();
+            mapp.commit().unwrap();
+            last_t = t;
+        }
+        faults.fail_sync(true);
+        assert!(db.compact().is_err(), "a block cut whose fsync fails must fail");
+        assert!(db.blocks().is_empty(), "no block opened after a failed write");
+        assert_eq!(db.stats().blocks.compactions_failed, 1);
+        check_same(&db, &model, last_t);
+        let mut app = db.appender();
+        app.append(0, &series(0), last_t + 10, 1.0).unwrap();
+        assert!(app.commit().is_err(), "a commit whose fsync fails is refused");
+        let complete: Vec<String> = root
+            .list_dirs()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.len() == 26)
+            .collect();
+        assert!(complete.is_empty(), "{complete:?}");
+    }
+    faults.fail_sync(false);
+    let db = Db::open_with_root(Arc::clone(&root), o).unwrap();
+    check_same(&db, &model, last_t);
+    db.compact().unwrap();
+    assert!(!db.blocks().is_empty());
+    check_same(&db, &model, last_t);
+    let left: Vec<String> = root.list_dirs().unwrap();
+    assert!(!left.iter().any(|d| d.contains(".tmp-")), "{left:?}");
+}
