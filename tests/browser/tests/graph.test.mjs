@@ -31,7 +31,11 @@ let exemplars;
 
 before(async () => {
   if (skip) return;
-  srv = await startDiamond({ config: 'global:\n  scrape_interval: 1h\nscrape_configs: []\n' });
+  srv = await startDiamond({
+    config: 'global:\n  scrape_interval: 1h\nscrape_configs: []\n'
+      // A link-only destination (never checked) for exemplars whose trace label is trace_id.
+      + 'trace_destinations:\n  - name: logs\n    url: https://logs.example/search?trace={trace_id}\n    label_names: [trace_id]\n',
+  });
   now = Math.floor(Date.now() / 1000);
   start = now - 1800;
   end = now;
@@ -93,6 +97,16 @@ function expectedStatus(e) {
   return haveTraces ? e.expect : 'unknown';
 }
 
+// Expected centre pixels (RGBA, not premultiplied: uPlot's canvas is transparent) for series 0
+// (#1f77b4): see drawDiamond in chart.js.
+const CENTRE = {
+  found: [31, 119, 180, 255],
+  unknown: [31, 119, 180, 153],
+  missing: [212, 0, 0, 255],
+  unparsable: [255, 255, 255, 255],
+  none: [31, 119, 180, 140],
+};
+
 /** The canvas pixel at a page position, as [r, g, b, a]. */
 function pixel(x, y) {
   return b.page.evaluate(([px, py]) => {
@@ -129,11 +143,11 @@ test('diamonds sit at each exemplar\'s time and value, in the style of its link 
     const wantY = top + ((yMax - e.value) / (yMax - yMin)) * height;
     assert.ok(Math.abs(d.y - wantY) < 1.5, `y ${d.y} vs ${wantY}`);
     assert.ok(yMin <= e.value && e.value <= yMax, 'the y range includes every exemplar');
-    // Something is drawn there: found/unknown/none fill the centre, missing has its red slash there.
-    if (d.status !== 'unparsable') {
-      const [r, g, bl, a] = await pixel(d.x, d.y);
-      assert.ok(a > 0 && !(r > 245 && g > 245 && bl > 245), `pixel at the ${d.status} diamond is ${[r, g, bl, a]}`);
-    }
+    // The centre pixel tells the statuses apart: found is the series colour, unknown the same at 60 %,
+    // missing (a dangling link) the red slash, unparsable hollow (white centre), none faint.
+    const px = await pixel(d.x, d.y);
+    const want = CENTRE[d.status];
+    if (want) assert.ok(px.every((c, i) => Math.abs(c - want[i]) <= 30), `centre of the ${d.status} diamond is ${px}, want ~${want}`);
   }
   // y is one linear scale for every diamond: higher value, higher on the page.
   const ds = probe.diamonds.slice().sort((p, q) => p.value - q.value);
@@ -215,6 +229,33 @@ test('only http(s) and same-origin paths become links', { skip }, async () => {
   assert.equal(got['https://jaeger.example/trace/abc?x=1'], 'https://jaeger.example/trace/abc?x=1');
   assert.equal(got['/trace/abc'], '/trace/abc');
   assert.equal(r.tag, 'SPAN');
+});
+
+test('hover lists every destination with its status; a click opens the trace page with the external links beside it', { skip }, async () => {
+  const probe = await openGraph('checkout_latency_seconds');
+  const d = probe.diamonds.find((x) => x.value === 0.9);
+  await b.page.mouse.move(d.x, d.y);
+  const tip = b.page.locator('.tooltip');
+  await tip.waitFor({ state: 'visible' });
+  const dests = await b.page.$$eval('.tooltip .tt-dests li', (ls) => ls.map((l) => [l.dataset.status, l.innerText]));
+  assert.deepEqual(dests.map(([st]) => st), [haveTraces ? 'found' : 'unknown', 'unchecked']);
+  assert.match(dests[0][1], /^diamond \(this server\)/);
+  assert.match(dests[1][1], /^logs ↗ link only, never checked/);
+  assert.match(await tip.innerText(), /Click to open the trace view/);
+  // The exemplar with its ID under traceID has no logs link (that destination reads trace_id only).
+  const up = probe.diamonds.find((x) => x.value === 0.55);
+  await b.page.mouse.move(up.x, up.y);
+  await b.page.waitForFunction(() => document.querySelectorAll('.tooltip .tt-dests li').length === 1);
+  await b.page.mouse.move(d.x, d.y);
+  await b.page.mouse.click(d.x, d.y);
+  await b.page.waitForURL(new RegExp(`/trace/${T_FOUND}\\?`));
+  const ext = b.page.locator('.ext-links a');
+  await ext.waitFor();
+  assert.equal(await ext.getAttribute('href'), `https://logs.example/search?trace=${T_FOUND}`);
+  assert.equal(await ext.getAttribute('target'), '_blank');
+  assert.equal(await ext.getAttribute('rel'), 'noopener noreferrer');
+  assert.equal(await ext.innerText(), 'logs ↗');
+  assert.match(await b.page.locator('h1').innerText(), new RegExp(`Trace ${T_FOUND}`));
 });
 
 test('clicking a diamond opens the embedded trace view with the right spans', { skip }, async (t) => {

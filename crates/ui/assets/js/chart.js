@@ -88,6 +88,64 @@ export function drawDiamond(ctx, x, y, status, color, scale = 1, highlight = fal
   ctx.restore();
 }
 
+function diamondPath(ctx, x, y, r) {
+  ctx.moveTo(x, y - r);
+  ctx.lineTo(x + r, y);
+  ctx.lineTo(x, y + r);
+  ctx.lineTo(x - r, y);
+  ctx.closePath();
+}
+
+/**
+ * Draws many diamonds as drawDiamond would, one canvas path per (status, colour) instead of one per
+ * diamond: filling and stroking 10k separate paths is what made a redraw slow. items: [{x, y, status,
+ * color}] in the context's units.
+ */
+export function drawDiamonds(ctx, items, scale = 1) {
+  const groups = new Map();
+  for (const d of items) {
+    const k = `${d.status}\u0000${d.color}`;
+    let g = groups.get(k);
+    if (!g) { g = { status: d.status, color: d.color, pts: [] }; groups.set(k, g); }
+    g.pts.push(d);
+  }
+  ctx.save();
+  for (const g of groups.values()) {
+    const r = (SIZE[g.status] ?? 6) * scale;
+    ctx.beginPath();
+    for (const d of g.pts) diamondPath(ctx, d.x, d.y, r);
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
+    ctx.lineWidth = 1.25 * scale;
+    switch (g.status) {
+      case 'found':
+        ctx.fillStyle = g.color; ctx.fill();
+        ctx.strokeStyle = '#1b1b1b'; ctx.stroke();
+        break;
+      case 'missing': {
+        ctx.fillStyle = '#ffffff'; ctx.fill();
+        ctx.lineWidth = 2 * scale; ctx.strokeStyle = g.color; ctx.stroke();
+        ctx.beginPath();
+        for (const d of g.pts) { ctx.moveTo(d.x - r * 0.55, d.y + r * 0.55); ctx.lineTo(d.x + r * 0.55, d.y - r * 0.55); }
+        ctx.strokeStyle = '#d40000'; ctx.lineWidth = 1.75 * scale; ctx.stroke();
+        break;
+      }
+      case 'unparsable':
+        ctx.fillStyle = '#ffffff'; ctx.fill();
+        ctx.setLineDash([2 * scale, 1.5 * scale]);
+        ctx.strokeStyle = g.color; ctx.lineWidth = 1.5 * scale; ctx.stroke();
+        break;
+      case 'none':
+        ctx.globalAlpha = 0.55; ctx.fillStyle = g.color; ctx.fill();
+        break;
+      default: // unknown
+        ctx.globalAlpha = 0.6; ctx.fillStyle = g.color; ctx.fill();
+        ctx.globalAlpha = 1; ctx.strokeStyle = '#1b1b1b'; ctx.stroke();
+    }
+  }
+  ctx.restore();
+}
+
 const pad2 = (n) => String(n).padStart(2, '0');
 
 /** Tick labels in UTC and 24-hour time, as Prometheus's UI prints them; the date where the day changes. */
@@ -185,7 +243,7 @@ export function createChart(el, opts) {
   }
 
   function draw(u) {
-    if (!show) { drawn = []; grid = new Map(); stats = { ...stats, drawn: 0 }; if (opts.onDraw) opts.onDraw({ ...stats }); return; }
+    if (!show) { drawn = []; grid = new Map(); stats = { ...stats, drawn: 0 }; paintHover(); if (opts.onDraw) opts.onDraw({ ...stats }); return; }
     layout(u);
     const ctx = u.ctx;
     const s = dpr();
@@ -195,11 +253,29 @@ export function createChart(el, opts) {
     ctx.beginPath();
     ctx.rect(u.bbox.left - 8 * s, u.bbox.top - 8 * s, u.bbox.width + 16 * s, u.bbox.height + 16 * s);
     ctx.clip();
-    for (const d of drawn) {
-      drawDiamond(ctx, left + d.x * s, top + d.y * s, d.ex.trace?.status ?? 'none', d.ex.color, s, d === hovered);
-    }
+    drawDiamonds(ctx, drawn.map((d) => ({ x: left + d.x * s, y: top + d.y * s, status: d.ex.trace?.status ?? 'none', color: d.ex.color })), s);
     ctx.restore();
+    paintHover();
     if (opts.onDraw) opts.onDraw({ ...stats });
+  }
+
+  let hoverLayer = null;
+  function paintHover() {
+    if (!hoverLayer) return;
+    const s = dpr();
+    const w = u.over.clientWidth;
+    const hgt = u.over.clientHeight;
+    if (hoverLayer.width !== Math.round(w * s) || hoverLayer.height !== Math.round(hgt * s)) {
+      hoverLayer.width = Math.round(w * s);
+      hoverLayer.height = Math.round(hgt * s);
+      hoverLayer.style.width = `${w}px`;
+      hoverLayer.style.height = `${hgt}px`;
+    }
+    const ctx = hoverLayer.getContext('2d');
+    ctx.clearRect(0, 0, hoverLayer.width, hoverLayer.height);
+    if (hovered && show && drawn.includes(hovered)) {
+      drawDiamond(ctx, hovered.x * s, hovered.y * s, hovered.ex.trace?.status ?? 'none', hovered.ex.color, s, true);
+    }
   }
 
   function nearest(x, y) {
@@ -253,11 +329,23 @@ export function createChart(el, opts) {
     },
   }, [opts.xs, ...opts.series.map((s) => s.values)], el);
 
+  // The hovered diamond is drawn enlarged on a canvas of its own over the plot, so hovering costs one
+  // diamond, not a redraw of the chart and all its diamonds.
+  const hoverCanvas = document.createElement('canvas');
+  hoverCanvas.className = 'hover-layer';
+  hoverCanvas.style.position = 'absolute';
+  hoverCanvas.style.left = '0';
+  hoverCanvas.style.top = '0';
+  hoverCanvas.style.pointerEvents = 'none';
+  u.over.appendChild(hoverCanvas);
+  hoverLayer = hoverCanvas;
+  paintHover();
+
   u.over.addEventListener('mousemove', (e) => {
     const d = show ? nearest(e.offsetX, e.offsetY) : null;
     if (d !== hovered) {
       hovered = d;
-      u.redraw(false, false);
+      paintHover();
       u.over.style.cursor = d ? 'pointer' : '';
     }
     if (opts.onHover) {
@@ -266,7 +354,7 @@ export function createChart(el, opts) {
     }
   });
   u.over.addEventListener('mouseleave', () => {
-    if (hovered) { hovered = null; u.redraw(false, false); }
+    if (hovered) { hovered = null; paintHover(); }
     if (opts.onHover) opts.onHover(null, null);
   });
   u.over.addEventListener('click', (e) => {

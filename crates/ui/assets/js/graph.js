@@ -16,6 +16,12 @@ const STATUS_TEXT = {
   unparsable: 'trace label is not a trace ID',
   none: 'no trace label',
 };
+const LINK_TEXT = {
+  found: 'holds the trace',
+  missing: 'does not hold it (dangling)',
+  unknown: 'not checked',
+  unchecked: 'link only, never checked',
+};
 const UNMATCHED_COLOR = '#555555';
 
 /** The page's state from the URL. */
@@ -212,6 +218,7 @@ export function graphPage(root, navigate) {
     if (!ex) { tooltip.hidden = true; return; }
     clear(tooltip);
     const t = ex.trace ?? { status: 'none', links: [] };
+    const primary = primaryLink(t);
     add(tooltip,
       h('div', { class: 'tt-head' },
         h('span', { class: 'tt-swatch', dataset: { color: ex.color } }),
@@ -224,8 +231,11 @@ export function graphPage(root, navigate) {
         h('span', { class: 'tt-status' }, STATUS_TEXT[t.status] ?? t.status),
         t.traceId ? h('span', { class: 'mono' }, ` ${t.traceId}`) : null,
         t.status === 'unparsable' && t.error ? h('div', { class: 'muted' }, t.error) : null),
+      (t.links ?? []).length ? h('ul', { class: 'tt-dests' }, t.links.map((l) => h('li', { class: `link-${l.status ?? 'unknown'}`, dataset: { status: l.status ?? 'unknown' } },
+        h('span', { class: 'tt-dest' }, l.internal ? `${l.name} (this server)` : `${l.name} ↗`), ' ',
+        h('span', { class: 'tt-link-status' }, LINK_TEXT[l.status] ?? l.status ?? 'unknown')))) : null,
       (t.links ?? []).length ? h('div', { class: 'tt-links' }, 'Click to open ',
-        primaryLink(t) ? (isInternal(primaryLink(t).url) ? 'the trace view' : `${primaryLink(t).name} in a new tab`) : 'nothing (no safe link)') : null,
+        primary ? (isInternal(safeUrl(primary.url)) ? 'the trace view' : `${primary.name} in a new tab`) : 'nothing (no safe link)') : null,
     );
     // The swatch's colour comes from our palette, not from data; set through CSSOM (CSP-safe).
     const sw = tooltip.querySelector('.tt-swatch');
@@ -242,9 +252,13 @@ export function graphPage(root, navigate) {
     tooltip.style.top = `${y}px`;
   }
 
+  // Which link a click opens: one whose store holds the trace (this server's trace view first), else
+  // this server's trace view (it says why the trace is not there), else the first safe external link.
   function primaryLink(t) {
     const links = (t.links ?? []).filter((l) => safeUrl(l.url) !== null);
-    return links.find((l) => l.internal && isInternal(safeUrl(l.url))) ?? links[0] ?? null;
+    const internal = (l) => l.internal && isInternal(safeUrl(l.url));
+    return links.find((l) => l.status === 'found' && internal(l)) ?? links.find((l) => l.status === 'found')
+      ?? links.find(internal) ?? links[0] ?? null;
   }
 
   function openTrace(ex) {
@@ -256,7 +270,7 @@ export function graphPage(root, navigate) {
       const target = new URL(url, location.origin);
       if (t.spanId) target.searchParams.set('span', t.spanId);
       target.searchParams.set('from', location.pathname + location.search);
-      for (const o of t.links) if (!o.internal && safeUrl(o.url)) target.searchParams.append('ext', `${o.name} ${o.url}`);
+      for (const o of t.links) if (!o.internal && safeUrl(o.url)) target.searchParams.append('ext', JSON.stringify({ name: o.name, url: o.url, status: o.status ?? 'unknown' }));
       navigate(target.pathname + target.search);
     } else {
       openExternal(url);

@@ -8,6 +8,8 @@ import { formatMicros, formatTime } from './time.js';
 
 const SERVICE_COLORS = ['#1f77b4', '#2ca02c', '#9467bd', '#17becf', '#bcbd22', '#8c564b', '#e377c2', '#ff7f0e'];
 
+const EXT_TEXT = { found: 'holds this trace', missing: 'does not hold this trace', unknown: 'not checked', unchecked: 'never checked' };
+
 function tagValue(t) {
   if (t.value === null || t.value === undefined) return '';
   return typeof t.value === 'string' ? t.value : JSON.stringify(t.value);
@@ -58,11 +60,16 @@ export function tracePage(root, navigate, id) {
   const params = new URLSearchParams(location.search);
   const focusSpan = params.get('span');
   const from = params.get('from');
-  const ext = params.getAll('ext').map((e) => { const i = e.indexOf(' '); return { name: e.slice(0, i), url: e.slice(i + 1) }; });
+  // The exemplar's external links, as the graph passed them: {name, url, status} in JSON (only parsed,
+  // never evaluated; anything else is ignored).
+  const ext = params.getAll('ext').map((e) => { try { return JSON.parse(e); } catch { return null; } })
+    .filter((e) => e && typeof e.name === 'string' && typeof e.url === 'string');
   const body = h('div', null, h('span', { class: 'muted' }, 'Loading…'));
   const head = h('div', { class: 'trace-nav' },
     from ? h('button', { type: 'button', class: 'linkish', onclick: () => navigate(from.startsWith('/') && !from.startsWith('//') ? from : '/graph') }, '← back to the graph') : null,
-    ext.length ? h('span', { class: 'ext-links' }, 'Also in: ', ext.map((e) => [link(e.url, `${e.name} ↗`), ' '])) : null);
+    ext.length ? h('span', { class: 'ext-links' }, 'Also in: ', ext.map((e) => [
+      link(e.url, `${e.name} ↗`, { class: `link-${String(e.status)}`, title: EXT_TEXT[e.status] ?? 'not checked' }),
+      e.status === 'missing' ? h('span', { class: 'error-text small' }, ' (dangling: does not hold this trace)') : null, ' '])) : null);
   clear(root).append(h('section', { class: 'panel trace-page' },
     head, h('h1', null, 'Trace ', h('span', { class: 'mono trace-id' }, id)), body));
 
