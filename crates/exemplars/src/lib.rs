@@ -20,6 +20,7 @@
 mod circular;
 mod fair;
 mod packed;
+pub mod snapshot;
 mod store;
 
 pub use circular::CircularStore;

@@ -8,6 +8,8 @@ use diamond_model::{Exemplar, Labels, Matcher, Timestamp};
 use parking_lot::RwLock;
 
 use crate::fair::Mem;
+
+const SNAPSHOT: &str = "head.snapshot";
 use crate::{ExemplarStats, ExemplarStore, SeriesExemplars, SeriesSummary, validate};
 
 /// Diamond's default exemplar store: the retention policy of `docs/exemplars.md`.
@@ -25,6 +27,10 @@ use crate::{ExemplarStats, ExemplarStore, SeriesExemplars, SeriesSummary, valida
 /// ```
 pub struct FairStore {
     pub(crate) mem: RwLock<Mem>,
+    /// `<data>/exemplars/` when persistent (docs/format/exemplars.md).
+    dir: Option<std::path::PathBuf>,
+    /// Serialises flushes (the snapshot's tmp file).
+    flushing: parking_lot::Mutex<()>,
     /// Retention in ms (0: none).
     retention_ms: AtomicI64,
 }
@@ -34,8 +40,40 @@ impl FairStore {
     pub fn new(max: usize) -> FairStore {
         FairStore {
             mem: RwLock::new(Mem::new(max)),
+            dir: None,
+            flushing: parking_lot::Mutex::new(()),
             retention_ms: AtomicI64::new(0),
         }
+    }
+
+    /// A store persisted in `dir` (`head.snapshot`, docs/format/exemplars.md): loads the snapshot if there
+    /// is one. A snapshot that does not decode is renamed to `head.snapshot.corrupt` and logged; the store
+    /// then opens empty (the WAL replay restores what came after the last checkpoint).
+    pub fn open(dir: &std::path::Path, max: usize, retention_ms: i64) -> std::io::Result<FairStore> {
+        std::fs::create_dir_all(dir)?;
+        let mut s = FairStore::new(max);
+        s.set_retention_ms(retention_ms);
+        s.dir = Some(dir.to_path_buf());
+        let path = dir.join(SNAPSHOT);
+        match std::fs::read(&path) {
+            Ok(bytes) => match crate::snapshot::decode(&bytes) {
+                Ok(series) => {
+                    let mut g = s.mem.write();
+                    for (labels, ex) in series {
+                        for e in ex {
+                            let _ = g.append(None, &labels, &e, 0);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "exemplar snapshot unreadable; set aside");
+                    std::fs::rename(&path, dir.join(format!("{SNAPSHOT}.corrupt")))?;
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(s)
     }
 
     /// Sets the retention (ms; 0 keeps exemplars until the budget needs the room). Exemplars older than
@@ -133,6 +171,15 @@ impl ExemplarStore for FairStore {
         if let Some(floor) = floor {
             self.mem.write().expire(floor);
         }
-        Ok(false)
+        let Some(dir) = &self.dir else {
+            return Ok(false);
+        };
+        let _one = self.flushing.lock();
+        let all = [vec![
+            Matcher::new(diamond_model::MatchOp::Regex, "__name__", ".*").expect("`.*` is a valid regex"),
+        ]];
+        let series = self.mem.read().select(i64::MIN, i64::MAX, &all);
+        crate::snapshot::write_atomic(dir, SNAPSHOT, &crate::snapshot::encode(&series))?;
+        Ok(true)
     }
 }

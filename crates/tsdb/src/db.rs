@@ -45,6 +45,9 @@ pub struct Options {
     /// Exemplar retention in ms (fair store only; 0 keeps them until the budget needs the room). Default
     /// 15 days, the series retention's default.
     pub exemplar_retention_ms: i64,
+    /// Where the fair exemplar store keeps its files. Default `None`: [`Db::open`] uses `<dir>/exemplars`;
+    /// the other constructors keep exemplars in memory only.
+    pub exemplar_dir: Option<std::path::PathBuf>,
     /// Out-of-order window. Default 0: an out-of-order sample is refused with `OutOfOrder`, as Prometheus
     /// does. Out-of-order *ingestion* is not implemented yet: with a window > 0, samples older than the head's
     /// newest sample minus the window get `TooOldSample`, others still `OutOfOrder`.
@@ -78,6 +81,7 @@ impl Default for Options {
             max_exemplars: 100_000,
             exemplar_policy: diamond_exemplars::Policy::Fair,
             exemplar_retention_ms: 15 * 86_400_000,
+            exemplar_dir: None,
             out_of_order_time_window_ms: 0,
             wal_fsync: FsyncPolicy::default(),
             chunk_range_ms: 2 * 3600 * 1000,
@@ -326,6 +330,10 @@ impl Db {
             Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
         }
         let root = DiskDir::open(dir).map_err(open_err)?;
+        let mut opts = opts;
+        if opts.exemplar_dir.is_none() {
+            opts.exemplar_dir = Some(dir.join("exemplars"));
+        }
         let mut db = Self::open_with_root(Arc::new(root), opts)?;
         db._lock = Some(lock);
         db.path = Some(dir.to_path_buf());
@@ -360,11 +368,21 @@ impl Db {
             head.min_valid_time.store(end, Ordering::Relaxed);
         }
         let exemplars: Arc<dyn ExemplarStore> = match opts.exemplar_policy {
-            Policy::Fair => {
-                let s = FairStore::new(opts.max_exemplars);
-                s.set_retention_ms(opts.exemplar_retention_ms);
-                Arc::new(s)
-            }
+            Policy::Fair => match &opts.exemplar_dir {
+                Some(d) => Arc::new(
+                    FairStore::open(d, opts.max_exemplars, opts.exemplar_retention_ms).map_err(|source| {
+                        Error::Open {
+                            path: d.display().to_string(),
+                            source,
+                        }
+                    })?,
+                ),
+                None => {
+                    let s = FairStore::new(opts.max_exemplars);
+                    s.set_retention_ms(opts.exemplar_retention_ms);
+                    Arc::new(s)
+                }
+            },
             Policy::Circular => Arc::new(CircularStore::new(opts.max_exemplars)),
         };
         let replay = replay_wal(&head, wal_dir.as_ref(), exemplars.as_ref())?;
