@@ -36,10 +36,24 @@ impl Db {
     ///
     /// The tombstones are logged to the WAL and fsynced before they apply, whatever the fsync policy: a
     /// deletion that was acknowledged does not come back after a crash or a power loss.
+    ///
+    /// Blocks overlapping the interval get the interval in their tombstones file ([`crate::block::Block::delete`])
+    /// first, then the head; the count is summed over blocks and head. Serialised with block cuts and
+    /// compactions, which would otherwise replace a block after it got its tombstones.
     pub fn delete(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<u64, Error> {
         if matchers.is_empty() || mint > maxt {
             return Ok(0);
         }
+        let _no_compaction = self.inner.compacting.lock();
+        let blocks: Vec<_> = self.inner.blocks.read().clone();
+        let mut n = 0;
+        for b in &blocks {
+            n += b.delete(mint, maxt, matchers)?;
+        }
+        Ok(n + self.delete_head(mint, maxt, matchers)?)
+    }
+
+    fn delete_head(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<u64, Error> {
         let inner = &self.inner;
         let head = &inner.head;
         // Under the WAL lock, like a commit: the head's order of samples and tombstones is the WAL's.

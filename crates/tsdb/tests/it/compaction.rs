@@ -421,3 +421,58 @@ fn failed_fsync_during_block_cut_loses_nothing() {
     let left: Vec<String> = root.list_dirs().unwrap();
     assert!(!left.iter().any(|d| d.contains(".tmp-")), "{left:?}");
 }
+
+/// `delete` reaches data already cut into blocks (their tombstones files), survives a restart, and a
+/// compaction afterwards writes the merged block without the deleted samples.
+#[test]
+fn delete_reaches_blocks_and_compaction_drops_deleted_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = MemStorage::new();
+    let mut last_t = 0;
+    let m = [Matcher::equal("instance", "i2")];
+    let deleted = |i: usize, t: i64| i == 2 && (200..=2600).contains(&t);
+    {
+        let db = Db::open(tmp.path(), opts(1000)).unwrap();
+        for step in 0..120i64 {
+            let t = step * 50;
+            let mut app = db.appender();
+            for i in 0..4 {
+                app.append(0, &series(i), t, step as f64).unwrap();
+            }
+            app.commit().unwrap();
+            last_t = t;
+        }
+        db.compact().unwrap();
+        assert!(db.blocks().len() >= 2, "{:?}", db.blocks());
+        assert!(db.delete(200, 2600, &m).unwrap() >= 1, "the blocks' series count");
+    }
+    let mut mapp = model.appender();
+    for step in 0..120i64 {
+        for i in 0..4 {
+            if !deleted(i, step * 50) {
+                mapp.append(0, &series(i), step * 50, step as f64).unwrap();
+            }
+        }
+    }
+    mapp.commit().unwrap();
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    check_same(&db, &model, last_t);
+    // More data: more blocks are cut and the planner merges blocks that hold tombstones; the merged block
+    // is written without the deleted samples.
+    let mut app = db.appender();
+    for step in 120..200i64 {
+        app.append(0, &series(0), step * 50, 0.0).unwrap();
+    }
+    app.commit().unwrap();
+    db.compact().unwrap();
+    let mut mapp = model.appender();
+    for step in 120..200i64 {
+        mapp.append(0, &series(0), step * 50, 0.0).unwrap();
+    }
+    mapp.commit().unwrap();
+    check_same(&db, &model, 199 * 50);
+    assert!(db.blocks().iter().any(|b| b.compaction.level >= 2), "{:?}", db.blocks());
+    drop(db);
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    check_same(&db, &model, 199 * 50);
+}
