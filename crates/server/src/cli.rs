@@ -26,6 +26,31 @@ pub(crate) enum Command {
     /// Print Grafana provisioning YAML for a Prometheus data source pointed at Diamond, with exemplar trace
     /// links that match the label names Diamond recognises and the config's trace_destinations.
     GrafanaDatasource(GrafanaArgs),
+    /// TSDB tools (like promtool tsdb).
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TsdbCommand {
+    /// Backfill: create blocks from a file (like promtool tsdb create-blocks-from).
+    #[command(subcommand)]
+    CreateBlocksFrom(CreateBlocksFrom),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CreateBlocksFrom {
+    /// From OpenMetrics text whose samples all have timestamps (ending in `# EOF`).
+    Openmetrics {
+        /// The OpenMetrics file.
+        file: PathBuf,
+        /// Where to write the blocks (a Diamond or Prometheus data directory, or one to move them from).
+        #[arg(default_value = "data")]
+        outdir: PathBuf,
+        /// Largest block to write; blocks are 2h × 3^k, aligned (as promtool).
+        #[arg(long = "max-block-duration", default_value = "2h")]
+        max_block_duration: String,
+    },
 }
 
 /// The embedded trace store's data source type in `diamond grafana-datasource`.

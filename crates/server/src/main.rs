@@ -8,6 +8,7 @@ mod cli;
 mod grafana;
 mod selfmetrics;
 mod serve;
+mod tsdb;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Serve(args)) => serve::run(*args),
         Some(cli::Command::Check(c)) => check::run(c),
         Some(cli::Command::GrafanaDatasource(a)) => grafana::run(a),
+        Some(cli::Command::Tsdb(c)) => tsdb::run(c),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+pub mod backfill;
 pub mod block;
 pub mod chunk;
 pub mod compact;

@@ -116,3 +116,124 @@ fn grafana_datasource_prints_provisioning_yaml() {
     assert!(!ok);
     assert!(out.contains("--url"), "{out}");
 }
+
+/// `diamond tsdb create-blocks-from openmetrics`: aligned 2h blocks that the reference promtool reads
+/// back sample for sample, and bad input refused with the file and line.
+#[test]
+fn create_blocks_from_openmetrics_is_read_by_promtool_and_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.om");
+    // 5 h of two series every 60 s, starting mid-block: 4 blocks of 2 h (aligned), 600 samples in all.
+    let start_s = 1_700_003_000i64;
+    let mut body = String::from("# HELP req Requests.\n# TYPE req counter\n");
+    let mut want = std::collections::BTreeSet::new();
+    for route in ["a", "b"] {
+        for i in 0..300i64 {
+            let t = start_s + i * 60;
+            body.push_str(&format!("req_total{{route=\"{route}\"}} {i} {t}\n"));
+            want.insert((
+                format!("{{__name__=\"req_total\", route=\"{route}\"}}"),
+                i.to_string(),
+                t * 1000,
+            ));
+        }
+    }
+    body.push_str("# EOF\n");
+    std::fs::write(&input, &body).unwrap();
+    let out_dir = dir.path().join("out");
+    let (ok, out) = diamond(
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            input.to_str().unwrap(),
+            out_dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("wrote 4 block(s) with 600 samples of 2 series"), "{out}");
+    let mut ranges = Vec::new();
+    for e in std::fs::read_dir(&out_dir).unwrap() {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.unwrap().path().join("meta.json")).unwrap()).unwrap();
+        ranges.push((meta["minTime"].as_i64().unwrap(), meta["maxTime"].as_i64().unwrap()));
+    }
+    ranges.sort();
+    let h2 = 7_200_000i64;
+    assert_eq!(ranges.len(), 4);
+    for (i, &(a, b)) in ranges.iter().enumerate() {
+        assert_eq!(a % h2, 0, "aligned");
+        assert_eq!(b - a, h2);
+        assert_eq!(a, (start_s * 1000).div_euclid(h2) * h2 + i as i64 * h2);
+    }
+
+    let prom = crate::harness::reference_prometheus();
+    let promtool = prom.with_file_name("promtool");
+    assert!(promtool.exists(), "promtool missing next to {}", prom.display());
+    std::fs::create_dir(out_dir.join("wal")).unwrap(); // promtool's read-only open wants one
+    let o = Command::new(&promtool)
+        .args(["tsdb", "dump"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: std::collections::BTreeSet<(String, String, i64)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (rest, ts) = l.rsplit_once(' ').unwrap();
+            let (series, v) = rest.rsplit_once(' ').unwrap();
+            (series.to_owned(), v.to_owned(), ts.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // A bigger --max-block-duration gives 6h blocks (2h × 3), as promtool.
+    let out6 = dir.path().join("out6");
+    let (ok, out) = diamond(
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=7h",
+            input.to_str().unwrap(),
+            out6.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("wrote 2 block(s)"), "{out}");
+
+    for (text, msg) in [
+        (
+            "a_total 1 100\na_total 2\n# EOF\n",
+            "in.om: line 2: sample {__name__=\"a_total\"} has no timestamp",
+        ),
+        (
+            "a 1 100\na 2 99\n# EOF\n",
+            "in.om: line 2: sample of {__name__=\"a\"} at 99000 ms is older",
+        ),
+        ("a 1 100\n", "in.om: line 2:1: data does not end with # EOF"),
+        ("a{x=\"1} 1 100\n# EOF\n", "in.om: line 1:"),
+    ] {
+        std::fs::write(&input, text).unwrap();
+        let (ok, out) = diamond(
+            &[
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                input.to_str().unwrap(),
+                out_dir.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(!ok, "{text:?} accepted: {out}");
+        assert!(out.contains(msg), "{text:?}: {out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    let (ok, out) = diamond(
+        &["tsdb", "create-blocks-from", "openmetrics", "/nonexistent/x.om", "o"],
+        None,
+    );
+    assert!(!ok && out.contains("reading /nonexistent/x.om"), "{out}");
+}

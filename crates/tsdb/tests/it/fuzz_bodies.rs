@@ -103,3 +103,43 @@ proptest! {
         chunk_decode_body(&data);
     }
 }
+
+/// The body of `fuzz/fuzz_targets/backfill.rs`.
+fn backfill_body(data: &[u8]) {
+    use diamond_tsdb::backfill::{parse_openmetrics, write_blocks};
+    use diamond_tsdb::block::Block;
+    use diamond_tsdb::fs::Dir;
+    let Ok(series) = parse_openmetrics(data) else { return };
+    let root: Arc<dyn Dir> = Arc::new(MemDir::new());
+    let metas = write_blocks(&root, &series, 7_200_000).expect("a MemDir never fails");
+    let mut n = 0;
+    for m in &metas {
+        Block::open(&root, &m.ulid).expect("a written block opens");
+        n += m.stats.num_samples;
+    }
+    assert_eq!(n as usize, series.num_samples());
+}
+
+proptest! {
+    #[test]
+    fn backfill_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+        backfill_body(&b);
+    }
+
+    /// Mostly valid OpenMetrics, so the block-writing half runs too.
+    #[test]
+    fn backfill_of_near_valid_input(lines in proptest::collection::vec(
+        (0usize..3, -5i64..40, proptest::option::of(-1_000_000i64..20_000_000), -3.0f64..3.0), 0..300)
+    ) {
+        let mut s = String::new();
+        for (series, v, t, x) in lines {
+            let name = ["a", "b_total", "c{le=\"1\"}"][series];
+            match t {
+                Some(t) => s.push_str(&format!("{name} {} {}\n", v as f64 + x, t as f64 / 1000.0)),
+                None => s.push_str(&format!("{name} {v}\n")),
+            }
+        }
+        s.push_str("# EOF\n");
+        backfill_body(s.as_bytes());
+    }
+}
