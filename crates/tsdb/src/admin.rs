@@ -135,6 +135,8 @@ impl Db {
             ));
         };
         std::fs::create_dir_all(dest).map_err(|e| io(format!("creating {}", dest.display()), e))?;
+        // No block is cut, compacted or deleted while its files are linked.
+        let _quiet = self.inner.compacting.lock();
         for name in snapshot_block_names(src).map_err(|e| io(format!("listing {}", src.display()), e))? {
             link_tree(&src.join(&name), &dest.join(&name))
                 .map_err(|e| io(format!("hard-linking block {name} into {}", dest.display()), e))?;
