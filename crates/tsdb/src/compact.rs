@@ -172,18 +172,21 @@ fn truncate_head_and_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
         (n, removed)
     };
     // The seam of ARCHITECTURE.md "Exemplar persistence and the WAL checkpoint": a store that persists
-    // (Ok(true)) lets the checkpoint drop exemplar records; otherwise (or on error) they are kept.
-    let keep_exemplars = match db.exemplars.flush() {
-        Ok(persisted) => !persisted,
+    // (Ok(true)) lets the checkpoint drop exemplar records; a memory-only one (Ok(false)) keeps those with
+    // `ts >= b`, as Prometheus does; a persistent store whose flush failed keeps them all (its files do
+    // not hold them, and dropping those below `b` would lose acknowledged exemplars at the next restart).
+    let exemplar_floor = match db.exemplars.flush() {
+        Ok(true) => None,
+        Ok(false) => Some(b),
         Err(e) => {
-            tracing::warn!(error = %e, "exemplar store flush failed; keeping exemplar records in the checkpoint");
-            true
+            tracing::warn!(error = %e, "exemplar store flush failed; keeping every exemplar record in the checkpoint");
+            Some(Timestamp::MIN)
         }
     };
     let c = &db.block_counters;
     c.head_truncations.fetch_add(1, Relaxed);
     c.head_series_removed.fetch_add(removed, Relaxed);
-    let written = checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, keep_exemplars)
+    let written = checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, exemplar_floor)
         .and_then(|records| wal::write_checkpoint(db.wal_dir.as_ref(), n, &records).map(|()| records));
     let records = match written {
         Ok(r) => {

@@ -10,14 +10,14 @@ use crate::wal::{self, SegmentReader};
 
 /// Records replacing the checkpoint (if any) and segments `..=upto`: a series record for every live
 /// series, the current metadata, then the samples with `t >= mint` of live series found in those files,
-/// and, when `keep_exemplars`, their exemplars with `ts >= mint`; last, the head's tombstones of live series
-/// ending at or after `mint`.
+/// and, when `exemplar_floor` is `Some(f)`, their exemplars with `ts >= f`; last, the head's tombstones of
+/// live series ending at or after `mint`.
 pub(crate) fn checkpoint_records(
     head: &Head,
     dir: &dyn Dir,
     upto: u32,
     mint: Timestamp,
-    keep_exemplars: bool,
+    exemplar_floor: Option<Timestamp>,
 ) -> Result<Vec<Vec<u8>>, wal::Error> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut buf = vec![record::TYPE_SERIES];
@@ -87,10 +87,11 @@ pub(crate) fn checkpoint_records(
                         out.push(b);
                     }
                 }
-                Ok(Some(Record::Exemplars(v))) if keep_exemplars => {
+                Ok(Some(Record::Exemplars(v))) if exemplar_floor.is_some() => {
+                    let floor = exemplar_floor.unwrap_or(Timestamp::MIN);
                     let keep: Vec<RefExemplar> = v
                         .into_iter()
-                        .filter(|e| e.exemplar.ts >= mint && live(e.sref))
+                        .filter(|e| e.exemplar.ts >= floor && live(e.sref))
                         .collect();
                     if !keep.is_empty() {
                         let mut b = Vec::new();
