@@ -603,7 +603,9 @@ impl Db {
         Ok(())
     }
 
-    /// Flushes and fsyncs the WAL and refuses further appends. Idempotent.
+    /// Flushes and fsyncs the WAL, refuses further appends, then flushes the exemplar store (its snapshot
+    /// then holds everything, docs/exemplars.md; the WAL keeps the exemplar records, which the next open
+    /// replays as duplicates). Idempotent.
     pub fn close(&self) -> Result<(), Error> {
         self.stop_syncer();
         let mut w = self.inner.wal.lock();
@@ -613,6 +615,11 @@ impl Db {
         w.closed = true;
         self.inner.refusing.store(true, Ordering::Release);
         w.writer.sync()?;
+        drop(w);
+        if let Err(e) = self.inner.exemplars.flush() {
+            // Nothing is lost: the WAL still holds every exemplar record since the last checkpoint.
+            tracing::warn!(error = %e, "exemplar store flush at close failed");
+        }
         Ok(())
     }
 
