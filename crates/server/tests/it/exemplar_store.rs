@@ -1,5 +1,5 @@
 //! The fair exemplar store through the real binary: a hot series does not push the others out under a small
-//! budget, the coverage endpoint's shape (docs/api/diamond.md), the metrics, and restarts.
+//! budget, the coverage endpoint's shape (docs/api/diamond.md), the metrics, and resizing on config reload.
 
 use diamond_model::{Exemplar, Labels, Sample};
 use diamond_wire::{TimeSeries, WriteBatch};
@@ -180,4 +180,85 @@ fn hot_series_keeps_others_covered_and_coverage_endpoint() {
     let thinned = metric("diamond_exemplar_removed_total{reason=\"thinned\"}");
     assert_eq!(thinned, offered - budget as f64);
     assert!(metric("diamond_exemplar_memory_bytes") > 0.0);
+}
+
+/// Hot-series exemplars of each minute, as values.
+fn hot_values(d: &Diamond) -> std::collections::BTreeMap<i64, Vec<f64>> {
+    let q = format!(
+        "/api/v1/query_exemplars?query={}&start=0&end=9999999999",
+        enc("cov_hot_total")
+    );
+    let mut out: std::collections::BTreeMap<i64, Vec<f64>> = Default::default();
+    for s in d.get_json(&q).as_array().unwrap() {
+        for e in s["exemplars"].as_array().unwrap() {
+            let ts = (e["timestamp"].as_f64().unwrap() * 1000.0).round() as i64;
+            out.entry((ts - BASE_T).div_euclid(MIN))
+                .or_default()
+                .push(e["value"].as_str().unwrap().parse().unwrap());
+        }
+    }
+    out
+}
+
+fn reload(d: &Diamond, dir: &std::path::Path, max: usize) {
+    config(dir, max);
+    let r = crate::harness::client().post(d.url("/-/reload")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
+    let info = d.get_json("/api/diamond/v1/exemplars/coverage");
+    assert_eq!(info["store"]["maxExemplars"], max);
+}
+
+/// Shrinking `max_exemplars` on `/-/reload` keeps the most valuable exemplars (docs/exemplars.md
+/// "Resizing"), not the newest as Prometheus's ring does: every (series, minute) keeps one while the budget
+/// allows it, the hot series' windows keep their highest and lowest values; below the number of pairs,
+/// every series still keeps one.
+#[test]
+fn shrinking_on_reload_keeps_coverage_and_extremes() {
+    let tmp = tempfile::tempdir().unwrap();
+    const COLD: usize = 20;
+    const MINUTES: i64 = 10;
+    let pairs_total = (COLD + 1) * MINUTES as usize;
+    let d = Diamond::start(&tmp.path().join("data"), &[&config(tmp.path(), 2000)]);
+    for m in 0..MINUTES {
+        write(&d, request(m, COLD, 100));
+    }
+    let offered = COLD * MINUTES as usize + 100 * MINUTES as usize;
+    assert_eq!(
+        d.get_json("/api/diamond/v1/exemplars/coverage")["store"]["inMemory"],
+        offered,
+        "all kept before the resize"
+    );
+
+    // 250 = the 210 pairs + 40: the newest 250 arrivals (Prometheus's ring) would be hot-series ones of
+    // the last three minutes only.
+    reload(&d, tmp.path(), 250);
+    assert_eq!(pairs(&d).len(), pairs_total, "every (series, minute) keeps one");
+    let hot = hot_values(&d);
+    assert_eq!(hot.len(), MINUTES as usize);
+    for (m, vals) in &hot {
+        assert!(vals.len() >= 3, "minute {m}: the spare budget is spread: {vals:?}");
+        assert!(
+            vals.contains(&99.0) && vals.contains(&0.0),
+            "minute {m}: extremes kept: {vals:?}"
+        );
+    }
+    assert_eq!(
+        d.get_json("/api/diamond/v1/exemplars/coverage")["store"]["inMemory"],
+        250
+    );
+
+    // Below the number of pairs but above the number of series: every series keeps at least one.
+    reload(&d, tmp.path(), 105);
+    let got = pairs(&d);
+    let series: std::collections::BTreeSet<&String> = got.iter().map(|(k, _)| k).collect();
+    assert_eq!(series.len(), COLD + 1, "every series keeps one");
+    assert!(got.len() <= 105);
+    assert_eq!(
+        d.get_json("/api/diamond/v1/exemplars/coverage")["store"]["inMemory"],
+        105
+    );
+
+    // Growing back brings nothing back and keeps what is there.
+    reload(&d, tmp.path(), 2000);
+    assert_eq!(pairs(&d), got);
 }

@@ -11,6 +11,9 @@
 //!   read APIs of both are compared.
 //! - `crash`: `kill -9` during remote-write ingest, and at random moments during block cuts and
 //!   compaction; every acknowledged sample (and exemplar) survives, no block is ever set aside as corrupt.
+//! - `exemplar_store`: the fair store under a hot series, the coverage endpoint, metrics, resizing on reload.
+//! - `exemplar_persist`: exemplars through block cuts that truncate the WAL, compaction, restarts, `kill -9`
+//!   and `storage.exemplars.retention`.
 //! - `cli`: `diamond check config|metrics`.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 //! - `parse_errors`: query errors (status, errorType, text) side by side with Prometheus.
@@ -21,6 +24,7 @@ mod api;
 mod cli;
 mod crash;
 mod differential;
+mod exemplar_persist;
 mod exemplar_store;
 mod go_client;
 mod harness;
