@@ -11,7 +11,8 @@ use std::sync::Arc;
 use diamond_model::storage::Querier;
 use diamond_model::{Matcher, Timestamp};
 
-use crate::block::{self, BlockWriter, ChunkData, TMP_CREATION, TMP_DELETION};
+use crate::block::{self, Block, BlockWriter, ChunkData, TMP_CREATION, TMP_DELETION};
+use crate::compact;
 use crate::chunk::encode_chunks;
 use crate::db::{Db, Error};
 use crate::fs::{Dir, DiskDir};
@@ -106,20 +107,68 @@ impl Db {
 }
 
 impl Db {
-    /// Removes deleted data (`/api/v1/admin/tsdb/clean_tombstones`). In the head, the closed chunks that
-    /// hold deleted samples are re-encoded without them (the open chunk keeps its samples, since the
-    /// newest sample decides the in-order rule; readers still hide them). The head's tombstones stay in
-    /// memory and in the WAL, so a replay shows the same data.
+    /// Removes deleted data (`/api/v1/admin/tsdb/clean_tombstones`).
+    ///
+    /// Every block with tombstones is rewritten without the samples they delete
+    /// ([`block::rewrite_without_tombstones`]) and replaced, as a compaction replaces its parents: the new
+    /// block is written (tmp dir, fsyncs, rename, fsync) and opened, swapped in for queries, and only then
+    /// the old directory is deleted (rename to `.tmp-for-deletion`, fsync, remove). The new block names the
+    /// old one in `compaction.parents`, so after a crash between the two steps open deletes the old one
+    /// (docs/format/block-meta.md "Opening"). A block left with no sample is just deleted.
+    ///
+    /// In the head, the closed chunks that hold deleted samples are re-encoded without them (the open
+    /// chunk keeps its samples, since the newest sample decides the in-order rule; readers still hide
+    /// them). The head's tombstones stay in memory and in the WAL, so a replay shows the same data.
     pub fn clean_tombstones(&self) -> Result<CleanStats, Error> {
+        let mut stats = CleanStats {
+            blocks_rewritten: self.clean_block_tombstones()?,
+            ..CleanStats::default()
+        };
         let head = &self.inner.head;
-        let mut stats = CleanStats::default();
         for t in head.tombstones.refs() {
             let Some(ivs) = head.tombstones.get(t) else { continue };
             let Some(s) = head.series(u64::from(t)) else { continue };
             stats.head_samples_removed += s.state.lock().drop_deleted(&ivs);
         }
-        tracing::info!(head_samples_removed = stats.head_samples_removed, "tombstones cleaned");
+        tracing::info!(
+            head_samples_removed = stats.head_samples_removed,
+            blocks_rewritten = stats.blocks_rewritten,
+            "tombstones cleaned"
+        );
         Ok(stats)
+    }
+
+    /// Rewrites every block that has tombstones; returns how many were replaced (or deleted, when empty).
+    fn clean_block_tombstones(&self) -> Result<u64, Error> {
+        let Some(root) = self.inner.root.clone() else {
+            return Ok(0);
+        };
+        // No cut, compaction, retention or delete while blocks are swapped: a delete landing in the old
+        // block after it was copied would be lost, and a compaction could merge a block being replaced.
+        let _quiet = self.inner.compacting.lock();
+        let blocks: Vec<Arc<Block>> = self.inner.blocks.read().clone();
+        let mut n = 0;
+        for old in blocks.iter().filter(|b| !b.tombstones().is_empty()) {
+            let ulid = old.meta().ulid.clone();
+            let meta = block::rewrite_without_tombstones(&root, old)?;
+            let new = match &meta {
+                Some(m) => Some(Arc::new(Block::open(&root, &m.ulid)?)),
+                None => None,
+            };
+            {
+                let mut bl = self.inner.blocks.write();
+                bl.retain(|b| b.meta().ulid != ulid);
+                bl.extend(new);
+                bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+            }
+            // Queriers still holding the old block keep reading its (unlinked) maps.
+            compact::delete_block(&root, &ulid)?;
+            root.sync_dir()
+                .map_err(|e| Error::Block(block::Error::io("fsync data dir", e)))?;
+            tracing::info!(old = %ulid, new = ?meta.as_ref().map(|m| &m.ulid), "block rewritten without its tombstones");
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Writes a snapshot of the database into `dest` (created; must not exist): a hard link of every

@@ -56,18 +56,20 @@ pub(crate) fn open_blocks(root: &Arc<dyn Dir>) -> Result<Vec<Arc<Block>>, Error>
             Err(e) => return Err(e.into()),
         }
     }
-    // A crash between writing a compacted block and deleting its parents leaves the parents behind.
+    // A crash between writing a compacted (or tombstone-cleaned) block and deleting its parents leaves
+    // the parents behind: a block named as another's parent, or whose sources a higher level covers.
     let obsolete: Vec<String> = blocks
         .iter()
         .filter(|b| {
             blocks.iter().any(|o| {
                 o.meta().ulid != b.meta().ulid
-                    && o.meta().compaction.level > b.meta().compaction.level
-                    && b.meta()
-                        .compaction
-                        .sources
-                        .iter()
-                        .all(|s| o.meta().compaction.sources.contains(s))
+                    && (o.meta().compaction.parents.iter().any(|p| p.ulid == b.meta().ulid)
+                        || o.meta().compaction.level > b.meta().compaction.level
+                            && b.meta()
+                                .compaction
+                                .sources
+                                .iter()
+                                .all(|s| o.meta().compaction.sources.contains(s)))
             })
         })
         .map(|b| b.meta().ulid.clone())

@@ -476,3 +476,123 @@ fn delete_reaches_blocks_and_compaction_drops_deleted_samples() {
     let db = Db::open(tmp.path(), opts(1000)).unwrap();
     check_same(&db, &model, 199 * 50);
 }
+
+/// Every sample stored in the blocks of `dir`, read straight from the chunk files (tombstones ignored),
+/// with each block's tombstones-empty flag.
+fn raw_block_samples(dir: &std::path::Path) -> (Vec<(String, bool)>, Vec<(Labels, i64)>) {
+    use diamond_tsdb::block::Block;
+    use diamond_tsdb::chunk::XorIter;
+    let root: Arc<dyn Dir> = Arc::new(DiskDir::open(dir).unwrap());
+    let mut blocks = Vec::new();
+    let mut samples = Vec::new();
+    let mut names = root.list_dirs().unwrap();
+    names.retain(|n| n != "wal" && n != "exemplars");
+    names.sort();
+    for name in names {
+        let b = Block::open(&root, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        blocks.push((name, b.tombstones().is_empty()));
+        let mut metas = Vec::new();
+        for id in b.series_ids().unwrap() {
+            let l = b.series(id, &mut metas).unwrap();
+            for c in &metas {
+                for s in XorIter::new(b.chunk(c.chunk_ref).unwrap()) {
+                    samples.push((l.clone(), s.unwrap().0));
+                }
+            }
+        }
+    }
+    (blocks, samples)
+}
+
+/// `clean_tombstones` rewrites each block that has tombstones: the new block has none, the deleted
+/// samples are gone from the chunk files, a block left empty is deleted, queries are unchanged, and all of
+/// it holds after a restart. A crash between writing the new block and deleting the old one (both on
+/// disk) is resolved on open: the old block, named as the new one's parent, is deleted.
+#[test]
+fn clean_tombstones_rewrites_blocks_durably() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = MemStorage::new();
+    let m = [Matcher::equal("instance", "i2")];
+    let all = [Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()];
+    // i2 loses [200, 2600]; every series loses [3000, 3999], the whole of one block.
+    let deleted = |i: usize, t: i64| (i == 2 && (200..=2600).contains(&t)) || (3000..=3999).contains(&t);
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    let mut mapp = model.appender();
+    for step in 0..120i64 {
+        let t = step * 50;
+        let mut app = db.appender();
+        for i in 0..4 {
+            app.append(0, &series(i), t, step as f64).unwrap();
+            if !deleted(i, t) {
+                mapp.append(0, &series(i), t, step as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+    }
+    mapp.commit().unwrap();
+    db.compact().unwrap();
+    let before: Vec<String> = db.blocks().iter().map(|b| b.ulid.clone()).collect();
+    let ranges: Vec<(i64, i64)> = db.blocks().iter().map(|b| (b.min_time, b.max_time)).collect();
+    // The planner merged the first three ranges: [0, 3000), [3000, 4000), [4000, 5000).
+    assert_eq!(ranges, vec![(0, 3000), (3000, 4000), (4000, 5000)]);
+    assert_eq!(db.delete(200, 2600, &m).unwrap(), 1);
+    assert!(db.delete(3000, 3999, &all).unwrap() >= 4);
+    check_same(&db, &model, 119 * 50);
+    let (_, raw) = raw_block_samples(tmp.path());
+    let is_deleted = |l: &Labels, t: i64| (0..4).any(|i| series(i) == *l && deleted(i, t));
+    let raw_deleted = raw.iter().filter(|(l, t)| is_deleted(l, *t)).count();
+    assert!(raw_deleted > 0, "the deleted samples are still in the chunk files before the clean");
+
+    let stats = db.clean_tombstones().unwrap();
+    // [0, 3000) holds i2's deleted stretch; [3000, 4000) is emptied.
+    assert_eq!(stats.blocks_rewritten, 2, "{:?}", db.blocks());
+    let after: Vec<String> = db.blocks().iter().map(|b| b.ulid.clone()).collect();
+    assert_eq!(after.len(), before.len() - 1, "the emptied block is gone: {after:?}");
+    assert!(!db.blocks().iter().any(|b| b.min_time == 3000));
+    check_same(&db, &model, 119 * 50);
+    let (blocks, raw) = raw_block_samples(tmp.path());
+    assert!(blocks.iter().all(|(_, clean)| *clean), "no tombstones left: {blocks:?}");
+    assert_eq!(raw.iter().filter(|(l, t)| is_deleted(l, *t)).count(), 0, "deleted samples gone from disk");
+    let on_disk: Vec<String> = blocks.iter().map(|b| b.0.clone()).collect();
+    let mut want = after.clone();
+    want.sort();
+    assert_eq!(on_disk, want, "old block directories deleted");
+    // Idempotent.
+    assert_eq!(db.clean_tombstones().unwrap().blocks_rewritten, 0);
+    db.close().unwrap();
+    drop(db);
+
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    check_same(&db, &model, 119 * 50);
+    let mut reopened: Vec<String> = db.blocks().iter().map(|b| b.ulid.clone()).collect();
+    reopened.sort();
+    assert_eq!(reopened, want);
+
+    // A crash in the middle of a rewrite: the new block is durable, the old one not yet deleted.
+    db.delete(0, 400, &[Matcher::equal("instance", "i1")]).unwrap();
+    db.close().unwrap();
+    drop(db);
+    let root: Arc<dyn Dir> = Arc::new(DiskDir::open(tmp.path()).unwrap());
+    let old_name = reopened
+        .iter()
+        .find(|n| {
+            let b = diamond_tsdb::block::Block::open(&root, n).unwrap();
+            !b.tombstones().is_empty()
+        })
+        .cloned()
+        .expect("the block holding [0, 400]");
+    let old = diamond_tsdb::block::Block::open(&root, &old_name).unwrap();
+    let new = diamond_tsdb::block::rewrite_without_tombstones(&root, &old).unwrap().unwrap();
+    drop(old);
+    assert!(tmp.path().join(&old_name).is_dir() && tmp.path().join(&new.ulid).is_dir());
+    let db = Db::open(tmp.path(), opts(1000)).unwrap();
+    assert!(!tmp.path().join(&old_name).exists(), "the parent of the rewritten block is deleted on open");
+    assert!(db.blocks().iter().any(|b| b.ulid == new.ulid));
+    assert_eq!(db.blocks().len(), want.len());
+    // i1's [0, 400] is gone either way: from the new block's chunks.
+    let got = dump(&db, 0, 400, &[Matcher::equal("instance", "i1")]);
+    assert!(got.is_empty(), "{got:?}");
+    let (blocks, raw) = raw_block_samples(tmp.path());
+    assert!(blocks.iter().all(|(_, clean)| *clean), "{blocks:?}");
+    assert!(!raw.iter().any(|(l, t)| *l == series(1) && *t <= 400));
+}
