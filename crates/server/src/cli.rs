@@ -36,6 +36,45 @@ pub(crate) enum TsdbCommand {
     /// Backfill: create blocks from a file (like promtool tsdb create-blocks-from).
     #[command(subcommand)]
     CreateBlocksFrom(CreateBlocksFrom),
+    /// Analyze churn, label pair cardinality and label values of a block (like promtool tsdb analyze).
+    Analyze {
+        /// Data directory.
+        #[arg(default_value = "data")]
+        data_dir: PathBuf,
+        /// Block to analyze (default: the newest); the same as --block.
+        block_id: Option<String>,
+        /// Block to analyze (default: the newest).
+        #[arg(long = "block", conflicts_with = "block_id")]
+        block: Option<String>,
+        /// How many items to show in each list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Series selector: analyze only the matching series.
+        #[arg(long = "match")]
+        selector: Option<String>,
+    },
+    /// Print every sample of the blocks and the head (WAL) as `{labels} value timestamp` lines (like
+    /// promtool tsdb dump). Nothing in the data directory is changed; it may belong to a running server.
+    Dump {
+        /// Data directory.
+        #[arg(default_value = "data")]
+        data_dir: PathBuf,
+        /// Minimum timestamp to dump, in milliseconds since the epoch.
+        #[arg(long = "min-time", default_value_t = i64::MIN, allow_hyphen_values = true)]
+        min_time: i64,
+        /// Maximum timestamp to dump (inclusive), in milliseconds since the epoch.
+        #[arg(long = "max-time", default_value_t = i64::MAX, allow_hyphen_values = true)]
+        max_time: i64,
+        /// Series selector (repeatable: series matching any are dumped). Default: every series.
+        #[arg(long = "match")]
+        selectors: Vec<String>,
+    },
+    /// List the blocks of a data directory (like promtool tsdb list).
+    List {
+        /// Data directory.
+        #[arg(default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

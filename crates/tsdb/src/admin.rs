@@ -12,8 +12,8 @@ use diamond_model::storage::Querier;
 use diamond_model::{Matcher, Timestamp};
 
 use crate::block::{self, Block, BlockWriter, ChunkData, TMP_CREATION, TMP_DELETION};
-use crate::compact;
 use crate::chunk::encode_chunks;
+use crate::compact;
 use crate::db::{Db, Error};
 use crate::fs::{Dir, DiskDir};
 use crate::head::HeadQuerier;

@@ -356,7 +356,26 @@ impl Db {
         Self::open_inner(wal_dir, Some(root), opts)
     }
 
+    /// A head-only database replayed from `wal_dir`, ignoring samples below `blocks_end` (the end of the
+    /// data directory's newest block, as [`Db::open`] does): for the read-only tools ([`crate::tools`]).
+    pub(crate) fn open_read_only_head(
+        wal_dir: Arc<dyn Dir>,
+        blocks_end: Option<Timestamp>,
+        opts: Options,
+    ) -> Result<Db, Error> {
+        Self::open_inner_with(wal_dir, None, blocks_end, opts)
+    }
+
     fn open_inner(wal_dir: Arc<dyn Dir>, root: Option<Arc<dyn Dir>>, opts: Options) -> Result<Db, Error> {
+        Self::open_inner_with(wal_dir, root, None, opts)
+    }
+
+    fn open_inner_with(
+        wal_dir: Arc<dyn Dir>,
+        root: Option<Arc<dyn Dir>>,
+        blocks_end: Option<Timestamp>,
+        opts: Options,
+    ) -> Result<Db, Error> {
         let started = Instant::now();
         let head = Head::new(opts.stripes, opts.chunk_range_ms);
         let blocks = match &root {
@@ -364,7 +383,7 @@ impl Db {
             None => Vec::new(),
         };
         // Samples the blocks hold are not replayed into the head again, nor accepted anew.
-        if let Some(end) = blocks.iter().map(|b| b.meta().max_time).max() {
+        if let Some(end) = blocks.iter().map(|b| b.meta().max_time).max().max(blocks_end) {
             head.min_valid_time.store(end, Ordering::Relaxed);
         }
         let exemplars: Arc<dyn ExemplarStore> = match opts.exemplar_policy {

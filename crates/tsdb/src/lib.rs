@@ -49,6 +49,7 @@ pub mod index;
 mod querier;
 pub mod record;
 pub mod tombstones;
+pub mod tools;
 pub mod wal;
 
 pub use admin::CleanStats;

@@ -15,6 +15,7 @@
 //! - `exemplar_persist`: exemplars through block cuts that truncate the WAL, compaction, restarts, `kill -9`
 //!   and `storage.exemplars.retention`.
 //! - `cli`: `diamond check config|metrics`.
+//! - `tsdb_tools`: `diamond tsdb dump|analyze|list` against the reference promtool on the same directory.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 //! - `parse_errors`: query errors (status, errorType, text) side by side with Prometheus.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
@@ -32,3 +33,4 @@ mod parse_errors;
 mod reload;
 mod scrape_e2e;
 mod trace_links;
+mod tsdb_tools;

@@ -189,6 +189,12 @@ impl Block {
         Ok(self.index.all_postings()?.iter().collect())
     }
 
+    /// The IDs of the series matching all of `matchers` (every series when empty), in label order;
+    /// tombstones are not applied.
+    pub fn series_matching(&self, matchers: &[Matcher]) -> Result<Vec<u32>, Error> {
+        Ok(self.postings_for(matchers)?.iter().collect())
+    }
+
     /// The labels and chunk metas of series `id` (as from [`Block::series_ids`]).
     pub fn series(&self, id: u32, chunks: &mut Vec<ChunkMeta>) -> Result<Labels, Error> {
         self.index.series(id, chunks)
@@ -196,7 +202,10 @@ impl Block {
 
     /// The XOR bytes of a chunk, CRC verified.
     pub fn chunk(&self, chunk_ref: u64) -> Result<&[u8], Error> {
-        read_chunk(&self.chunks, chunk_ref).map_err(|e| Error::Corrupted(format!("{}: {e}", self.meta.ulid)))
+        read_chunk(&self.chunks, chunk_ref).map_err(|e| {
+            let file = segment_name((chunk_ref >> 32) as u32);
+            Error::Corrupted(format!("{}/chunks/{file}: {e}", self.meta.ulid))
+        })
     }
 
     fn postings_for(&self, matchers: &[Matcher]) -> Result<RoaringBitmap, Error> {
