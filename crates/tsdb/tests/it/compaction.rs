@@ -477,9 +477,12 @@ fn delete_reaches_blocks_and_compaction_drops_deleted_samples() {
     check_same(&db, &model, 199 * 50);
 }
 
+/// (block name, tombstones empty) and (series, timestamp) of every stored sample.
+type RawBlocks = (Vec<(String, bool)>, Vec<(Labels, i64)>);
+
 /// Every sample stored in the blocks of `dir`, read straight from the chunk files (tombstones ignored),
 /// with each block's tombstones-empty flag.
-fn raw_block_samples(dir: &std::path::Path) -> (Vec<(String, bool)>, Vec<(Labels, i64)>) {
+fn raw_block_samples(dir: &std::path::Path) -> RawBlocks {
     use diamond_tsdb::block::Block;
     use diamond_tsdb::chunk::XorIter;
     let root: Arc<dyn Dir> = Arc::new(DiskDir::open(dir).unwrap());
@@ -541,7 +544,10 @@ fn clean_tombstones_rewrites_blocks_durably() {
     let (_, raw) = raw_block_samples(tmp.path());
     let is_deleted = |l: &Labels, t: i64| (0..4).any(|i| series(i) == *l && deleted(i, t));
     let raw_deleted = raw.iter().filter(|(l, t)| is_deleted(l, *t)).count();
-    assert!(raw_deleted > 0, "the deleted samples are still in the chunk files before the clean");
+    assert!(
+        raw_deleted > 0,
+        "the deleted samples are still in the chunk files before the clean"
+    );
 
     let stats = db.clean_tombstones().unwrap();
     // [0, 3000) holds i2's deleted stretch; [3000, 4000) is emptied.
@@ -552,7 +558,11 @@ fn clean_tombstones_rewrites_blocks_durably() {
     check_same(&db, &model, 119 * 50);
     let (blocks, raw) = raw_block_samples(tmp.path());
     assert!(blocks.iter().all(|(_, clean)| *clean), "no tombstones left: {blocks:?}");
-    assert_eq!(raw.iter().filter(|(l, t)| is_deleted(l, *t)).count(), 0, "deleted samples gone from disk");
+    assert_eq!(
+        raw.iter().filter(|(l, t)| is_deleted(l, *t)).count(),
+        0,
+        "deleted samples gone from disk"
+    );
     let on_disk: Vec<String> = blocks.iter().map(|b| b.0.clone()).collect();
     let mut want = after.clone();
     want.sort();
@@ -582,11 +592,16 @@ fn clean_tombstones_rewrites_blocks_durably() {
         .cloned()
         .expect("the block holding [0, 400]");
     let old = diamond_tsdb::block::Block::open(&root, &old_name).unwrap();
-    let new = diamond_tsdb::block::rewrite_without_tombstones(&root, &old).unwrap().unwrap();
+    let new = diamond_tsdb::block::rewrite_without_tombstones(&root, &old)
+        .unwrap()
+        .unwrap();
     drop(old);
     assert!(tmp.path().join(&old_name).is_dir() && tmp.path().join(&new.ulid).is_dir());
     let db = Db::open(tmp.path(), opts(1000)).unwrap();
-    assert!(!tmp.path().join(&old_name).exists(), "the parent of the rewritten block is deleted on open");
+    assert!(
+        !tmp.path().join(&old_name).exists(),
+        "the parent of the rewritten block is deleted on open"
+    );
     assert!(db.blocks().iter().any(|b| b.ulid == new.ulid));
     assert_eq!(db.blocks().len(), want.len());
     // i1's [0, 400] is gone either way: from the new block's chunks.
