@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use diamond_model::Labels;
-use diamond_model::storage::Appender;
 
 fn run(bin: &Path, args: &[&str]) -> (bool, String, String) {
     let o = Command::new(bin).args(args).output().unwrap();
