@@ -110,68 +110,100 @@ pub(crate) fn cut_head(db: &DbInner, root: &Arc<dyn Dir>) -> Result<usize, Error
     // Only what the head held when the round began: under very fast ingest (backfill through remote
     // write) the loop would otherwise never end, and compaction and retention would starve.
     let maxt_at_start = db.head.max_time.load(Relaxed);
-    loop {
+    // The WAL is checkpointed once, after the last block of the round (as Prometheus truncates its WAL once
+    // per compaction): a checkpoint per block rewrote the whole remaining head each time, so cutting a head
+    // that spans many blocks (after a long outage or a backfill) was quadratic and starved compaction. A
+    // crash between blocks leaves the WAL longer than needed, never shorter: replay is unchanged.
+    let mut truncated_to = None;
+    let res = loop {
         let head = &db.head;
         let (mint, maxt) = (
             head.min_time.load(Relaxed),
             head.max_time.load(Relaxed).min(maxt_at_start),
         );
         if mint > maxt || maxt.saturating_sub(mint) <= range / 2 * 3 {
-            return Ok(written);
+            break Ok(written);
         }
         let a = mint.div_euclid(range) * range;
         let b = a + range;
         {
             let w = db.wal.lock();
             if w.closed {
-                return Ok(written);
+                break Ok(written);
             }
             head.min_valid_time.fetch_max(b, std::sync::atomic::Ordering::Relaxed);
         }
-        let series = head.chunks_before(b);
-        let mut w = BlockWriter::new(Arc::clone(root), a, b, symbols_of(series.iter().map(|s| &s.0)))?;
-        for (labels, chunks) in &series {
-            let cd: Vec<ChunkData<'_>> = chunks
-                .iter()
-                .map(|c| ChunkData {
-                    min_time: c.min_time,
-                    max_time: c.max_time,
-                    data: &c.data,
-                })
-                .collect();
-            w.add_series(labels, &cd)?;
+        match write_head_block(db, root, a, b) {
+            Ok(true) => written += 1,
+            Ok(false) => {}
+            Err(e) => break Err(e),
         }
-        drop(series);
-        if let Some(meta) = w.finish(1, Vec::new(), Vec::new())? {
-            let blk = Arc::new(Block::open(root, &meta.ulid)?);
-            let mut bl = db.blocks.write();
-            bl.push(blk);
-            bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-            written += 1;
-            db.block_counters.head_blocks_written.fetch_add(1, Relaxed);
-            tracing::info!(block = %meta.ulid, min_time = a, max_time = b, series = meta.stats.num_series, samples = meta.stats.num_samples, "head block written");
-        }
-        truncate_head_and_wal(db, b)?;
+        truncate_head(db, b);
+        truncated_to = Some(b);
+    };
+    // Even when a later block of the round failed, the blocks already written are durable and the head was
+    // truncated to them: checkpoint up to there, then report the failure.
+    if let Some(b) = truncated_to {
+        checkpoint_wal(db, b)?;
     }
+    res
 }
 
-/// Drops the head below `b`, closes the WAL segment and writes a checkpoint replacing it and older ones.
-fn truncate_head_and_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
-    let (n, removed) = {
+/// Writes the head's chunks before `b` as the level-1 block `[a, b)` and opens it (nothing is opened when the
+/// range holds no sample). Answers whether a block was written.
+fn write_head_block(db: &DbInner, root: &Arc<dyn Dir>, a: Timestamp, b: Timestamp) -> Result<bool, Error> {
+    let series = db.head.chunks_before(b);
+    let mut w = BlockWriter::new(Arc::clone(root), a, b, symbols_of(series.iter().map(|s| &s.0)))?;
+    for (labels, chunks) in &series {
+        let cd: Vec<ChunkData<'_>> = chunks
+            .iter()
+            .map(|c| ChunkData {
+                min_time: c.min_time,
+                max_time: c.max_time,
+                data: &c.data,
+            })
+            .collect();
+        w.add_series(labels, &cd)?;
+    }
+    drop(series);
+    if let Some(meta) = w.finish(1, Vec::new(), Vec::new())? {
+        let blk = Arc::new(Block::open(root, &meta.ulid)?);
+        let mut bl = db.blocks.write();
+        bl.push(blk);
+        bl.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        db.block_counters.head_blocks_written.fetch_add(1, Relaxed);
+        tracing::info!(block = %meta.ulid, min_time = a, max_time = b, series = meta.stats.num_series, samples = meta.stats.num_samples, "head block written");
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Drops the head's data before `b` (now in a block) and its series left empty.
+fn truncate_head(db: &DbInner, b: Timestamp) {
+    let _w = db.wal.lock();
+    let removed = db.head.truncate_before(b);
+    let c = &db.block_counters;
+    c.head_truncations.fetch_add(1, Relaxed);
+    c.head_series_removed.fetch_add(removed, Relaxed);
+}
+
+/// Cuts a new WAL segment and checkpoints the older ones: the records still needed for data at or after `b`
+/// (series of the head, samples and exemplars at or after `b`), then deletes the segments the checkpoint
+/// covers.
+fn checkpoint_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
+    let n = {
         let mut w = db.wal.lock();
-        let removed = db.head.truncate_before(b);
         if w.closed {
             return Ok(());
         }
-        let n = match w.writer.cut_segment() {
+        match w.writer.cut_segment() {
             Ok(n) => n,
             Err(e) => {
                 drop(w);
                 let _ = db.poison(&e);
                 return Err(e.into());
             }
-        };
-        (n, removed)
+        }
     };
     // The seam of ARCHITECTURE.md "Exemplar persistence and the WAL checkpoint": a store that persists
     // (Ok(true)) lets the checkpoint drop exemplar records; a memory-only one (Ok(false)) keeps those with
@@ -186,8 +218,6 @@ fn truncate_head_and_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
         }
     };
     let c = &db.block_counters;
-    c.head_truncations.fetch_add(1, Relaxed);
-    c.head_series_removed.fetch_add(removed, Relaxed);
     let written = checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, exemplar_floor)
         .and_then(|records| wal::write_checkpoint(db.wal_dir.as_ref(), n, &records).map(|()| records));
     let records = match written {
@@ -201,12 +231,7 @@ fn truncate_head_and_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    tracing::info!(
-        segment = n,
-        series_removed = removed,
-        records = records.len(),
-        "wal checkpoint written"
-    );
+    tracing::info!(segment = n, records = records.len(), "wal checkpoint written");
     Ok(())
 }
 
