@@ -1,7 +1,5 @@
 //! Number formatting exactly as the Prometheus HTTP API writes it.
 
-use std::fmt::Write as _;
-
 /// Formats a sample value as Prometheus's API does (Go's `strconv.FormatFloat(v, 'f', -1, 64)`, with
 /// `NaN`, `+Inf`, `-Inf`): the shortest decimal that round-trips, never an exponent.
 pub fn format_value(v: f64) -> String {
@@ -12,6 +10,12 @@ pub fn format_value(v: f64) -> String {
 
 /// [`format_value`] appended to `buf` without an intermediate allocation (the API's encoders call this once
 /// per sample, so it is on the query hot path).
+///
+/// Integers below 2^53 go through `itoa`; other finite values take `zmij`'s shortest round-trip digits (the
+/// digits Go prints: ties between two shortest candidates go to the even one, where Rust's `Display` rounds
+/// up). `zmij` prints `[1e-5, 1e16)` in fixed notation, which non-integers there use as they are; outside
+/// that range it switches to an exponent, which is laid out in fixed notation here, as Prometheus never
+/// prints one.
 pub fn write_value(buf: &mut String, v: f64) {
     if v.is_nan() {
         buf.push_str("NaN");
@@ -19,9 +23,74 @@ pub fn write_value(buf: &mut String, v: f64) {
         buf.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         buf.push_str("-Inf");
+    } else if v == 0.0 {
+        buf.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+    } else if v.trunc() == v && v.abs() < 9_007_199_254_740_992.0 {
+        // Exact: |v| < 2^53 is an integer that i64 holds.
+        buf.push_str(itoa::Buffer::new().format(v as i64));
     } else {
-        // Rust's Display for f64 is also shortest-round-trip without exponent, so it matches Go's 'f', -1.
-        let _ = write!(buf, "{v}");
+        let mut b = zmij::Buffer::new();
+        let s = b.format_finite(v);
+        let a = v.abs();
+        if (1e-5..9_007_199_254_740_992.0).contains(&a) {
+            // A non-integer in zmij's fixed range: digits, a point and no trailing zero.
+            buf.push_str(s);
+        } else {
+            push_fixed(buf, s);
+        }
+    }
+}
+
+/// Appends `zmij`'s output (`[-]D[.D*][e[-]X]`) in fixed notation without trailing zeros.
+fn push_fixed(buf: &mut String, s: &str) {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mantissa, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // All significant digits, and where the decimal point goes among them.
+    let mut digits = [0u8; 40];
+    let mut n = 0usize;
+    for &d in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
+        if n < digits.len() {
+            digits[n] = d;
+            n += 1;
+        }
+    }
+    let mut point = int_part.len() as i32 + exp;
+    let mut start = 0usize;
+    while start + 1 < n && digits[start] == b'0' {
+        start += 1;
+        point -= 1;
+    }
+    while n > start + 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    let d = &digits[start..n];
+    if neg {
+        buf.push('-');
+    }
+    // `d` holds ASCII digits only.
+    let d = std::str::from_utf8(d).unwrap_or("0");
+    if point <= 0 {
+        buf.push_str("0.");
+        for _ in 0..-point {
+            buf.push('0');
+        }
+        buf.push_str(d);
+    } else if point as usize >= d.len() {
+        buf.push_str(d);
+        for _ in 0..(point as usize - d.len()) {
+            buf.push('0');
+        }
+    } else {
+        buf.push_str(&d[..point as usize]);
+        buf.push('.');
+        buf.push_str(&d[point as usize..]);
     }
 }
 
@@ -40,9 +109,14 @@ pub fn write_timestamp(buf: &mut String, ms: i64) {
     }
     let t = ms.unsigned_abs();
     let (s, frac) = (t / 1000, t % 1000);
-    let _ = write!(buf, "{s}");
+    buf.push_str(itoa::Buffer::new().format(s));
     if frac != 0 {
-        let _ = write!(buf, ".{frac:03}");
+        // frac < 1000: three digits.
+        let f = frac as u32;
+        buf.push('.');
+        for d in [f / 100, f / 10 % 10, f % 10] {
+            buf.push(char::from(b'0' + d as u8));
+        }
     }
 }
 
@@ -80,6 +154,88 @@ mod tests {
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_value(-0.0), "-0");
         assert_eq!(format_value(0.1 + 0.2), "0.30000000000000004");
+    }
+
+    /// Values whose digits Go's `strconv.FormatFloat(v, 'f', -1, 64)` printed (Debian's go 1.19): ties between two
+    /// shortest candidates go to the even digit in Go (and in zmij), not upward as in Rust's `Display`.
+    #[test]
+    fn values_as_go_prints_them() {
+        for (bits, go) in [
+            (4795813214282164288u64, "4143950384437.0312"),
+            (
+                0x0000_0000_0000_0001,
+                "0.000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000005",
+            ),
+            (
+                0x7fef_ffff_ffff_ffff,
+                "179769313486231570000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+            ),
+            (1e16f64.to_bits(), "10000000000000000"),
+            (1.5e-7f64.to_bits(), "0.00000015"),
+            (123_456_789.125f64.to_bits(), "123456789.125"),
+            ((-1234.5678f64).to_bits(), "-1234.5678"),
+            (9_007_199_254_740_993.0f64.to_bits(), "9007199254740992"),
+        ] {
+            assert_eq!(format_value(f64::from_bits(bits)), go, "{bits}");
+        }
+    }
+
+    /// Significant digits of a fixed-notation number.
+    fn sig_digits(s: &str) -> usize {
+        let d: String = s.chars().filter(char::is_ascii_digit).collect();
+        let d = d.trim_start_matches('0');
+        if s.contains('.') {
+            d.len()
+        } else {
+            d.trim_end_matches('0').len()
+        }
+    }
+
+    proptest::proptest! {
+        /// Round-trips, never uses an exponent, and is as short as Rust's shortest `Display` (which differs
+        /// from Go only in how it breaks ties between equally short candidates).
+        #[test]
+        fn values_round_trip_shortest(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() {
+                let s = format_value(v);
+                proptest::prop_assert!(!s.contains(['e', 'E']), "{}", s);
+                proptest::prop_assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()));
+                proptest::prop_assert_eq!(sig_digits(&s), sig_digits(&format!("{v}")));
+            }
+        }
+
+        #[test]
+        fn decimal_values_match_display(m in -10_000_000i64..10_000_000, e in -12i32..12) {
+            let v = m as f64 * 10f64.powi(e);
+            proptest::prop_assert_eq!(format_value(v), format!("{v}"));
+        }
+
+        #[test]
+        fn timestamps_match_fmt(ms in proptest::num::i64::ANY) {
+            let t = ms.unsigned_abs();
+            let want = format!("{}{}{}", if ms < 0 { "-" } else { "" }, t / 1000,
+                if t % 1000 != 0 { format!(".{:03}", t % 1000) } else { String::new() });
+            proptest::prop_assert_eq!(format_timestamp(ms), want);
+        }
+    }
+
+    /// Every line `bits<TAB>text` of the file `DIAMOND_GO_FLOATS` (written by Go's
+    /// `strconv.FormatFloat(math.Float64frombits(bits), 'f', -1, 64)`) formats identically here. Run by hand:
+    /// `DIAMOND_GO_FLOATS=/path cargo test -p diamond-model -- --ignored go_floats`.
+    #[test]
+    #[ignore = "needs a file of Go's outputs (DIAMOND_GO_FLOATS)"]
+    fn go_floats() {
+        let path = std::env::var("DIAMOND_GO_FLOATS").expect("DIAMOND_GO_FLOATS");
+        let text = std::fs::read_to_string(path).expect("readable");
+        let mut n = 0;
+        for line in text.lines() {
+            let (bits, go) = line.split_once('\t').expect("tab");
+            let v = f64::from_bits(bits.parse().expect("bits"));
+            assert_eq!(format_value(v), go, "{bits}");
+            n += 1;
+        }
+        assert!(n > 0);
     }
 
     #[test]
