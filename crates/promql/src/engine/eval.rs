@@ -540,6 +540,18 @@ impl Evaluator<'_> {
         Ok(())
     }
 
+    /// Empty per-step vectors for a node over `series` input series, each sized for all of them (the usual
+    /// outcome of a selector or range function), so that no step's vector grows by copying; unsized when
+    /// that would reserve more than the query's sample limit (sparse series over many steps).
+    pub(crate) fn step_vectors(&self, steps: usize, series: usize) -> Vec<Vec<Sample>> {
+        let cap = if steps.saturating_mul(series) <= self.opts.max_samples {
+            series
+        } else {
+            0
+        };
+        (0..steps).map(|_| Vec::with_capacity(cap)).collect()
+    }
+
     /// Records a `PromQL warning:` annotation (deduplicated).
     pub(crate) fn warn(&mut self, msg: String) {
         let m = format!("PromQL warning: {msg}");
@@ -670,9 +682,18 @@ impl Evaluator<'_> {
                 let mut by_content: AddrMap<(Arc<Labels>, bool), usize> = AddrMap::default();
                 let mut keep: Vec<Arc<Labels>> = Vec::new();
                 let mut series: Vec<Pending> = Vec::new();
+                // Steps usually list the same series in the same order: the previous step's key at the same
+                // position is tried before the maps.
+                let mut hints: Vec<((usize, bool), usize)> = Vec::new();
                 for (i, step) in steps.into_iter().enumerate() {
-                    for s in step {
+                    for (pos, s) in step.into_iter().enumerate() {
                         let key = (Arc::as_ptr(&s.labels) as usize, s.drop_name);
+                        if let Some(&(hk, j)) = hints.get(pos)
+                            && hk == key
+                        {
+                            series[j].2.push((inner[i], s.v));
+                            continue;
+                        }
                         let j = match by_addr.get(&key) {
                             Some(&j) => j,
                             None => {
@@ -687,6 +708,11 @@ impl Evaluator<'_> {
                                 j
                             }
                         };
+                        if pos < hints.len() {
+                            hints[pos] = (key, j);
+                        } else {
+                            hints.push((key, j));
+                        }
                         series[j].2.push((inner[i], s.v));
                     }
                 }

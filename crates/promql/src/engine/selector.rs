@@ -151,7 +151,7 @@ pub(crate) fn vector(ev: &mut Evaluator<'_>, vs: &VectorSelector, ts: &[i64]) ->
         return Ok(Val::Vector(Vec::new()));
     };
     let series = load(ev, vs, lo.saturating_sub(lookback).saturating_add(1), hi, true)?;
-    let mut steps: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
+    let mut steps = ev.step_vectors(ts.len(), series.len());
     let mut produced = 0usize;
     for (labels, pts) in &series {
         for (i, &t) in times.iter().enumerate() {

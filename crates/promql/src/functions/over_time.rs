@@ -100,7 +100,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
         }
         _ => Box::new(|w: &[(i64, f64)], i: usize| smoothing(w, params[0][i], params[1][i])),
     };
-    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
+    let mut out = ev.step_vectors(ts.len(), m.series.len());
     for (si, series) in m.series.iter().enumerate() {
         ev.check()?;
         let mut cursor = m.cursor(si);

@@ -40,7 +40,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
         "deriv" => F::Deriv,
         _ => F::PredictLinear,
     };
-    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); ts.len()];
+    let mut out = ev.step_vectors(ts.len(), all.len());
     // Prometheus checks the name of every series a rate/increase reads, from a selector or a subquery.
     let counter_check = matches!(f, F::Rate | F::Increase);
     for series in all {
