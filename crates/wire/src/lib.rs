@@ -53,7 +53,7 @@ mod v2;
 pub use batch::{Rejection, TimeSeries, WriteBatch};
 pub use content_type::{RemoteWriteVersion, remote_write_version};
 pub use error::Error;
-pub use otlp::{decode_otlp_metrics, decode_otlp_traces, otlp_metrics_to_batch};
+pub use otlp::{decode_otlp_metrics, decode_otlp_traces, decode_otlp_traces_unchecked, otlp_metrics_to_batch};
 pub use raw_v1::{RawSeries, RawWriteRequest, decode_remote_write_v1_raw};
 pub use snappy::{compress_snappy, decompress_snappy};
 pub use v1::{decode_remote_write_v1, encode_remote_write_v1};

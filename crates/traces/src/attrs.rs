@@ -1,0 +1,31 @@
+//! Attribute helpers shared by the store, search and the response shapes.
+
+use diamond_wire::proto::otlp::{AnyValue, KeyValue, Resource, any_value};
+
+/// The OTel default when a resource has no `service.name`.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// The value as a string, the way tag search compares and the tag pickers list values; `None` for arrays,
+/// maps and bytes.
+pub fn value_string(v: &AnyValue) -> Option<String> {
+    match v.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s.clone()),
+        any_value::Value::BoolValue(b) => Some(b.to_string()),
+        any_value::Value::IntValue(i) => Some(i.to_string()),
+        any_value::Value::DoubleValue(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+/// The attribute's value as a string.
+pub fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref())
+}
+
+/// `service.name` of a resource, or [`UNKNOWN_SERVICE`].
+pub fn service_name(r: Option<&Resource>) -> String {
+    r.and_then(|r| get(&r.attributes, "service.name"))
+        .and_then(value_string)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| UNKNOWN_SERVICE.to_owned())
+}
