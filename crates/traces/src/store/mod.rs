@@ -5,10 +5,10 @@
 //! newest segment first. One `RwLock` guards the segment list: writers (ingest, seal, retention) take it
 //! exclusively, readers share it and read files with positioned reads. Format: `docs/format/traces.md`.
 
+#![allow(clippy::type_complexity)] // search candidates are local tuples; naming them would not help a reader
+
 mod index;
 mod segment;
-#[cfg(test)]
-mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -517,7 +517,9 @@ impl Store {
         inner.head.names.merge(&names);
         self.counters.spans_received.fetch_add(out.accepted, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         let mut sealed = false;
         if inner.head.len >= self.opts.segment_bytes {
             self.seal_locked(&mut inner)?;
@@ -635,9 +637,10 @@ impl Store {
         if inner.head.map.contains_key(id) {
             return true;
         }
-        inner.sealed.iter().any(|s| {
-            s.bloom.may_contain(id) && index::lookup(&s.index, s.entries, id).is_ok_and(|l| !l.is_empty())
-        })
+        inner
+            .sealed
+            .iter()
+            .any(|s| s.bloom.may_contain(id) && index::lookup(&s.index, s.entries, id).is_ok_and(|l| !l.is_empty()))
     }
 
     /// Services seen (sorted).
@@ -649,7 +652,10 @@ impl Store {
     /// Operations seen for a service (sorted).
     pub fn operations(&self, service: &str) -> Vec<String> {
         let n = self.names();
-        n.services.get(service).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        n.services
+            .get(service)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Tag keys by scope: `(resource keys, span keys)`, sorted.
@@ -722,7 +728,9 @@ impl Store {
             return Ok(result);
         }
         for (file, data_len, _, _) in sealed {
-            let Some(mut sc) = Scanner::open(file, data_len)? else { continue };
+            let Some(mut sc) = Scanner::open(file, data_len)? else {
+                continue;
+            };
             let mut cands: Vec<(TraceId, u64, Vec<(String, Span)>)> = Vec::new();
             while let Some(r) = sc.next_record(true) {
                 if budget < u64::from(r.loc.len) {
@@ -734,7 +742,9 @@ impl Store {
                 if r.loc.end_ns < qs || r.loc.start_ns > qe {
                     continue;
                 }
-                let Ok(rs) = ResourceSpans::decode(&r.body[..]) else { continue };
+                let Ok(rs) = ResourceSpans::decode(&r.body[..]) else {
+                    continue;
+                };
                 let m = q.matching_spans(&rs);
                 if !m.is_empty() {
                     cands.push((r.meta.trace_id, r.loc.start_ns, m));
@@ -756,7 +766,7 @@ impl Store {
         seen: &mut HashSet<TraceId>,
         result: &mut SearchResult,
     ) -> Result<bool, Error> {
-        cands.sort_by(|a, b| b.1.cmp(&a.1));
+        cands.sort_by_key(|c| std::cmp::Reverse(c.1));
         for (id, _, matched) in cands {
             if result.traces.len() >= q.limit {
                 return Ok(true);
@@ -886,4 +896,108 @@ fn dedupe(batches: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
             (!rs.scope_spans.is_empty()).then_some(rs)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diamond_wire::proto::otlp::{AnyValue, KeyValue, Resource, any_value};
+
+    fn req(trace: u8, spans: u8, now: u64) -> ExportTraceServiceRequest {
+        let spans = (1..=spans)
+            .map(|i| Span {
+                trace_id: vec![trace; 16],
+                span_id: vec![i; 8],
+                name: format!("op{i}"),
+                start_time_unix_nano: now,
+                end_time_unix_nano: now + 1000,
+                ..Span::default()
+            })
+            .collect();
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("svc".into())),
+                        }),
+                    }],
+                    dropped_attributes_count: 0,
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: None,
+                    spans,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn survives_restart_seal_and_torn_tail() -> Result<(), Error> {
+        let dir = tempfile::tempdir()?;
+        let now = now_ns();
+        let opts = Options {
+            segment_bytes: 4096,
+            ..Options::default()
+        };
+        {
+            let s = Store::open(dir.path(), opts.clone())?;
+            for t in 1..=40u8 {
+                let out = s.ingest(&req(t, 3, now), now)?;
+                assert_eq!(out.accepted, 3);
+            }
+            let bad = Span::default();
+            let mut r = req(41, 0, now);
+            r.resource_spans[0].scope_spans[0].spans.push(bad);
+            assert_eq!(s.ingest(&r, now)?.rejected_total(), 1);
+            s.sync()?;
+            assert!(s.stats().segments > 1, "segments were sealed");
+        }
+        // A torn tail on the active segment is cut off; everything before it survives.
+        let mut segs: Vec<_> = fs::read_dir(dir.path())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "spans"))
+            .collect();
+        segs.sort();
+        if let Some(last) = segs.last() {
+            let mut f = OpenOptions::new().append(true).open(last)?;
+            f.write_all(&[9, 0, 0, 0, 1, 2])?;
+        }
+        let s = Store::open(dir.path(), opts)?;
+        assert_eq!(s.stats().repaired_bytes, 6);
+        for t in 1..=40u8 {
+            let tr = s.trace(&TraceId([t; 16]))?.ok_or(Error::Corrupted {
+                offset: 0,
+                reason: "trace lost",
+            })?;
+            assert_eq!(tr.span_count(), 3, "trace {t}");
+            assert!(s.contains(&TraceId([t; 16])));
+        }
+        assert!(!s.contains(&TraceId([200; 16])));
+        assert_eq!(s.services(), vec!["svc".to_owned()]);
+        Ok(())
+    }
+
+    #[test]
+    fn retention_by_bytes_drops_oldest() -> Result<(), Error> {
+        let dir = tempfile::tempdir()?;
+        let now = now_ns();
+        let s = Store::open(
+            dir.path(),
+            Options {
+                max_bytes: 64 << 10,
+                segment_bytes: 4096,
+                ..Options::default()
+            },
+        )?;
+        for t in 0..=255u8 {
+            s.ingest(&req(t.max(1), 20, now), now)?;
+        }
+        assert!(s.stats().stored_bytes <= (64 << 10) + 8192);
+        assert!(s.stats().segments_deleted > 0);
+        Ok(())
+    }
 }

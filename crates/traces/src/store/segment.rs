@@ -101,7 +101,7 @@ fn check_record(rec: &[u8]) -> Option<usize> {
         return None;
     }
     let len = u32_at(rec, 0) as usize;
-    if len > MAX_PAYLOAD || len < PAYLOAD_HEADER || rec.len() != 8 + len {
+    if !(PAYLOAD_HEADER..=MAX_PAYLOAD).contains(&len) || rec.len() != 8 + len {
         return None;
     }
     (crc32c::crc32c(&rec[8..]) == u32_at(rec, 4)).then_some(len)
