@@ -11,7 +11,8 @@
 //! - [`search::SearchQuery`]: what Jaeger's `/api/traces?service=…` and Tempo's `/api/search` ask.
 //! - [`otlp_json`]: OTLP/JSON in and out (the protobuf JSON mapping: hex IDs, string int64s).
 //! - [`jaeger`] and [`tempo`]: the response shapes.
-//! - HTTP handlers (`/v1/traces`, the query endpoints) are not written yet.
+//! - [`http::router`]: `POST /v1/traces` (OTLP/HTTP protobuf and JSON) and the Jaeger and Tempo query
+//!   endpoints over a shared [`Store`]; [`traceql`] the TraceQL subset its Tempo search understands.
 //!
 //! ```
 //! use diamond_traces::{Options, Store};
@@ -21,11 +22,13 @@
 //! ```
 
 pub mod attrs;
+pub mod http;
 pub mod jaeger;
 pub mod otlp_json;
 pub mod search;
 mod store;
 pub mod tempo;
+pub mod traceql;
 
 use diamond_model::traceid::TraceId;
 use diamond_wire::proto::otlp::{ResourceSpans, Span};

@@ -982,6 +982,57 @@ mod tests {
     }
 
     #[test]
+    fn retention_by_time_drops_old_segments_and_refuses_old_spans() -> Result<(), Error> {
+        let dir = tempfile::tempdir()?;
+        let now = now_ns();
+        let day = 24 * 3600 * 1_000_000_000u64;
+        let opts = Options {
+            retention: Duration::from_secs(24 * 3600),
+            segment_bytes: 4096,
+            ..Options::default()
+        };
+        let s = Store::open(dir.path(), opts.clone())?;
+        // Spans from 20 hours ago fill and seal segments; fresh ones follow.
+        let old = now - day * 20 / 24;
+        for t in 1..=30u8 {
+            assert_eq!(s.ingest(&req(t, 3, old), now)?.accepted, 3);
+        }
+        for t in 31..=40u8 {
+            assert_eq!(s.ingest(&req(t, 3, now), now)?.accepted, 3);
+        }
+        // Spans older than the retention are refused at ingest, counted by reason.
+        let out = s.ingest(&req(99, 2, now - 2 * day), now)?;
+        assert_eq!(out.accepted, 0);
+        assert_eq!(out.rejected.get(&DropReason::TooOld), Some(&2));
+        assert!(s.trace(&TraceId([99; 16]))?.is_none());
+        let before = s.stats().segments;
+        assert!(before > 2, "segments were sealed");
+        // Nothing is old yet.
+        assert_eq!(s.enforce_retention(now)?, 0);
+        // Six hours later the old segments are past the day: deleted, with their files.
+        let deleted = s.enforce_retention(now + day / 4)?;
+        assert!(deleted > 0);
+        assert!(s.trace(&TraceId([1; 16]))?.is_none(), "old trace is gone");
+        assert!(!s.contains(&TraceId([1; 16])));
+        assert_eq!(
+            s.trace(&TraceId([40; 16]))?.map(|t| t.span_count()),
+            Some(3),
+            "fresh trace kept"
+        );
+        assert_eq!(s.stats().segments_deleted, deleted as u64);
+        let files = fs::read_dir(dir.path())?.count() as u64;
+        let st = s.stats();
+        // One .spans per segment and one .index per sealed segment.
+        assert_eq!(files, st.segments * 2 - 1);
+        drop(s);
+        // The deletion survives a restart.
+        let s = Store::open(dir.path(), opts)?;
+        assert!(s.trace(&TraceId([1; 16]))?.is_none());
+        assert!(s.contains(&TraceId([40; 16])));
+        Ok(())
+    }
+
+    #[test]
     fn retention_by_bytes_drops_oldest() -> Result<(), Error> {
         let dir = tempfile::tempdir()?;
         let now = now_ns();
