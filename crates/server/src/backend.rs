@@ -35,6 +35,8 @@ pub(crate) struct ServerBackend {
     start_time: SystemTime,
     /// Trace links (issue 6): destinations from the config, and the embedded store's lookup once it runs.
     links: Arc<diamond_api::links::TraceLinks>,
+    /// The embedded trace store's metrics and Diamond's own request histogram (issue 6), once wired.
+    self_trace: std::sync::OnceLock<Arc<crate::selftrace::SelfTrace>>,
 }
 
 impl ServerBackend {
@@ -60,6 +62,7 @@ impl ServerBackend {
             ready: AtomicBool::new(false),
             start_time: SystemTime::now(),
             links: Arc::new(diamond_api::links::TraceLinks::new()),
+            self_trace: std::sync::OnceLock::new(),
         }
     }
 
@@ -76,6 +79,11 @@ impl ServerBackend {
     /// Gives the link checker the embedded trace store's lookup (`None` while it does not run).
     pub(crate) fn set_trace_lookup(&self, lookup: Option<Arc<dyn diamond_model::traceid::TraceLookup>>) {
         self.links.set_embedded(lookup);
+    }
+
+    /// Adds the trace store's and self-tracing's metrics to `/metrics`.
+    pub(crate) fn set_self_trace(&self, st: Arc<crate::selftrace::SelfTrace>) {
+        let _ = self.self_trace.set(st);
     }
 
     pub(crate) fn set_ready(&self) {
@@ -357,7 +365,12 @@ impl diamond_api::Backend for ServerBackend {
             "Failed configuration reloads.",
             g.reload_failures_total as f64,
         );
-        w.finish()
+        drop(g);
+        let mut out = w.finish();
+        if let Some(st) = self.self_trace.get() {
+            st.write_metrics(openmetrics, &mut out);
+        }
+        out
     }
 
     fn delete_series(

@@ -173,6 +173,18 @@ pub(crate) struct ServeArgs {
     /// blocks are deleted first. `0B` (the default) disables size retention.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
     pub(crate) retention_size: String,
+    /// How long the embedded trace store (`<storage.tsdb.path>/traces/`) keeps spans: segments whose
+    /// newest span ended longer ago are deleted, and older spans are refused at ingest.
+    #[arg(long = "storage.traces.retention.time", default_value = "7d")]
+    pub(crate) traces_retention_time: String,
+    /// Maximum bytes of the embedded trace store (units as for `storage.tsdb.retention.size`); the oldest
+    /// segments are deleted first.
+    #[arg(long = "storage.traces.retention.size", default_value = "1GB")]
+    pub(crate) traces_retention_size: String,
+    /// Trace Diamond's own HTTP requests into the embedded store and record
+    /// `diamond_http_request_duration_seconds` with their trace IDs as exemplars.
+    #[arg(long = "web.self-tracing", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) self_tracing: bool,
     /// Duration of the blocks cut from the head (and of head chunks).
     #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h")]
     pub(crate) min_block_duration: String,
@@ -234,6 +246,9 @@ impl ServeArgs {
         put("storage.tsdb.path", self.tsdb_path.display().to_string());
         put("storage.tsdb.retention.time", self.retention_time.clone());
         put("storage.tsdb.retention.size", self.retention_size.clone());
+        put("storage.traces.retention.time", self.traces_retention_time.clone());
+        put("storage.traces.retention.size", self.traces_retention_size.clone());
+        put("web.self-tracing", self.self_tracing.to_string());
         put("storage.tsdb.min-block-duration", self.min_block_duration.clone());
         put(
             "storage.tsdb.max-block-duration",

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod grafana;
 mod selfmetrics;
+mod selftrace;
 mod serve;
 mod tsdb;
 

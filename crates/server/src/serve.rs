@@ -164,8 +164,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         addr,
     ));
     backend.apply_current();
-    // The embedded trace store answers link checks once it is wired here (issue 6); until then none.
-    backend.set_trace_lookup(None);
+    // The embedded trace store (issue 6): OTLP ingest, Jaeger/Tempo query APIs, exemplar link checks.
+    let traces = open_trace_store(&args).await?;
+    backend.set_trace_lookup(Some(traces.clone() as Arc<dyn diamond_model::traceid::TraceLookup>));
+    let self_trace = crate::selftrace::SelfTrace::new(Arc::clone(&traces));
+    backend.set_self_trace(Arc::clone(&self_trace));
+    self_trace.spawn_flusher();
 
     let engine = diamond_promql::Engine::new(diamond_promql::EngineOptions {
         lookback_delta_ms: lookback.as_millis() as i64,
@@ -186,7 +190,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api_opts,
         args.query_max_concurrency,
     ));
-    let app = diamond_api::router(state).merge(diamond_ui::router());
+    let mut app = diamond_api::router(state)
+        .merge(diamond_ui::router())
+        .merge(diamond_traces::http::router(
+            Arc::clone(&traces),
+            diamond_traces::http::HttpOptions::default(),
+        ));
+    if args.self_tracing {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&self_trace),
+            crate::selftrace::layer,
+        ));
+    }
 
     spawn_sighup(Arc::clone(&backend));
     backend.set_ready();
@@ -204,7 +219,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || db2.close())
         .await
         .context("closing the TSDB")??;
+    tokio::task::spawn_blocking(move || {
+        self_trace.flush();
+        traces.close()
+    })
+    .await
+    .context("closing the trace store")?
+    .context("closing the trace store")?;
     Ok(())
+}
+
+/// Opens `<storage.tsdb.path>/traces/` with the `--storage.traces.*` retention.
+async fn open_trace_store(args: &ServeArgs) -> anyhow::Result<Arc<diamond_traces::Store>> {
+    let retention = parse_prom_duration("storage.traces.retention.time", &args.traces_retention_time)?;
+    if retention.is_zero() {
+        bail!(
+            "invalid --storage.traces.retention.time {:?}: must be positive",
+            args.traces_retention_time
+        );
+    }
+    let max_bytes = parse_byte_size("storage.traces.retention.size", &args.traces_retention_size)?;
+    if max_bytes < 1 << 20 {
+        bail!(
+            "invalid --storage.traces.retention.size {:?}: at least 1MB",
+            args.traces_retention_size
+        );
+    }
+    let opts = diamond_traces::Options {
+        retention,
+        max_bytes,
+        ..Default::default()
+    };
+    let dir = args.tsdb_path.join("traces");
+    let d2 = dir.clone();
+    let store = tokio::task::spawn_blocking(move || diamond_traces::Store::open(d2, opts))
+        .await
+        .context("opening the trace store")?
+        .with_context(|| format!("opening the trace store at {}", dir.display()))?;
+    Ok(Arc::new(store))
 }
 
 #[cfg(unix)]

@@ -516,7 +516,7 @@ async fn jaeger_search(State(ctx): State<Arc<Ctx>>, RawQuery(q): RawQuery) -> Re
 // Tempo: search and tags
 
 /// Splits Tempo's logfmt `tags` (`a=b c="d e"`).
-fn logfmt(s: &str) -> Result<Vec<(String, String)>, String> {
+pub fn logfmt(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
     while !rest.is_empty() {

@@ -22,6 +22,9 @@
 //! ```
 
 pub mod attrs;
+#[cfg(any(test, feature = "fuzz"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod jaeger;
 pub mod otlp_json;

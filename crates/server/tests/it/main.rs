@@ -19,6 +19,8 @@
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 //! - `parse_errors`: query errors (status, errorType, text) side by side with Prometheus.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
+//! - `traces`: the embedded trace store fed by the real OpenTelemetry Python SDK, read in Jaeger's and
+//!   Tempo's shapes; Diamond tracing itself out of the box, its exemplars opening those traces.
 
 mod admin;
 mod api;
@@ -33,4 +35,5 @@ mod parse_errors;
 mod reload;
 mod scrape_e2e;
 mod trace_links;
+mod traces;
 mod tsdb_tools;
