@@ -85,6 +85,23 @@ pub fn segment(data: &[u8]) {
 mod tests {
     use proptest::prelude::*;
 
+    /// Found by `otlp_json_shaped_input_never_panics`: without serde_json's `float_roundtrip` a double
+    /// attribute decoded one ulp off what was encoded.
+    #[test]
+    fn double_attribute_round_trips_exactly() {
+        let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10",
+            "spanId":"0102030405060708","attributes":[{"key":"d","value":{"doubleValue":-2.2611859503321934e-153}}]}]}]}]}"#;
+        super::otlp_request(body.as_bytes());
+        let req = crate::otlp_json::decode_request(body.as_bytes()).expect("decodes");
+        let v = &req.resource_spans[0].scope_spans[0].spans[0].attributes[0].value;
+        assert_eq!(
+            v.as_ref().and_then(|v| v.value.clone()),
+            Some(diamond_wire::proto::otlp::any_value::Value::DoubleValue(
+                -2.2611859503321934e-153
+            ))
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 

@@ -361,8 +361,12 @@ fn encode_span(s: &Span) -> Value {
             .events
             .iter()
             .map(|e| {
-                json!({"timeUnixNano": e.time_unix_nano.to_string(), "name": e.name,
-                       "attributes": encode_attrs(&e.attributes)})
+                let mut v = json!({"timeUnixNano": e.time_unix_nano.to_string(), "name": e.name,
+                       "attributes": encode_attrs(&e.attributes)});
+                if e.dropped_attributes_count != 0 {
+                    v["droppedAttributesCount"] = e.dropped_attributes_count.into();
+                }
+                v
             })
             .collect();
         o.insert("events".into(), ev.into());
@@ -372,21 +376,40 @@ fn encode_span(s: &Span) -> Value {
             .links
             .iter()
             .map(|l| {
-                json!({"traceId": hex(&l.trace_id), "spanId": hex(&l.span_id),
-                       "attributes": encode_attrs(&l.attributes)})
+                let mut v = json!({"traceId": hex(&l.trace_id), "spanId": hex(&l.span_id),
+                       "attributes": encode_attrs(&l.attributes)});
+                if !l.trace_state.is_empty() {
+                    v["traceState"] = l.trace_state.clone().into();
+                }
+                if l.flags != 0 {
+                    v["flags"] = l.flags.into();
+                }
+                if l.dropped_attributes_count != 0 {
+                    v["droppedAttributesCount"] = l.dropped_attributes_count.into();
+                }
+                v
             })
             .collect();
         o.insert("links".into(), links.into());
     }
-    let st = s.status.clone().unwrap_or_default();
-    let mut so = Map::new();
-    if st.code != 0 {
-        so.insert("code".into(), st.code.into());
+    if s.dropped_events_count != 0 {
+        o.insert("droppedEventsCount".into(), s.dropped_events_count.into());
     }
-    if !st.message.is_empty() {
-        so.insert("message".into(), st.message.into());
+    if s.dropped_links_count != 0 {
+        o.insert("droppedLinksCount".into(), s.dropped_links_count.into());
     }
-    o.insert("status".into(), Value::Object(so));
+    // OTLP/JSON readers (Tempo's included) take an absent status as unset; keep absent and empty apart
+    // so that a span read back is the span that was sent.
+    if let Some(st) = &s.status {
+        let mut so = Map::new();
+        if st.code != 0 {
+            so.insert("code".into(), st.code.into());
+        }
+        if !st.message.is_empty() {
+            so.insert("message".into(), st.message.clone().into());
+        }
+        o.insert("status".into(), Value::Object(so));
+    }
     Value::Object(o)
 }
 
@@ -406,6 +429,9 @@ pub fn encode_resource_spans(rs: &ResourceSpans) -> Value {
                 if !sc.attributes.is_empty() {
                     so.insert("attributes".into(), encode_attrs(&sc.attributes).into());
                 }
+                if sc.dropped_attributes_count != 0 {
+                    so.insert("droppedAttributesCount".into(), sc.dropped_attributes_count.into());
+                }
                 o.insert("scope".into(), Value::Object(so));
             }
             o.insert(
@@ -419,10 +445,14 @@ pub fn encode_resource_spans(rs: &ResourceSpans) -> Value {
         })
         .collect();
     let mut o = Map::new();
-    o.insert(
-        "resource".into(),
-        json!({"attributes": encode_attrs(rs.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]))}),
-    );
+    if let Some(r) = &rs.resource {
+        let mut ro = Map::new();
+        ro.insert("attributes".into(), encode_attrs(&r.attributes).into());
+        if r.dropped_attributes_count != 0 {
+            ro.insert("droppedAttributesCount".into(), r.dropped_attributes_count.into());
+        }
+        o.insert("resource".into(), Value::Object(ro));
+    }
     o.insert("scopeSpans".into(), scope_spans.into());
     if !rs.schema_url.is_empty() {
         o.insert("schemaUrl".into(), rs.schema_url.clone().into());

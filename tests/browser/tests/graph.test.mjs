@@ -1,5 +1,5 @@
 // The graph page end to end: the real diamond binary, series and exemplars loaded by remote write,
-// traces by OTLP (when the trace store is there), and Debian's Chromium. Finds the diamonds where
+// traces by OTLP into the embedded trace store, and Debian's Chromium. Finds the diamonds where
 // the exemplars are, hovers them, clicks through to the trace, and checks that hostile label values
 // stay text.
 
@@ -17,16 +17,12 @@ const T_FOUND = '4bf92f3577b34da6a3ce929d0e0e4736';
 const T_FOUND_UPPER = '00F067AA0BA902B7A3CE929D0E0E4737'; // found under traceID, in upper case
 const T_MISSING = '0af7651916cd43dd8448eb211c80319c';
 const S_FOUND = '00f067aa0ba902b7';
-// Tests that need the embedded trace store still run without it, marked TODO (their failure is shown,
-// not counted) until it lands on main: see the issue-6 report.
-const NO_STORE = 'needs the embedded trace store (POST /v1/traces, GET /api/traces/<id>), not in this build';
 
 let srv;
 let b;
 let now;
 let start;
 let end;
-let haveTraces = false;
 let exemplars;
 
 before(async () => {
@@ -70,8 +66,7 @@ before(async () => {
     { service: 'db', traceId: T_FOUND, spanId: '2222222222222222', parentSpanId: '1111111111111111', name: 'SELECT carts', startMs: t0 + 100, durationMs: 450, attributes: { 'db.statement': HOSTILE_NOTE }, error: 'deadline exceeded' },
     { service: 'frontend', traceId: T_FOUND_UPPER.toLowerCase(), spanId: '3333333333333333', name: 'GET /pay', startMs: t0 + 300000, durationMs: 120 },
   ]);
-  haveTraces = status >= 200 && status < 300;
-  console.log(`# trace store: ${haveTraces ? 'present' : `absent (POST /v1/traces answered ${status})`}`);
+  assert.equal(status, 200, 'POST /v1/traces (OTLP/JSON) into the embedded trace store');
   b = await launch();
 });
 
@@ -90,12 +85,8 @@ async function openGraph(expr) {
   return b.page.evaluate(() => document.querySelector('#graph').diamondProbe());
 }
 
-// found and missing need a trace store that was asked; without the embedded one (not on main yet)
-// the links endpoint answers unknown for a well-formed ID (docs/api/diamond.md).
-function expectedStatus(e) {
-  if (e.expect === 'unparsable' || e.expect === 'none') return e.expect;
-  return haveTraces ? e.expect : 'unknown';
-}
+// found and missing come from the embedded trace store, which the links endpoint asks.
+const expectedStatus = (e) => e.expect;
 
 // Expected centre pixels (RGBA, not premultiplied: uPlot's canvas is transparent) for series 0
 // (#1f77b4): see drawDiamond in chart.js.
@@ -238,7 +229,7 @@ test('hover lists every destination with its status; a click opens the trace pag
   const tip = b.page.locator('.tooltip');
   await tip.waitFor({ state: 'visible' });
   const dests = await b.page.$$eval('.tooltip .tt-dests li', (ls) => ls.map((l) => [l.dataset.status, l.innerText]));
-  assert.deepEqual(dests.map(([st]) => st), [haveTraces ? 'found' : 'unknown', 'unchecked']);
+  assert.deepEqual(dests.map(([st]) => st), ['found', 'unchecked']);
   assert.match(dests[0][1], /^diamond \(this server\)/);
   assert.match(dests[1][1], /^logs ↗ link only, never checked/);
   assert.match(await tip.innerText(), /Click to open the trace view/);
@@ -258,14 +249,13 @@ test('hover lists every destination with its status; a click opens the trace pag
   assert.match(await b.page.locator('h1').innerText(), new RegExp(`Trace ${T_FOUND}`));
 });
 
-test('clicking a diamond opens the embedded trace view with the right spans', { skip }, async (t) => {
+test('clicking a diamond opens the embedded trace view with the right spans', { skip }, async () => {
   const probe = await openGraph('checkout_latency_seconds');
   const d = probe.diamonds.find((x) => x.value === 0.9);
   await b.page.mouse.click(d.x, d.y);
   await b.page.waitForURL(new RegExp(`/trace/${T_FOUND}`));
   assert.match(b.page.url(), new RegExp(`span=${S_FOUND}`));
-  if (!haveTraces) t.todo(NO_STORE);
-  await b.page.waitForSelector('.waterfall .wf-row.span', { timeout: haveTraces ? 10000 : 2000 }).finally(() => b.screenshot('trace-view'));
+  await b.page.waitForSelector('.waterfall .wf-row.span', { timeout: 10000 }).finally(() => b.screenshot('trace-view'));
   const rows = await b.page.$$eval('.waterfall .wf-row.span', (rs) => rs.map((r) => ({
     svc: r.querySelector('.wf-svc').textContent, op: r.querySelector('.wf-op').textContent,
     error: r.classList.contains('span-error'), focus: r.classList.contains('span-focus'), id: r.dataset.spanId,
@@ -286,8 +276,7 @@ test('clicking a diamond opens the embedded trace view with the right spans', { 
   assert.equal(new URL(b.page.url()).pathname, '/graph');
 });
 
-test('a dangling link opens a trace view that says so', { skip }, async (t) => {
-  if (!haveTraces) t.todo(NO_STORE);
+test('a dangling link opens a trace view that says so', { skip }, async () => {
   const probe = await openGraph('checkout_latency_seconds');
   const d = probe.diamonds.find((x) => x.value === 0.7);
   await b.page.mouse.click(d.x, d.y);

@@ -54,7 +54,7 @@ export function drawDiamond(ctx, x, y, status, color, scale = 1, highlight = fal
       ctx.moveTo(x - r * 0.55, y + r * 0.55);
       ctx.lineTo(x + r * 0.55, y - r * 0.55);
       ctx.strokeStyle = '#d40000';
-      ctx.lineWidth = 1.75 * scale;
+      ctx.lineWidth = 3 * scale; // wide enough that the centre pixel is solid red at any sub-pixel position
       ctx.stroke();
       break;
     case 'unparsable':
@@ -127,7 +127,7 @@ export function drawDiamonds(ctx, items, scale = 1) {
         ctx.lineWidth = 2 * scale; ctx.strokeStyle = g.color; ctx.stroke();
         ctx.beginPath();
         for (const d of g.pts) { ctx.moveTo(d.x - r * 0.55, d.y + r * 0.55); ctx.lineTo(d.x + r * 0.55, d.y - r * 0.55); }
-        ctx.strokeStyle = '#d40000'; ctx.lineWidth = 1.75 * scale; ctx.stroke();
+        ctx.strokeStyle = '#d40000'; ctx.lineWidth = 3 * scale; ctx.stroke();
         break;
       }
       case 'unparsable':

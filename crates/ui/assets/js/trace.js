@@ -141,7 +141,7 @@ export function tracePage(root, navigate, id) {
       row.addEventListener('click', toggle);
       row.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); toggle(); } });
       wf.append(row, details);
-      if (span.spanID === focusSpan || (err && !focusSpan)) { details.hidden = false; row.setAttribute('aria-expanded', 'true'); }
+      if (span.spanID === focusSpan || err) { details.hidden = false; row.setAttribute('aria-expanded', 'true'); }
     }
     body.append(wf);
     root.querySelector('.span-focus')?.scrollIntoView?.({ block: 'center' });
