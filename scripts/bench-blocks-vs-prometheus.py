@@ -208,40 +208,46 @@ def storage_phase(a, kind, cfg):
             res.setdefault("block_alloc", {})[s] = sum(b[6] for b in bl)
             res.setdefault("bytes_per_sample", {})[s] = (
                 sum(b[5] for b in bl) / max(1, sum(b[4] for b in bl)))
-        # Both hold the same samples: total count over the whole day, by query.
-        # (per metric name: count_over_time drops the name, so one query over all names would collide).
-        res["query_sample_count"] = {}
-        for s in SYSTEMS:
-            _, body, _ = pq.get(ports[s], "/api/v1/label/__name__/values", {})
-            total = 0.0
-            for name in json.loads(body)["data"]:
-                r = instant(ports[s], f"sum(count_over_time({name}[{a.hours * 60 + 10}m]))", end_ms)
-                total += float(r[0]["value"][1]) if r else 0
-            res["query_sample_count"][s] = total
-        # Query latency over data in blocks.
-        qend = end_ms - 6 * 3600 * 1000
-        res["queries"] = []
-        for name, expr in QUERIES[kind]:
-            for hours in (1, 6):
-                params = {"query": expr, "start": f"{(qend - hours * 3600_000) / 1000:.3f}",
-                          "end": f"{qend / 1000:.3f}", "step": "15"}
-                bodies, times = {}, {s: [] for s in SYSTEMS}
-                for s in SYSTEMS:  # warm-up
-                    _, bodies[s], st = pq.get(ports[s], "/api/v1/query_range", params)
-                    if st != 200:
-                        raise RuntimeError(f"{s} {expr}: HTTP {st}: {bodies[s][:300]!r}")
-                t_case = time.time()
-                for _ in range(a.query_reps):
-                    if time.time() - t_case > a.query_budget_s:
-                        break
-                    for s in SYSTEMS:
-                        dt, _, _ = pq.get(ports[s], "/api/v1/query_range", params)
-                        times[s].append(dt)
-                res["queries"].append({
-                    "name": name, "hours": hours, "reps": len(times["diamond"]),
-                    "median_s": {s: statistics.median(times[s]) for s in SYSTEMS},
-                    "match": pq.answers_match(bodies["diamond"], bodies["prometheus"]),
-                })
+        try:
+            # Both hold the same samples: total count over the whole day, by query.
+            # (per metric name: count_over_time drops the name, so one query over all names would collide).
+            res["query_sample_count"] = {}
+            for s in SYSTEMS:
+                _, body, _ = pq.get(ports[s], "/api/v1/label/__name__/values", {})
+                total = 0.0
+                for name in json.loads(body)["data"]:
+                    # In 4 h windows (left-open, so they tile), to stay under --query.max-samples.
+                    for w in range(a.hours // 4 + 1):
+                        r = instant(ports[s], f"sum(count_over_time({name}[4h]))", end_ms - w * 4 * 3600_000)
+                        total += float(r[0]["value"][1]) if r else 0
+                res["query_sample_count"][s] = total
+            # Query latency over data in blocks.
+            qend = end_ms - 6 * 3600 * 1000
+            res["queries"] = []
+            for name, expr in QUERIES[kind]:
+                for hours in (1, 6):
+                    params = {"query": expr, "start": f"{(qend - hours * 3600_000) / 1000:.3f}",
+                              "end": f"{qend / 1000:.3f}", "step": "15"}
+                    bodies, times = {}, {s: [] for s in SYSTEMS}
+                    for s in SYSTEMS:  # warm-up
+                        _, bodies[s], st = pq.get(ports[s], "/api/v1/query_range", params)
+                        if st != 200:
+                            raise RuntimeError(f"{s} {expr}: HTTP {st}: {bodies[s][:300]!r}")
+                    t_case = time.time()
+                    for _ in range(a.query_reps):
+                        if time.time() - t_case > a.query_budget_s:
+                            break
+                        for s in SYSTEMS:
+                            dt, _, _ = pq.get(ports[s], "/api/v1/query_range", params)
+                            times[s].append(dt)
+                    res["queries"].append({
+                        "name": name, "hours": hours, "reps": len(times["diamond"]),
+                        "median_s": {s: statistics.median(times[s]) for s in SYSTEMS},
+                        "match": pq.answers_match(bodies["diamond"], bodies["prometheus"]),
+                    })
+        except Exception as e:  # noqa: BLE001 (keep the figures measured so far)
+            print("checks/queries failed:", e, file=sys.stderr)
+            res["error"] = str(e)
     finally:
         for p in procs.values():
             p.kill()
@@ -311,8 +317,9 @@ def print_tables(results):
         for s in (D, P):
             lv = sorted(((b[2] - b[1]) // 3600000, b[3]) for b in r["blocks"][s])
             print(f"| {s} blocks (hours, level) | {lv} | | |")
-        print(f"| samples counted by query (whole day) | {r['query_sample_count'][D]:.0f} | "
-              f"{r['query_sample_count'][P]:.0f} | |")
+        if "query_sample_count" in r:
+            print(f"| samples counted by query (whole day) | {r['query_sample_count'][D]:.0f} | "
+                  f"{r['query_sample_count'][P]:.0f} | |")
         samples, first = r["rss_samples"], r["load"]["first_ms"]
         for frac in (0.25, 0.5, 0.75, 1.0):
             want = first + frac * (r["load"]["end_ms"] - first)
@@ -328,7 +335,7 @@ def print_tables(results):
         print(f"| RSS MiB peak | {mib(r['rss_peak'][D])} | {mib(r['rss_peak'][P])} | "
               f"{ratio(r['rss_peak'][D], r['rss_peak'][P])} |")
         print(f"| RSS MiB before the load | {mib(r['rss_before'][D])} | {mib(r['rss_before'][P])} | |")
-        for q in r["queries"]:
+        for q in r.get("queries", []):
             m = q["median_s"]
             print(f"| query {q['name']} over {q['hours']} h in blocks, median of {q['reps']} (ms) | "
                   f"{m[D] * 1000:.1f} | {m[P] * 1000:.1f} | {ratio(m[D], m[P])} ({q['match']}) |")

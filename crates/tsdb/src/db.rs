@@ -250,6 +250,10 @@ pub(crate) struct DbInner {
     replay_corruption: Option<String>,
     stop: Mutex<bool>,
     stop_cv: Condvar,
+    /// Wakes the compaction thread early (with `stop`'s mutex): set by a commit that left the head
+    /// compactable (see [`DbInner::kick_compaction_if_due`]), cleared by the thread before its round.
+    compact_kicked: AtomicBool,
+    compact_cv: Condvar,
     /// Persistent blocks, sorted by time (see `compact.rs`); empty without a data directory.
     pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
     /// The data directory (`None` for a WAL-only database opened with [`Db::open_with_dir`]).
@@ -261,6 +265,30 @@ pub(crate) struct DbInner {
 }
 
 impl DbInner {
+    /// Wakes the compaction thread when the head spans more than 1.5 × the block range (what
+    /// [`crate::compact`] cuts), instead of leaving it to the next interval, as Prometheus's appender does
+    /// on commit. Under fast ingest (remote write of old data, a catch-up after an outage) a 1-minute
+    /// interval would otherwise let the head hold many block ranges of samples at once. Two atomic loads
+    /// when nothing is due.
+    pub(crate) fn kick_compaction_if_due(&self) {
+        if self.root.is_none() || self.opts.compaction_interval.is_none() {
+            return;
+        }
+        let (mint, maxt) = (
+            self.head.min_time.load(Ordering::Relaxed),
+            self.head.max_time.load(Ordering::Relaxed),
+        );
+        let range = self.opts.chunk_range_ms.max(1);
+        if mint > maxt || maxt.saturating_sub(mint) <= range / 2 * 3 {
+            return;
+        }
+        if !self.compact_kicked.swap(true, Ordering::AcqRel) {
+            // Notified under the mutex the thread checks `compact_kicked` under: no lost wake-up.
+            let _g = self.stop.lock();
+            self.compact_cv.notify_one();
+        }
+    }
+
     pub(crate) fn check_writable(&self) -> Result<(), AppendError> {
         if self.refusing.load(Ordering::Acquire) {
             let g = self.wal.lock();
@@ -431,6 +459,8 @@ impl Db {
             replay_corruption: replay.wal.corruption.clone(),
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
+            compact_kicked: AtomicBool::new(false),
+            compact_cv: Condvar::new(),
             blocks: RwLock::new(blocks),
             root,
             wal_dir,
@@ -645,6 +675,7 @@ impl Db {
     fn stop_syncer(&self) {
         *self.inner.stop.lock() = true;
         self.inner.stop_cv.notify_all();
+        self.inner.compact_cv.notify_all();
         if let Some(h) = self.syncer.lock().take() {
             let _ = h.join();
         }
@@ -738,13 +769,14 @@ fn spawn_compactor(db: std::sync::Weak<DbInner>, every: Duration) -> JoinHandle<
                 let Some(db) = db.upgrade() else { return };
                 {
                     let mut stop = db.stop.lock();
-                    if !*stop {
-                        db.stop_cv.wait_for(&mut stop, every);
+                    if !*stop && !db.compact_kicked.load(Ordering::Acquire) {
+                        db.compact_cv.wait_for(&mut stop, every);
                     }
                     if *stop {
                         return;
                     }
                 }
+                db.compact_kicked.store(false, Ordering::Release);
                 // Failures are logged and retried next round; a WAL failure has poisoned appends already.
                 if let Err(e) = crate::compact::run_once(&db) {
                     tracing::error!(error = %crate::error_chain(&e), "block cut/compaction/retention failed");

@@ -145,8 +145,16 @@ fn node_population(n: usize) -> Vec<(Labels, Kind, f64)> {
             out.push((base(m, &[]), Kind::Wobbly { id: next() }, 1.0));
         }
         for (i, m) in [
-            "MemTotal", "SwapTotal", "HugePages_Total", "Hugepagesize", "VmallocTotal", "MemAvailable",
-            "MemFree", "Cached", "Buffers", "Active",
+            "MemTotal",
+            "SwapTotal",
+            "HugePages_Total",
+            "Hugepagesize",
+            "VmallocTotal",
+            "MemAvailable",
+            "MemFree",
+            "Cached",
+            "Buffers",
+            "Active",
         ]
         .iter()
         .enumerate()
@@ -164,14 +172,30 @@ fn node_population(n: usize) -> Vec<(Labels, Kind, f64)> {
             let size = 107_374_182_400.0;
             let fs = [("device", dev), ("fstype", "ext4"), ("mountpoint", mp)];
             out.push((base("node_filesystem_size_bytes", &fs), Kind::Const(size), size));
-            out.push((base("node_filesystem_avail_bytes", &fs), Kind::Slow { id: next() }, size / 2.0));
-            out.push((base("node_filesystem_free_bytes", &fs), Kind::Slow { id: next() }, size / 1.8));
+            out.push((
+                base("node_filesystem_avail_bytes", &fs),
+                Kind::Slow { id: next() },
+                size / 2.0,
+            ));
+            out.push((
+                base("node_filesystem_free_bytes", &fs),
+                Kind::Slow { id: next() },
+                size / 1.8,
+            ));
         }
         let consts: [(&str, &[(&str, &str)], f64); 10] = [
             ("node_boot_time_seconds", &[], 1.7e9 + h as f64),
-            ("node_uname_info", &[("release", "6.1.0-28-amd64"), ("machine", "x86_64")], 1.0),
+            (
+                "node_uname_info",
+                &[("release", "6.1.0-28-amd64"), ("machine", "x86_64")],
+                1.0,
+            ),
             ("node_os_info", &[("id", "debian"), ("version_id", "12")], 1.0),
-            ("node_exporter_build_info", &[("version", "1.8.2"), ("goversion", "go1.22.5")], 1.0),
+            (
+                "node_exporter_build_info",
+                &[("version", "1.8.2"), ("goversion", "go1.22.5")],
+                1.0,
+            ),
             ("node_time_zone_offset_seconds", &[("time_zone", "UTC")], 0.0),
             ("node_network_up", &[("device", "eth0")], 1.0),
             ("node_network_mtu_bytes", &[("device", "eth0")], 1500.0),
@@ -213,7 +237,11 @@ fn histogram_population(n: usize) -> Vec<(Labels, Kind, f64)> {
             } else {
                 le.parse().expect("the le bounds above are numbers")
             };
-            out.push((l("http_request_duration_seconds_bucket", Some(le)), Kind::Bucket { hist, upper }, 0.0));
+            out.push((
+                l("http_request_duration_seconds_bucket", Some(le)),
+                Kind::Bucket { hist, upper },
+                0.0,
+            ));
         }
         out.push((l("http_request_duration_seconds_sum", None), Kind::Sum { hist }, 0.0));
         out.push((

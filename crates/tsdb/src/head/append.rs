@@ -295,6 +295,7 @@ impl Appender for HeadAppender {
             }
         }
         drop(wal);
+        db.kick_compaction_if_due();
         Ok(())
     }
 
