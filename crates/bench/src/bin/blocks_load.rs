@@ -89,6 +89,9 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A constant series: metric name, extra labels, value.
+type ConstSeries = (&'static str, &'static [(&'static str, &'static str)], f64);
+
 fn node_population(n: usize) -> Vec<(Labels, Kind, f64)> {
     let mut out = Vec::new();
     let mut id = 0u64;
@@ -183,7 +186,7 @@ fn node_population(n: usize) -> Vec<(Labels, Kind, f64)> {
                 size / 1.8,
             ));
         }
-        let consts: [(&str, &[(&str, &str)], f64); 10] = [
+        let consts: [ConstSeries; 10] = [
             ("node_boot_time_seconds", &[], 1.7e9 + h as f64),
             (
                 "node_uname_info",
