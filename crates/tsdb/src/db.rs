@@ -7,14 +7,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diamond_exemplars::{CircularStore, ExemplarStats, ExemplarStore, FairStore, Policy};
-use diamond_model::storage::{AppendError, Appender, Querier, Queryable, ReadError};
-use diamond_model::{Metadata, Timestamp};
+use diamond_model::storage::{AppendError, Appender, Querier, Queryable, ReadError, Series};
+use diamond_model::{Matcher, Metadata, Timestamp};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::block::{self, Block, BlockMeta};
 use crate::fs::{Dir, DiskDir};
 use crate::head::{Head, HeadAppender, HeadQuerier, replay_wal};
-use crate::querier::MergeQuerier;
+use crate::querier::merge_selected;
 use crate::wal::{self, WalWriter};
 
 /// When the WAL is fsynced. See docs/format/wal.md "Durability and fsync policy" for the guarantees.
@@ -744,20 +744,77 @@ impl Queryable for Db {
     /// The head, merged with every block overlapping `[mint, maxt]` (ARCHITECTURE.md "Blocks behind the
     /// read seam").
     fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>, ReadError> {
-        let head: Box<dyn Querier> = Box::new(HeadQuerier::new(Arc::clone(&self.inner), mint, maxt));
-        let mut parts: Vec<Box<dyn Querier>> = self
-            .inner
+        Ok(Box::new(DbQuerier {
+            inner: Arc::clone(&self.inner),
+            mint,
+            maxt,
+        }))
+    }
+}
+
+/// Head and blocks, read in that order on every call. A head cut opens its block before it truncates the
+/// head, so reading the head first and then taking the list of blocks sees every sample in one of the two:
+/// a cut between the two reads left the samples in the head snapshot, a cut before the head read put its
+/// block in the list. Taking the block list when the querier was made (the old way) lost a whole block
+/// range from a query that raced a cut (the kill -9 test saw it: the samples were on disk, the answer
+/// lacked them). Blocks that compaction or retention remove meanwhile stay readable through their `Arc`.
+struct DbQuerier {
+    inner: Arc<DbInner>,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl DbQuerier {
+    fn head(&self) -> HeadQuerier {
+        HeadQuerier::new(Arc::clone(&self.inner), self.mint, self.maxt)
+    }
+
+    /// Queriers of the blocks overlapping the range now, oldest first.
+    fn blocks(&self) -> Vec<Box<dyn Querier>> {
+        let (mint, maxt) = (self.mint, self.maxt);
+        self.inner
             .blocks
             .read()
             .iter()
             .filter(|b| b.meta().min_time <= maxt && b.meta().max_time > mint)
             .map(|b| Box::new(Block::querier(b, mint, maxt)) as Box<dyn Querier>)
-            .collect();
-        if parts.is_empty() {
+            .collect()
+    }
+
+    /// Head values first, then blocks', sorted and deduplicated.
+    fn union(&self, f: impl Fn(&dyn Querier) -> Result<Vec<String>, ReadError>) -> Result<Vec<String>, ReadError> {
+        let mut v = f(&self.head())?;
+        for q in self.blocks() {
+            v.extend(f(q.as_ref())?);
+        }
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+}
+
+impl Querier for DbQuerier {
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+        let head = self.head().select(matchers)?;
+        let blocks = self.blocks();
+        if blocks.is_empty() {
             return Ok(head);
         }
-        parts.push(head);
-        Ok(Box::new(MergeQuerier { parts }))
+        let mut lists = Vec::with_capacity(blocks.len() + 1);
+        for q in &blocks {
+            lists.push(q.select(matchers)?);
+        }
+        // The head last: on equal timestamps its sample wins, as before.
+        lists.push(head);
+        Ok(merge_selected(lists))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {
+        self.union(|q| q.label_names(matchers))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {
+        self.union(|q| q.label_values(name, matchers))
     }
 }
 

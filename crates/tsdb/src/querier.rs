@@ -14,35 +14,11 @@ pub(crate) struct MergeQuerier {
 
 impl Querier for MergeQuerier {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
-        let mut all: Vec<(usize, Series)> = Vec::new();
-        for (i, q) in self.parts.iter().enumerate() {
-            all.extend(q.select(matchers)?.into_iter().map(|s| (i, s)));
+        let mut lists = Vec::with_capacity(self.parts.len());
+        for q in &self.parts {
+            lists.push(q.select(matchers)?);
         }
-        // Stable by (labels, querier index): each part's list is already sorted, so this is the merge.
-        all.sort_by(|a, b| a.1.labels.cmp(&b.1.labels).then(a.0.cmp(&b.0)));
-        let mut out: Vec<Series> = Vec::with_capacity(all.len());
-        let mut group: Vec<Arc<dyn SeriesData>> = Vec::new();
-        let mut it = all.into_iter().peekable();
-        while let Some((_, s)) = it.next() {
-            group.clear();
-            group.push(Arc::clone(&s.data));
-            while it.peek().is_some_and(|(_, n)| n.labels == s.labels) {
-                if let Some((_, n)) = it.next() {
-                    group.push(n.data);
-                }
-            }
-            if group.len() == 1 {
-                out.push(s);
-            } else {
-                out.push(Series {
-                    labels: s.labels,
-                    data: Arc::new(MergedSeries {
-                        parts: std::mem::take(&mut group),
-                    }),
-                });
-            }
-        }
-        Ok(out)
+        Ok(merge_selected(lists))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {
@@ -64,6 +40,40 @@ impl Querier for MergeQuerier {
         v.dedup();
         Ok(v)
     }
+}
+
+/// Merges the sorted series lists of several parts, in ascending time order (on equal timestamps the later
+/// part's sample wins): one [`Series`] per label set, merging the parts that hold it.
+pub(crate) fn merge_selected(lists: Vec<Vec<Series>>) -> Vec<Series> {
+    let mut all: Vec<(usize, Series)> = Vec::new();
+    for (i, l) in lists.into_iter().enumerate() {
+        all.extend(l.into_iter().map(|s| (i, s)));
+    }
+    // Stable by (labels, part index): each part's list is already sorted, so this is the merge.
+    all.sort_by(|a, b| a.1.labels.cmp(&b.1.labels).then(a.0.cmp(&b.0)));
+    let mut out: Vec<Series> = Vec::with_capacity(all.len());
+    let mut group: Vec<Arc<dyn SeriesData>> = Vec::new();
+    let mut it = all.into_iter().peekable();
+    while let Some((_, s)) = it.next() {
+        group.clear();
+        group.push(Arc::clone(&s.data));
+        while it.peek().is_some_and(|(_, n)| n.labels == s.labels) {
+            if let Some((_, n)) = it.next() {
+                group.push(n.data);
+            }
+        }
+        if group.len() == 1 {
+            out.push(s);
+        } else {
+            out.push(Series {
+                labels: s.labels,
+                data: Arc::new(MergedSeries {
+                    parts: std::mem::take(&mut group),
+                }),
+            });
+        }
+    }
+    out
 }
 
 /// One series present in several parts.
