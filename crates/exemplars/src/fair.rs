@@ -34,7 +34,6 @@ impl Win {
     }
 
     /// End of the window in ms (exclusive).
-    #[allow(dead_code)] // used by sealing to disk (persistence lands next)
     pub(crate) fn end_ms(&self) -> i64 {
         (i64::from(self.start) + (1i64 << self.level)) * MINUTE_MS
     }
@@ -405,7 +404,6 @@ impl Mem {
 
     /// Removes and returns (series labels, exemplars) of every window that ends at or before `until`
     /// (ms), moving the horizon there.
-    #[allow(dead_code)] // used by sealing to disk (persistence lands next)
     pub(crate) fn take_before(&mut self, until: Timestamp) -> Vec<(Labels, Vec<Exemplar>)> {
         let mut out = Vec::new();
         for sid in 0..self.series.len() as u32 {

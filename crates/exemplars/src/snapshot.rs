@@ -1,5 +1,5 @@
-//! The head snapshot file (`docs/format/exemplars.md`): encode, decode (for untrusted bytes: never
-//! panics), and the atomic write (tmp, fsync, rename, directory fsync).
+//! The head snapshot and sealed segment files (`docs/format/exemplars.md`): encode, decode (for untrusted
+//! bytes: never panics), and the atomic write (tmp, fsync, rename, directory fsync).
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +7,31 @@ use std::path::Path;
 use diamond_model::{Exemplar, Label, Labels};
 
 const MAGIC: &[u8; 4] = b"DXEX";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const SEGMENT_MAGIC: &[u8; 4] = b"DXSG";
+const SEGMENT_VERSION: u8 = 1;
+/// Bytes of a segment's fixed header (through the series count).
+pub const SEGMENT_HEADER_LEN: usize = 52;
+
+/// Series with their exemplars in ascending time order, as the files hold them.
+pub type SeriesList = Vec<(Labels, Vec<Exemplar>)>;
+
+/// The fixed header of a sealed segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Sequence number.
+    pub seq: u64,
+    /// Every window in the segment ended at or before this (ms).
+    pub sealed_before: i64,
+    /// Oldest exemplar (ms).
+    pub min_ts: i64,
+    /// Newest exemplar (ms).
+    pub max_ts: i64,
+    /// Exemplars in the segment.
+    pub exemplars: u64,
+    /// Series records in the segment.
+    pub series: u32,
+}
 
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,25 +76,56 @@ fn put_labels(out: &mut Vec<u8>, l: &Labels) {
     }
 }
 
-/// Encodes series (labels, exemplars in time order).
-pub fn encode(series: &[(Labels, Vec<Exemplar>)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + series.len() * 64);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[VERSION, 0, 0, 0]);
-    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+fn put_series(out: &mut Vec<u8>, series: &[(Labels, Vec<Exemplar>)]) {
     for (labels, ex) in series {
-        put_labels(&mut out, labels);
+        put_labels(out, labels);
         out.extend_from_slice(&(ex.len() as u32).to_le_bytes());
         for e in ex {
             out.extend_from_slice(&e.ts.to_le_bytes());
             out.extend_from_slice(&e.value.to_bits().to_le_bytes());
             out.push(u8::from(e.has_ts));
-            put_labels(&mut out, &e.labels);
+            put_labels(out, &e.labels);
         }
     }
+}
+
+fn finish(mut out: Vec<u8>) -> Vec<u8> {
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Encodes a head snapshot (series: labels, exemplars in time order) with `sealed_seq` 0.
+pub fn encode(series: &[(Labels, Vec<Exemplar>)]) -> Vec<u8> {
+    encode_with_seq(0, series)
+}
+
+/// Encodes a head snapshot written after segment `sealed_seq` was sealed.
+pub fn encode_with_seq(sealed_seq: u64, series: &[(Labels, Vec<Exemplar>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + series.len() * 64);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[VERSION, 0, 0, 0]);
+    out.extend_from_slice(&sealed_seq.to_le_bytes());
+    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+    put_series(&mut out, series);
+    finish(out)
+}
+
+/// Encodes a sealed segment; the header's time range and counts are computed from `series`.
+pub fn encode_segment(seq: u64, sealed_before: i64, series: &[(Labels, Vec<Exemplar>)]) -> Vec<u8> {
+    let all = || series.iter().flat_map(|(_, ex)| ex.iter());
+    let min_ts = all().map(|e| e.ts).min().unwrap_or(0);
+    let max_ts = all().map(|e| e.ts).max().unwrap_or(0);
+    let n = all().count() as u64;
+    let mut out = Vec::with_capacity(SEGMENT_HEADER_LEN + 4 + series.len() * 64);
+    out.extend_from_slice(SEGMENT_MAGIC);
+    out.extend_from_slice(&[SEGMENT_VERSION, 0, 0, 0]);
+    for v in [seq as i64, sealed_before, min_ts, max_ts, n as i64] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+    put_series(&mut out, series);
+    finish(out)
 }
 
 struct Reader<'a> {
@@ -123,51 +178,116 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a snapshot. Never panics, whatever the bytes.
-pub fn decode(b: &[u8]) -> Result<Vec<(Labels, Vec<Exemplar>)>, SnapshotError> {
-    if b.len() < 16 {
+impl Reader<'_> {
+    fn series_records(&mut self, n: usize) -> Result<SeriesList, SnapshotError> {
+        let len = self.b.len();
+        // Each series record takes at least 6 bytes: bound the allocation by what the bytes can hold.
+        let mut out = Vec::with_capacity(n.min(len / 6));
+        for _ in 0..n {
+            let labels = self.labels()?;
+            let k = self.u32()? as usize;
+            let mut ex = Vec::with_capacity(k.min(len / 19));
+            for _ in 0..k {
+                let ts = self.u64()? as i64;
+                let value = f64::from_bits(self.u64()?);
+                let has_ts = match self.take(1)?[0] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(SnapshotError::Malformed(self.i - 1)),
+                };
+                let labels = self.labels()?;
+                ex.push(Exemplar {
+                    labels,
+                    value,
+                    ts,
+                    has_ts,
+                });
+            }
+            out.push((labels, ex));
+        }
+        if self.i != len {
+            return Err(SnapshotError::Malformed(self.i));
+        }
+        Ok(out)
+    }
+}
+
+/// Checks length, magic, version range and CRC; returns the body (without the CRC).
+fn checked<'a>(b: &'a [u8], magic: &[u8; 4], versions: &[u8], min_len: usize) -> Result<&'a [u8], SnapshotError> {
+    if b.len() < min_len {
         return Err(SnapshotError::Truncated(b.len()));
     }
-    if &b[..4] != MAGIC {
+    if &b[..4] != magic {
         return Err(SnapshotError::BadMagic);
     }
-    if b[4] != VERSION {
+    if !versions.contains(&b[4]) {
         return Err(SnapshotError::Version(b[4]));
     }
     let (body, crc) = b.split_at(b.len() - 4);
     if crc32c::crc32c(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
         return Err(SnapshotError::Checksum);
     }
+    Ok(body)
+}
+
+/// Decodes a snapshot. Never panics, whatever the bytes.
+pub fn decode(b: &[u8]) -> Result<SeriesList, SnapshotError> {
+    decode_with_seq(b).map(|(_, s)| s)
+}
+
+/// Decodes a snapshot and its `sealed_seq` (0 for version 1). Never panics, whatever the bytes.
+pub fn decode_with_seq(b: &[u8]) -> Result<(u64, SeriesList), SnapshotError> {
+    let body = checked(b, MAGIC, &[1, 2], 16)?;
     let mut r = Reader { b: body, i: 8 };
+    let seq = if b[4] >= 2 { r.u64()? } else { 0 };
     let n = r.u32()? as usize;
-    // Each series record takes at least 6 bytes: bound the allocation by what the bytes can hold.
-    let mut out = Vec::with_capacity(n.min(body.len() / 6));
-    for _ in 0..n {
-        let labels = r.labels()?;
-        let k = r.u32()? as usize;
-        let mut ex = Vec::with_capacity(k.min(body.len() / 19));
-        for _ in 0..k {
-            let ts = r.u64()? as i64;
-            let value = f64::from_bits(r.u64()?);
-            let has_ts = match r.take(1)?[0] {
-                0 => false,
-                1 => true,
-                _ => return Err(SnapshotError::Malformed(r.i - 1)),
-            };
-            let labels = r.labels()?;
-            ex.push(Exemplar {
-                labels,
-                value,
-                ts,
-                has_ts,
-            });
-        }
-        out.push((labels, ex));
+    Ok((seq, r.series_records(n)?))
+}
+
+/// Decodes the fixed header of a segment from its first [`SEGMENT_HEADER_LEN`] bytes (no CRC check: that
+/// needs the whole file). Never panics.
+pub fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, SnapshotError> {
+    if b.len() < SEGMENT_HEADER_LEN {
+        return Err(SnapshotError::Truncated(b.len()));
     }
-    if r.i != body.len() {
-        return Err(SnapshotError::Malformed(r.i));
+    if &b[..4] != SEGMENT_MAGIC {
+        return Err(SnapshotError::BadMagic);
     }
-    Ok(out)
+    if b[4] != SEGMENT_VERSION {
+        return Err(SnapshotError::Version(b[4]));
+    }
+    let mut r = Reader {
+        b: &b[..SEGMENT_HEADER_LEN],
+        i: 8,
+    };
+    let h = SegmentHeader {
+        seq: r.u64()?,
+        sealed_before: r.u64()? as i64,
+        min_ts: r.u64()? as i64,
+        max_ts: r.u64()? as i64,
+        exemplars: r.u64()?,
+        series: r.u32()?,
+    };
+    Ok(h)
+}
+
+/// Decodes a whole segment: CRC, header, every record; the header's counts and time range must match the
+/// records. Never panics, whatever the bytes.
+pub fn decode_segment(b: &[u8]) -> Result<(SegmentHeader, SeriesList), SnapshotError> {
+    let body = checked(b, SEGMENT_MAGIC, &[SEGMENT_VERSION], SEGMENT_HEADER_LEN + 4)?;
+    let h = decode_segment_header(body)?;
+    let mut r = Reader {
+        b: body,
+        i: SEGMENT_HEADER_LEN,
+    };
+    let series = r.series_records(h.series as usize)?;
+    let all = || series.iter().flat_map(|(_, ex)| ex.iter());
+    let n = all().count() as u64;
+    let (lo, hi) = (all().map(|e| e.ts).min().unwrap_or(0), all().map(|e| e.ts).max().unwrap_or(0));
+    if n != h.exemplars || lo != h.min_ts || hi != h.max_ts {
+        return Err(SnapshotError::Malformed(8));
+    }
+    Ok((h, series))
 }
 
 /// Writes `bytes` as `dir/name` atomically: `name.tmp`, fsync, rename, directory fsync.

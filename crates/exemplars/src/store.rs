@@ -1,5 +1,6 @@
 //! [`FairStore`]: the fair in-memory store of [`crate::fair`] behind the [`ExemplarStore`] seam, with a lock,
-//! retention and (when opened on a directory) segment files on disk.
+//! retention and (when opened on a directory) its files on disk: the head snapshot and the sealed segments
+//! (docs/format/exemplars.md).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -10,6 +11,25 @@ use parking_lot::RwLock;
 use crate::fair::Mem;
 
 const SNAPSHOT: &str = "head.snapshot";
+/// Windows that ended this long before the newest exemplar are sealed to disk at a flush.
+pub const DEFAULT_SEAL_AGE_MS: i64 = 3_600_000;
+
+/// A sealed segment on disk (its header; the exemplars are read when a query needs them).
+#[derive(Debug, Clone)]
+struct Segment {
+    path: std::path::PathBuf,
+    header: crate::snapshot::SegmentHeader,
+    bytes: u64,
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("seg-{seq:016x}.dxs")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("seg-")?.strip_suffix(".dxs")?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+}
 use crate::{ExemplarStats, ExemplarStore, SeriesExemplars, SeriesSummary, validate};
 
 /// Diamond's default exemplar store: the retention policy of `docs/exemplars.md`.
@@ -33,6 +53,12 @@ pub struct FairStore {
     flushing: parking_lot::Mutex<()>,
     /// Retention in ms (0: none).
     retention_ms: AtomicI64,
+    /// Seal age in ms (0: never seal).
+    seal_age_ms: AtomicI64,
+    /// Sealed segments, oldest first.
+    segments: RwLock<Vec<Segment>>,
+    /// Exemplars taken out of memory by a flush whose segment is being written (still answered by queries).
+    pending: RwLock<Vec<(Labels, Vec<Exemplar>)>>,
 }
 
 impl FairStore {
@@ -43,25 +69,74 @@ impl FairStore {
             dir: None,
             flushing: parking_lot::Mutex::new(()),
             retention_ms: AtomicI64::new(0),
+            seal_age_ms: AtomicI64::new(DEFAULT_SEAL_AGE_MS),
+            segments: RwLock::new(Vec::new()),
+            pending: RwLock::new(Vec::new()),
         }
     }
 
-    /// A store persisted in `dir` (`head.snapshot`, docs/format/exemplars.md): loads the snapshot if there
-    /// is one. A snapshot that does not decode is renamed to `head.snapshot.corrupt` and logged; the store
-    /// then opens empty (the WAL replay restores what came after the last checkpoint).
+    /// A store persisted in `dir` (docs/format/exemplars.md): lists the sealed segments (reading only their
+    /// headers) and loads the head snapshot if there is one. A file that does not decode is renamed to
+    /// `<name>.corrupt` and logged; the store then opens without it (the WAL replay restores what came after
+    /// the last checkpoint).
     pub fn open(dir: &std::path::Path, max: usize, retention_ms: i64) -> std::io::Result<FairStore> {
         std::fs::create_dir_all(dir)?;
         let mut s = FairStore::new(max);
         s.set_retention_ms(retention_ms);
         s.dir = Some(dir.to_path_buf());
+        let mut segments = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(seq) = name.to_str().and_then(parse_segment_name) else {
+                continue;
+            };
+            let path = entry.path();
+            let mut head = vec![0u8; crate::snapshot::SEGMENT_HEADER_LEN];
+            let read = std::fs::File::open(&path).and_then(|mut f| {
+                use std::io::Read;
+                f.read_exact(&mut head)?;
+                Ok(f.metadata()?.len())
+            });
+            match read.map(|bytes| (bytes, crate::snapshot::decode_segment_header(&head))) {
+                Ok((bytes, Ok(header))) if header.seq == seq => segments.push(Segment { path, header, bytes }),
+                other => {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        Ok((_, Err(e))) => e.to_string(),
+                        Ok(_) => "sequence number differs from the file name".to_owned(),
+                    };
+                    tracing::error!(path = %path.display(), error = %why, "exemplar segment unreadable; set aside");
+                    let mut to = path.clone().into_os_string();
+                    to.push(".corrupt");
+                    std::fs::rename(&path, to)?;
+                }
+            }
+        }
+        segments.sort_by_key(|g| g.header.seq);
+        let horizon = segments.iter().map(|g| g.header.sealed_before).max();
         let path = dir.join(SNAPSHOT);
         match std::fs::read(&path) {
-            Ok(bytes) => match crate::snapshot::decode(&bytes) {
-                Ok(series) => {
+            Ok(bytes) => match crate::snapshot::decode_with_seq(&bytes) {
+                Ok((sealed_seq, series)) => {
+                    // Segments sealed after this snapshot was written (a crash between the two writes): their
+                    // exemplars are skipped here, so that nothing is held twice.
+                    let mut sealed: std::collections::HashSet<(Labels, i64, u64, Labels)> = Default::default();
+                    for g in segments.iter().filter(|g| g.header.seq > sealed_seq) {
+                        for (labels, ex) in read_segment(g) {
+                            for e in ex {
+                                sealed.insert((labels.clone(), e.ts, e.value.to_bits(), e.labels));
+                            }
+                        }
+                    }
                     let mut g = s.mem.write();
                     for (labels, ex) in series {
                         for e in ex {
-                            let _ = g.append(None, &labels, &e, 0);
+                            if sealed.is_empty()
+                                || !sealed.contains(&(labels.clone(), e.ts, e.value.to_bits(), e.labels.clone()))
+                            {
+                                let _ = g.append(None, &labels, &e, 0);
+                            }
                         }
                     }
                 }
@@ -73,7 +148,18 @@ impl FairStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        if let Some(h) = horizon {
+            let mut g = s.mem.write();
+            g.horizon = g.horizon.max(h);
+        }
+        *s.segments.get_mut() = segments;
         Ok(s)
+    }
+
+    /// Sets the seal age (ms; 0 never seals): at a flush, windows that ended this long before the newest
+    /// exemplar move from memory to a sealed segment. Default one hour.
+    pub fn set_seal_age_ms(&self, ms: i64) {
+        self.seal_age_ms.store(ms.max(0), Ordering::Relaxed);
     }
 
     /// Sets the retention (ms; 0 keeps exemplars until the budget needs the room). Exemplars older than
@@ -107,13 +193,57 @@ impl ExemplarStore for FairStore {
     }
 
     fn select(&self, start: Timestamp, end: Timestamp, matcher_sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars> {
-        self.mem
+        let mem = self.mem.read().select(start, end, matcher_sets);
+        // `pending` and `segments` are read together (as the flush changes them together), so a sealing
+        // flush is seen either before or after its segment was registered, never in between.
+        let pending = self.pending.read();
+        let segments: Vec<Segment> = self
+            .segments
             .read()
-            .select(start, end, matcher_sets)
+            .iter()
+            .filter(|g| g.header.min_ts <= end && g.header.max_ts >= start)
+            .cloned()
+            .collect();
+        if segments.is_empty() && pending.is_empty() {
+            return mem
+                .into_iter()
+                .map(|(series_labels, exemplars)| SeriesExemplars {
+                    series_labels,
+                    exemplars,
+                })
+                .collect();
+        }
+        let mut merged: std::collections::BTreeMap<Labels, Vec<Exemplar>> = mem.into_iter().collect();
+        let mut add = |labels: &Labels, ex: &[Exemplar]| {
+            if !matcher_sets
+                .iter()
+                .any(|ms| diamond_model::storage::matches_all(labels, ms))
+            {
+                return;
+            }
+            let lo = ex.partition_point(|e| e.ts < start);
+            let hi = ex.partition_point(|e| e.ts <= end);
+            if lo < hi {
+                merged.entry(labels.clone()).or_default().extend_from_slice(&ex[lo..hi]);
+            }
+        };
+        for (labels, ex) in pending.iter() {
+            add(labels, ex);
+        }
+        drop(pending);
+        for g in &segments {
+            for (labels, ex) in read_segment(g) {
+                add(&labels, &ex);
+            }
+        }
+        merged
             .into_iter()
-            .map(|(series_labels, exemplars)| SeriesExemplars {
-                series_labels,
-                exemplars,
+            .map(|(series_labels, mut exemplars)| {
+                exemplars.sort_by_key(|e| e.ts);
+                SeriesExemplars {
+                    series_labels,
+                    exemplars,
+                }
             })
             .collect()
     }
@@ -124,6 +254,7 @@ impl ExemplarStore for FairStore {
 
     fn stats(&self) -> ExemplarStats {
         let g = self.mem.read();
+        let segs = self.segments.read();
         let c = g.counters;
         ExemplarStats {
             stored: g.total as u64,
@@ -141,7 +272,9 @@ impl ExemplarStore for FairStore {
             evicted_series_total: c.evicted_series,
             expired_total: c.expired,
             memory_bytes: g.heap_bytes() as u64,
-            ..Default::default()
+            disk_stored: segs.iter().map(|x| x.header.exemplars).sum(),
+            disk_bytes: segs.iter().map(|x| x.bytes).sum(),
+            disk_segments: segs.len() as u64,
         }
     }
 
@@ -175,11 +308,94 @@ impl ExemplarStore for FairStore {
             return Ok(false);
         };
         let _one = self.flushing.lock();
+        // 1. Seal: windows that ended `seal_age` before the newest exemplar leave memory.
+        let seal_age = self.seal_age_ms.load(Ordering::Relaxed);
+        let mut sealed_seq = self.segments.read().last().map_or(0, |g| g.header.seq);
+        {
+            let mut g = self.mem.write();
+            if seal_age > 0 && g.newest != i64::MIN {
+                let cutoff = g.newest.saturating_sub(seal_age).div_euclid(crate::fair::MINUTE_MS) * crate::fair::MINUTE_MS;
+                let old_horizon = g.horizon;
+                let taken = g.take_before(cutoff);
+                if !taken.is_empty() {
+                    *self.pending.write() = taken;
+                    drop(g);
+                    let seq = sealed_seq + 1;
+                    let bytes = crate::snapshot::encode_segment(seq, cutoff, &self.pending.read());
+                    let name = segment_name(seq);
+                    match crate::snapshot::write_atomic(dir, &name, &bytes) {
+                        Ok(()) => {
+                            let header = crate::snapshot::decode_segment_header(&bytes)
+                                .expect("a segment just encoded has a valid header");
+                            let mut pending = self.pending.write();
+                            self.segments.write().push(Segment {
+                                path: dir.join(&name),
+                                header,
+                                bytes: bytes.len() as u64,
+                            });
+                            pending.clear();
+                            sealed_seq = seq;
+                        }
+                        Err(e) => {
+                            // Back to memory: nothing taken is lost; the checkpoint keeps the WAL records.
+                            let back = std::mem::take(&mut *self.pending.write());
+                            let mut g = self.mem.write();
+                            g.horizon = old_horizon;
+                            for (labels, ex) in back {
+                                for e in ex {
+                                    let _ = g.append(None, &labels, &e, 0);
+                                }
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        // 2. The head snapshot of what memory holds now.
         let all = [vec![
             Matcher::new(diamond_model::MatchOp::Regex, "__name__", ".*").expect("`.*` is a valid regex"),
         ]];
         let series = self.mem.read().select(i64::MIN, i64::MAX, &all);
-        crate::snapshot::write_atomic(dir, SNAPSHOT, &crate::snapshot::encode(&series))?;
+        crate::snapshot::write_atomic(dir, SNAPSHOT, &crate::snapshot::encode_with_seq(sealed_seq, &series))?;
+        // 3. Retention of whole segments.
+        if let Some(floor) = floor {
+            let mut expired = 0;
+            let mut segs = self.segments.write();
+            let mut kept = Vec::with_capacity(segs.len());
+            for g in segs.drain(..) {
+                if g.header.max_ts < floor {
+                    match std::fs::remove_file(&g.path) {
+                        Ok(()) => expired += g.header.exemplars,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(path = %g.path.display(), error = %e, "removing an expired exemplar segment");
+                            kept.push(g);
+                        }
+                    }
+                } else {
+                    kept.push(g);
+                }
+            }
+            *segs = kept;
+            drop(segs);
+            // Lock order: `mem` before `segments` (as in `stats`), so only after `segs` is released.
+            self.mem.write().counters.expired += expired;
+        }
         Ok(true)
+    }
+}
+
+/// The exemplars of a segment; an unreadable one is logged and answers nothing.
+fn read_segment(g: &Segment) -> crate::snapshot::SeriesList {
+    match std::fs::read(&g.path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| crate::snapshot::decode_segment(&b).map_err(|e| e.to_string()))
+    {
+        Ok((_, series)) => series,
+        Err(e) => {
+            tracing::error!(path = %g.path.display(), error = %e, "exemplar segment unreadable; skipped");
+            Vec::new()
+        }
     }
 }

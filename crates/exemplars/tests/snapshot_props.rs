@@ -1,15 +1,24 @@
 //! The head snapshot decoder on untrusted bytes (the body the `exemplar_snapshot` fuzz target runs), the
 //! encode/decode round trip, and a restart of a persistent FairStore.
 
-use diamond_exemplars::snapshot::{SnapshotError, decode, encode};
+use diamond_exemplars::snapshot::{
+    SnapshotError, decode, decode_segment, decode_segment_header, decode_with_seq, encode, encode_segment,
+    encode_with_seq,
+};
 use diamond_exemplars::{ExemplarStore, FairStore};
 use diamond_model::{Exemplar, Labels, MatchOp, Matcher};
 use proptest::prelude::*;
 
-/// The fuzz body: decoding any bytes returns, never panics; what decodes re-encodes to the same bytes.
+/// The fuzz body: decoding any bytes as a snapshot or a segment returns, never panics; what decodes
+/// re-encodes and decodes to the same content.
 pub fn fuzz_body(data: &[u8]) {
-    if let Ok(series) = decode(data) {
-        assert_eq!(decode(&encode(&series)).unwrap(), series);
+    if let Ok((seq, series)) = decode_with_seq(data) {
+        assert_eq!(decode_with_seq(&encode_with_seq(seq, &series)).unwrap(), (seq, series));
+    }
+    let _ = decode_segment_header(data);
+    if let Ok((h, series)) = decode_segment(data) {
+        assert_eq!(decode_segment_header(data).unwrap(), h);
+        assert_eq!(decode_segment(&encode_segment(h.seq, h.sealed_before, &series)).unwrap(), (h, series));
     }
 }
 
@@ -36,6 +45,22 @@ proptest! {
     #[test]
     fn roundtrip(series in proptest::collection::vec((labels(), proptest::collection::vec(exemplar(), 0..5)), 0..6)) {
         prop_assert_eq!(decode(&encode(&series)).unwrap(), series);
+    }
+
+    #[test]
+    fn segment_roundtrip_and_corruption(series in proptest::collection::vec((labels(), proptest::collection::vec(exemplar(), 1..5)), 1..6), seq in any::<u64>(), before in any::<i64>(), at in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let good = encode_segment(seq, before, &series);
+        let (h, back) = decode_segment(&good).unwrap();
+        prop_assert_eq!(&back, &series);
+        prop_assert_eq!(h.seq, seq);
+        prop_assert_eq!(h.sealed_before, before);
+        prop_assert_eq!(h.exemplars, series.iter().map(|s| s.1.len() as u64).sum::<u64>());
+        let mut bad = good.clone();
+        let i = at.index(bad.len());
+        bad[i] ^= flip;
+        prop_assert!(decode_segment(&bad).is_err());
+        fuzz_body(&bad);
+        fuzz_body(&good);
     }
 
     #[test]

@@ -386,3 +386,37 @@ fn failed_snapshot_keeps_exemplars_in_the_wal_checkpoint() {
     let d = Diamond::start(&data, &flags);
     assert_eq!(stored(&d), ids(0..30), "after kill -9 with a failing snapshot");
 }
+
+/// Windows that ended more than an hour before the newest exemplar are sealed into segment files at a block
+/// cut and leave memory (docs/format/exemplars.md); `query_exemplars` answers from memory and segments,
+/// also after a restart and a `kill -9`.
+#[test]
+fn old_windows_are_sealed_to_segments_and_still_answered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "");
+    let flags = [cfg.as_str(), FAST_BLOCKS[0], FAST_BLOCKS[1]];
+    let mut d = Diamond::start(&data, &flags);
+    // One request a minute for 150 minutes of sample time.
+    let secs: Vec<i64> = (0..150).map(|m| m * 60).collect();
+    let client = crate::harness::client();
+    for &i in &secs {
+        assert_eq!(send(&client, &d, request_at(i, i)), Some(204), "request {i}");
+    }
+    let all = ids(secs.clone());
+    assert!(
+        wait_until(Duration::from_secs(30), || metric(&d, "diamond_exemplar_disk_segments") >= 1.0),
+        "nothing was sealed"
+    );
+    let in_memory = metric(&d, "prometheus_tsdb_exemplar_exemplars_in_storage");
+    let on_disk = metric(&d, "diamond_exemplar_disk_exemplars");
+    assert!(on_disk > 0.0 && in_memory < all.len() as f64, "memory {in_memory}, disk {on_disk}");
+    assert_eq!(stored(&d), all, "answered from memory and segments");
+    d.terminate();
+    let mut d = Diamond::start(&data, &flags);
+    assert_eq!(stored(&d), all, "after a clean restart");
+    assert!(metric(&d, "prometheus_tsdb_exemplar_exemplars_in_storage") < all.len() as f64);
+    d.kill9();
+    let d = Diamond::start(&data, &flags);
+    assert_eq!(stored(&d), all, "after kill -9");
+}
