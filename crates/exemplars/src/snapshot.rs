@@ -283,7 +283,10 @@ pub fn decode_segment(b: &[u8]) -> Result<(SegmentHeader, SeriesList), SnapshotE
     let series = r.series_records(h.series as usize)?;
     let all = || series.iter().flat_map(|(_, ex)| ex.iter());
     let n = all().count() as u64;
-    let (lo, hi) = (all().map(|e| e.ts).min().unwrap_or(0), all().map(|e| e.ts).max().unwrap_or(0));
+    let (lo, hi) = (
+        all().map(|e| e.ts).min().unwrap_or(0),
+        all().map(|e| e.ts).max().unwrap_or(0),
+    );
     if n != h.exemplars || lo != h.min_ts || hi != h.max_ts {
         return Err(SnapshotError::Malformed(8));
     }

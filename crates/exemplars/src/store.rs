@@ -314,7 +314,8 @@ impl ExemplarStore for FairStore {
         {
             let mut g = self.mem.write();
             if seal_age > 0 && g.newest != i64::MIN {
-                let cutoff = g.newest.saturating_sub(seal_age).div_euclid(crate::fair::MINUTE_MS) * crate::fair::MINUTE_MS;
+                let cutoff =
+                    g.newest.saturating_sub(seal_age).div_euclid(crate::fair::MINUTE_MS) * crate::fair::MINUTE_MS;
                 let old_horizon = g.horizon;
                 let taken = g.take_before(cutoff);
                 if !taken.is_empty() {

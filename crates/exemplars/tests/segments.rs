@@ -56,7 +56,11 @@ fn memory_stays_bounded_while_disk_keeps_everything() {
             assert!(store.flush().unwrap());
             let st = store.stats();
             assert!(st.stored <= 400, "memory holds {}", st.stored);
-            assert!(m < 60 || st.stored <= 2 * 62, "only the last hour or so stays in memory: {}", st.stored);
+            assert!(
+                m < 60 || st.stored <= 2 * 62,
+                "only the last hour or so stays in memory: {}",
+                st.stored
+            );
             assert_eq!(st.stored + st.disk_stored, appended, "minute {m}");
         }
     }
@@ -76,7 +80,13 @@ fn memory_stays_bounded_while_disk_keeps_everything() {
     );
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].exemplars.len(), 600);
-    assert!(one[0].exemplars.iter().enumerate().all(|(m, e)| e.ts == m as i64 * MIN + 5));
+    assert!(
+        one[0]
+            .exemplars
+            .iter()
+            .enumerate()
+            .all(|(m, e)| e.ts == m as i64 * MIN + 5)
+    );
     drop(store);
 
     let store = FairStore::open(&dir, 400, 0).unwrap();
@@ -139,7 +149,10 @@ fn retention_deletes_segments_and_a_corrupt_one_is_set_aside() {
     let held = count(&store, i64::MIN, i64::MAX) as u64;
     assert_eq!(st.stored + st.disk_stored, held);
     let oldest = store.select(i64::MIN, i64::MAX, &all())[0].exemplars[0].ts;
-    assert!(oldest >= newest - 3 * HOUR - HOUR, "old segments deleted: oldest {oldest}");
+    assert!(
+        oldest >= newest - 3 * HOUR - HOUR,
+        "old segments deleted: oldest {oldest}"
+    );
     assert!(st.expired_total > 0);
     assert_eq!(st.expired_total + held, 8 * 60);
     let segs: Vec<_> = std::fs::read_dir(&dir)

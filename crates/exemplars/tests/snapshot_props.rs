@@ -18,7 +18,10 @@ pub fn fuzz_body(data: &[u8]) {
     let _ = decode_segment_header(data);
     if let Ok((h, series)) = decode_segment(data) {
         assert_eq!(decode_segment_header(data).unwrap(), h);
-        assert_eq!(decode_segment(&encode_segment(h.seq, h.sealed_before, &series)).unwrap(), (h, series));
+        assert_eq!(
+            decode_segment(&encode_segment(h.seq, h.sealed_before, &series)).unwrap(),
+            (h, series)
+        );
     }
 }
 

@@ -405,12 +405,16 @@ fn old_windows_are_sealed_to_segments_and_still_answered() {
     }
     let all = ids(secs.clone());
     assert!(
-        wait_until(Duration::from_secs(30), || metric(&d, "diamond_exemplar_disk_segments") >= 1.0),
+        wait_until(Duration::from_secs(30), || metric(&d, "diamond_exemplar_disk_segments")
+            >= 1.0),
         "nothing was sealed"
     );
     let in_memory = metric(&d, "prometheus_tsdb_exemplar_exemplars_in_storage");
     let on_disk = metric(&d, "diamond_exemplar_disk_exemplars");
-    assert!(on_disk > 0.0 && in_memory < all.len() as f64, "memory {in_memory}, disk {on_disk}");
+    assert!(
+        on_disk > 0.0 && in_memory < all.len() as f64,
+        "memory {in_memory}, disk {on_disk}"
+    );
     assert_eq!(stored(&d), all, "answered from memory and segments");
     d.terminate();
     let mut d = Diamond::start(&data, &flags);
