@@ -70,7 +70,10 @@ def dir_bytes(path):
 
 
 def prometheus_binary():
-    out = subprocess.check_output(["bash", os.path.join(ROOT, "../shared/tools/reference-prometheus")],
+    tool = os.path.join(ROOT, "../shared/tools/reference-prometheus")
+    if not os.path.exists(tool):
+        tool = "/work/shared/tools/reference-prometheus"
+    out = subprocess.check_output(["bash", tool],
                                   stderr=subprocess.DEVNULL, text=True)
     return out.strip().splitlines()[-1]
 
