@@ -259,15 +259,21 @@ pub struct RefPrometheus {
 impl RefPrometheus {
     /// Starts the reference Prometheus with `config` (YAML) and extra flags; waits until it is ready.
     pub fn start(config: &str, extra: &[&str]) -> RefPrometheus {
+        Self::start_in(config, None, extra)
+    }
+
+    /// As [`RefPrometheus::start`], with `data` as its TSDB directory when given (e.g. holding blocks).
+    pub fn start_in(config: &str, data: Option<&Path>, extra: &[&str]) -> RefPrometheus {
         let bin = reference_prometheus();
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("prometheus.yml");
         std::fs::write(&cfg, config).expect("writing config");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let child = Command::new(bin)
             .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
             .args(extra)

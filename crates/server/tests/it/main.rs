@@ -5,6 +5,8 @@
 //! - `harness`: start/stop Diamond, the Python target and the reference Prometheus; HTTP helpers.
 //! - `admin`: the admin API (delete_series, clean_tombstones, snapshot) side by side with Prometheus.
 //! - `api`: Prometheus-shaped answers and errors of the read API over a real socket.
+//! - `blocks_api`: `diamond serve` over backfilled blocks, and over head + several blocks side by side with
+//!   Prometheus on the same blocks and remote-written head (series, labels, values, query_range, exemplars).
 //! - `scrape_e2e`: a `prometheus_client` app serving OpenMetrics with exemplars, scraped end to end.
 //! - `go_client`: the same with a real `client_golang` app, with promhttp's OpenMetrics switch on and off.
 //! - `differential`: the reference Prometheus scrapes the same app and remote-writes into Diamond; the
@@ -24,6 +26,7 @@
 
 mod admin;
 mod api;
+mod blocks_api;
 mod cli;
 mod crash;
 mod differential;
