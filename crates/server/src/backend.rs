@@ -134,7 +134,12 @@ impl diamond_api::Backend for ServerBackend {
             g.config
                 .storage
                 .exemplar_retention
-                .or_else(|| diamond_config::parse_duration(&self.args.retention_time).ok())
+                .or_else(|| {
+                    self.args
+                        .retention()
+                        .ok()
+                        .map(|r| std::time::Duration::from_millis(r.0))
+                })
                 .unwrap_or_default()
         };
         diamond_api::ExemplarCoverage {
@@ -228,7 +233,7 @@ impl diamond_api::Backend for ServerBackend {
             "GOMEMLIMIT": 0,
             "GOGC": "",
             "GODEBUG": "",
-            "storageRetention": self.args.retention_time,
+            "storageRetention": self.args.storage_retention(),
         })
     }
 

@@ -166,9 +166,10 @@ pub(crate) struct ServeArgs {
     #[arg(long = "storage.tsdb.path", default_value = "data")]
     pub(crate) tsdb_path: PathBuf,
     /// How long to keep samples: blocks ending more than this before the newest block's end are deleted.
-    /// `0s` disables time retention.
-    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
-    pub(crate) retention_time: String,
+    /// If neither this flag nor --storage.tsdb.retention.size is set (or both are zero), it defaults to
+    /// 15d; with only a size set there is no time limit (as Prometheus 3).
+    #[arg(long = "storage.tsdb.retention.time")]
+    pub(crate) retention_time: Option<String>,
     /// Maximum bytes of blocks plus WAL (units B, KB, MB, GB, TB, PB, EB, powers of 1024); the oldest
     /// blocks are deleted first. `0B` (the default) disables size retention.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0B")]
@@ -228,7 +229,62 @@ pub(crate) struct ServeArgs {
     pub(crate) log_level: String,
 }
 
+/// Bytes as Prometheus prints a size (`units.Base2Bytes`): `0B`, `512MiB`, `1GiB512MiB`.
+pub(crate) fn format_base2_bytes(mut n: u64) -> String {
+    if n == 0 {
+        return "0B".into();
+    }
+    let mut s = String::new();
+    for (unit, shift) in [
+        ("EiB", 60),
+        ("PiB", 50),
+        ("TiB", 40),
+        ("GiB", 30),
+        ("MiB", 20),
+        ("KiB", 10),
+        ("B", 0),
+    ] {
+        let v = n >> shift;
+        if v > 0 {
+            s.push_str(&format!("{v}{unit}"));
+            n -= v << shift;
+        }
+    }
+    s
+}
+
 impl ServeArgs {
+    /// The retention in effect, (time in ms, bytes), 0 meaning none: Prometheus 3's rule is that when
+    /// neither a time nor a size is set (or both are zero) the time retention is 15d, and that a size
+    /// alone sets no time limit.
+    pub(crate) fn retention(&self) -> anyhow::Result<(u64, u64)> {
+        let time = match &self.retention_time {
+            Some(s) => diamond_config::parse_duration(s)
+                .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.time {s:?}: {e}"))?,
+            None => std::time::Duration::ZERO,
+        };
+        let time = u64::try_from(time.as_millis()).unwrap_or(u64::MAX);
+        let size = crate::serve::parse_byte_size("storage.tsdb.retention.size", &self.retention_size)?;
+        if time == 0 && size == 0 {
+            return Ok((15 * 24 * 3600 * 1000, 0));
+        }
+        Ok((time, size))
+    }
+
+    /// `/api/v1/status/runtimeinfo` `storageRetention`, as Prometheus words it: `15d`, `512MiB`,
+    /// `1w or 1GiB`.
+    pub(crate) fn storage_retention(&self) -> String {
+        let (time, size) = self.retention().unwrap_or_default();
+        let mut parts = Vec::new();
+        if time > 0 {
+            parts.push(diamond_config::format_duration(std::time::Duration::from_millis(time)));
+        }
+        if size > 0 {
+            parts.push(format_base2_bytes(size));
+        }
+        parts.join(" or ")
+    }
+
     /// The flags as `/api/v1/status/flags` shows them.
     pub(crate) fn as_map(&self) -> std::collections::BTreeMap<String, String> {
         let mut m = std::collections::BTreeMap::new();
@@ -244,8 +300,13 @@ impl ServeArgs {
         );
         put("web.listen-address", self.listen_address.clone());
         put("storage.tsdb.path", self.tsdb_path.display().to_string());
-        put("storage.tsdb.retention.time", self.retention_time.clone());
-        put("storage.tsdb.retention.size", self.retention_size.clone());
+        // As Prometheus shows them: the retention in effect, in its formats (`0s` = no time limit).
+        let (time, size) = self.retention().unwrap_or_default();
+        put(
+            "storage.tsdb.retention.time",
+            diamond_config::format_duration(std::time::Duration::from_millis(time)),
+        );
+        put("storage.tsdb.retention.size", format_base2_bytes(size));
         put("storage.traces.retention.time", self.traces_retention_time.clone());
         put("storage.traces.retention.size", self.traces_retention_size.clone());
         put("web.self-tracing", self.self_tracing.to_string());

@@ -62,12 +62,8 @@ pub(crate) fn block_options(args: &ServeArgs) -> anyhow::Result<(i64, i64, Optio
             args.min_block_duration
         );
     }
-    let retention = ms(parse_prom_duration(
-        "storage.tsdb.retention.time",
-        &args.retention_time,
-    )?);
-    let retention = (retention > 0).then_some(retention);
-    let size = parse_byte_size("storage.tsdb.retention.size", &args.retention_size)?;
+    let (retention, size) = args.retention()?;
+    let retention = (retention > 0).then(|| i64::try_from(retention).unwrap_or(i64::MAX));
     let size = (size > 0).then_some(size);
     const MAX: i64 = 31 * 24 * 3600 * 1000;
     let max = match &args.max_block_duration {
@@ -115,8 +111,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("config: {w}");
     }
 
-    let series_retention = diamond_config::parse_duration(&args.retention_time)
-        .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.time: {e}"))?;
+    // Exemplars default to the series retention (none when only a size limits the blocks).
+    let series_retention = Duration::from_millis(args.retention()?.0);
     let (min_block, max_block, retention_ms, retention_bytes) = block_options(&args)?;
     let opts = diamond_tsdb::Options {
         max_exemplars: config.storage.max_exemplars.max(0) as usize,
@@ -340,5 +336,54 @@ mod tests {
         .unwrap();
         assert_eq!(got, (H, 9 * H, None, Some(1 << 30)));
         assert!(block_options(&args(&["--storage.tsdb.min-block-duration=0s"])).is_err());
+        // Prometheus 3: a size alone sets no time limit (and max block 31d); 0s alone is the default.
+        assert_eq!(
+            block_options(&args(&["--storage.tsdb.retention.size=512MB"])).unwrap(),
+            (2 * H, 31 * 24 * H, None, Some(512 << 20))
+        );
+        assert_eq!(
+            block_options(&args(&["--storage.tsdb.retention.time=0s"])).unwrap(),
+            (2 * H, 36 * H, Some(360 * H), None)
+        );
+        assert_eq!(
+            block_options(&args(&[
+                "--storage.tsdb.retention.time=0s",
+                "--storage.tsdb.retention.size=0B"
+            ]))
+            .unwrap(),
+            (2 * H, 36 * H, Some(360 * H), None)
+        );
+    }
+
+    #[test]
+    fn retention_is_shown_as_prometheus_shows_it() {
+        // Each line: flags, then Prometheus 3.5's runtimeinfo storageRetention and its flags page values
+        // (read from the reference binary).
+        for (flags, want, time, size) in [
+            (&[][..], "15d", "15d", "0B"),
+            (&["--storage.tsdb.retention.size=512MB"][..], "512MiB", "0s", "512MiB"),
+            (&["--storage.tsdb.retention.time=0s"][..], "15d", "15d", "0B"),
+            (
+                &["--storage.tsdb.retention.time=7d", "--storage.tsdb.retention.size=1GB"][..],
+                "1w or 1GiB",
+                "1w",
+                "1GiB",
+            ),
+            (
+                &[
+                    "--storage.tsdb.retention.time=36h",
+                    "--storage.tsdb.retention.size=1536MB",
+                ][..],
+                "1d12h or 1GiB512MiB",
+                "1d12h",
+                "1GiB512MiB",
+            ),
+        ] {
+            let a = args(flags);
+            assert_eq!(a.storage_retention(), want, "{flags:?}");
+            let m = a.as_map();
+            assert_eq!(m["storage.tsdb.retention.time"], time, "{flags:?}");
+            assert_eq!(m["storage.tsdb.retention.size"], size, "{flags:?}");
+        }
     }
 }
