@@ -197,7 +197,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/otlp/v1/metrics", post(remote_write::otlp_metrics))
         .route("/-/healthy", get(v1::status::healthy).head(v1::status::healthy))
         .route("/-/ready", get(v1::status::ready).head(v1::status::ready))
-        .route("/-/reload", post(v1::status::reload).put(v1::status::reload))
+        .route(
+            "/-/reload",
+            post(v1::status::reload)
+                .put(v1::status::reload)
+                .get(v1::status::reload_get),
+        )
         .route("/metrics", get(v1::status::metrics))
         .route(
             "/api/v1/admin/tsdb/delete_series",
@@ -211,5 +216,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/admin/tsdb/snapshot",
             post(v1::admin::snapshot).put(v1::admin::snapshot),
         )
+        // Every route above answers a method it does not serve as Go's router does for Prometheus:
+        // 405 with an `Allow` header and a plain-text body (axum's default body is empty).
+        .method_not_allowed_fallback(v1::status::method_not_allowed)
         .with_state(state)
 }

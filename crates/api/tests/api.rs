@@ -321,6 +321,42 @@ async fn metadata_and_status() {
     assert_eq!(body, r#"{"status":"success","data":{"storage.tsdb.path":"data"}}"#);
 }
 
+/// Methods a route does not serve, answered as the reference Prometheus 3.5 answers them (checked against
+/// the binary): `GET /-/reload` has its own text and no `Allow` header; anything else is Go's 405 with
+/// an `Allow` header and `Method Not Allowed`.
+#[tokio::test]
+async fn wrong_methods_answer_405_as_prometheus() {
+    let (app, _) = app();
+    let resp = app
+        .clone()
+        .oneshot(Request::get("/-/reload").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(resp.headers().get("allow").is_none());
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    assert_eq!(&body[..], b"Only POST or PUT requests allowed");
+
+    for (method, uri, allowed) in [
+        ("POST", "/-/healthy", vec!["GET", "HEAD"]),
+        ("DELETE", "/-/reload", vec!["GET", "POST", "PUT"]),
+        ("GET", "/api/v1/admin/tsdb/snapshot", vec!["POST", "PUT"]),
+        ("PUT", "/api/v1/query", vec!["GET", "POST"]),
+    ] {
+        let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        let allow = resp.headers()["allow"].to_str().unwrap().to_owned();
+        for m in allowed {
+            assert!(allow.contains(m), "{method} {uri}: Allow {allow:?} lacks {m}");
+        }
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&body[..], b"Method Not Allowed\n", "{method} {uri}");
+    }
+}
+
 #[tokio::test]
 async fn remote_write_receiver() {
     use diamond_model::Sample;

@@ -179,6 +179,31 @@ pub(crate) async fn reload(State(state): State<Arc<ApiState>>) -> Response {
     }
 }
 
+/// `GET /-/reload`: Prometheus answers 405 with this exact text (and, as its handler writes the header
+/// after the status, no `Allow` header), whether or not the lifecycle API is enabled.
+pub(crate) async fn reload_get() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Only POST or PUT requests allowed",
+    )
+        .into_response()
+}
+
+/// A method a route does not serve: 405 with Go's `http.Error` body, as Prometheus's router answers.
+/// axum adds the `Allow` header listing the methods the route does serve.
+pub(crate) async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        "Method Not Allowed\n",
+    )
+        .into_response()
+}
+
 /// `/metrics`: Diamond's own metrics, OpenMetrics when the scraper accepts it, else classic text.
 pub(crate) async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -23,13 +23,17 @@ fn disabled_admin_api_answers_as_prometheus() {
             let want = send(method, &url(&p.addr));
             let got = send(method, &url(&d.addr));
             assert_eq!(got.0, want.0, "{method} {path}: status");
-            if method != "GET" {
-                // GET is 405 on both; Prometheus's router adds a plain-text body, axum none.
-                assert_eq!(got.1, want.1, "{method} {path}: body");
-            }
+            // GET is 405 on both, with Go's plain-text body.
+            assert_eq!(got.1, want.1, "{method} {path}: body");
         }
     }
     assert!(!dir.path().join("data/snapshots").exists());
+    // Wrong methods on the lifecycle endpoints: the same status and text as Prometheus.
+    for (method, path) in [("GET", "-/reload"), ("DELETE", "-/reload"), ("POST", "-/healthy")] {
+        let want = send(method, &format!("http://{}/{path}", p.addr));
+        let got = send(method, &format!("http://{}/{path}", d.addr));
+        assert_eq!(got, want, "{method} /{path}");
+    }
 }
 
 fn sorted(v: &Value) -> Vec<String> {
