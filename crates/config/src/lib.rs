@@ -417,6 +417,10 @@ pub struct StorageConfig {
     /// `storage.exemplars.retention` (Diamond): how long exemplars are kept; `None` means the series
     /// retention (`--storage.tsdb.retention.time`).
     pub exemplar_retention: Option<Duration>,
+    /// `storage.exemplars.seal_after` (Diamond, fair store): at a flush, time windows that ended this
+    /// long before the newest exemplar leave memory for a sealed segment on disk; `None` means one hour,
+    /// `0s` never seals. Read at start.
+    pub exemplar_seal_after: Option<Duration>,
     /// `storage.exemplars.store` (Diamond): the retention policy, read at start.
     pub exemplar_store: ExemplarStoreKind,
     /// `storage.tsdb.out_of_order_time_window`; default 0.
@@ -448,6 +452,7 @@ impl Default for StorageConfig {
         StorageConfig {
             max_exemplars: DEFAULT_MAX_EXEMPLARS,
             exemplar_retention: None,
+            exemplar_seal_after: None,
             exemplar_store: ExemplarStoreKind::Fair,
             out_of_order_time_window: Duration::ZERO,
         }
@@ -919,6 +924,8 @@ impl Resolver<'_> {
             }
             let at = ["storage".into(), "exemplars".into(), "retention".into()];
             out.exemplar_retention = self.duration(&at, &e.retention)?;
+            let at = ["storage".into(), "exemplars".into(), "seal_after".into()];
+            out.exemplar_seal_after = self.duration(&at, &e.seal_after)?;
             if let Some(kind) = e.store {
                 out.exemplar_store = match kind.as_str() {
                     "fair" => ExemplarStoreKind::Fair,

@@ -238,6 +238,9 @@ pub fn to_yaml(cfg: &Config) -> String {
     if let Some(r) = cfg.storage.exemplar_retention {
         ex.put("retention", format_duration(r));
     }
+    if let Some(r) = cfg.storage.exemplar_seal_after {
+        ex.put("seal_after", format_duration(r));
+    }
     if cfg.storage.exemplar_store != crate::ExemplarStoreKind::Fair {
         ex.put("store", cfg.storage.exemplar_store.as_str());
     }

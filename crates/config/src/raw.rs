@@ -283,6 +283,7 @@ pub struct RawStorage {
 pub struct RawExemplars {
     pub max_exemplars: Option<i64>,
     pub retention: Option<String>,
+    pub seal_after: Option<String>,
     pub store: Option<String>,
 }
 

@@ -444,9 +444,14 @@ fn load_file_resolves_relative_paths_against_the_file() {
 fn exemplar_retention_and_store() {
     let c = ok("
 storage:
-  exemplars: {max_exemplars: 7, retention: 3d, store: circular}
+  exemplars: {max_exemplars: 7, retention: 3d, seal_after: 10m, store: circular}
 ");
     assert_eq!(c.storage.exemplar_retention, Some(Duration::from_secs(3 * 86400)));
+    assert_eq!(c.storage.exemplar_seal_after, Some(Duration::from_secs(600)));
+    let e = parse("storage:\n  exemplars:\n    seal_after: later\n", "p.yml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("p.yml:3:"), "{e}");
     assert_eq!(c.storage.exemplar_store, ExemplarStoreKind::Circular);
     let e = parse("storage:\n  exemplars:\n    store: ring\n", "p.yml")
         .unwrap_err()

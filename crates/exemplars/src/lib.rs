@@ -26,7 +26,7 @@ mod store;
 pub use circular::CircularStore;
 use diamond_model::storage::{ExemplarError, SeriesRef};
 use diamond_model::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar, Labels, Matcher, Timestamp};
-pub use store::FairStore;
+pub use store::{DEFAULT_SEAL_AGE_MS, FairStore};
 
 /// Which store a database uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

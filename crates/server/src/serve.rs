@@ -126,6 +126,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or(series_retention)
             .as_millis()
             .min(i64::MAX as u128) as i64,
+        exemplar_seal_age_ms: config
+            .storage
+            .exemplar_seal_after
+            .map_or(diamond_exemplars::DEFAULT_SEAL_AGE_MS, |d| {
+                d.as_millis().min(i64::MAX as u128) as i64
+            }),
         out_of_order_time_window_ms: config.storage.out_of_order_time_window.as_millis() as i64,
         wal_fsync: fsync,
         chunk_range_ms: min_block,

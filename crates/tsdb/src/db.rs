@@ -45,6 +45,9 @@ pub struct Options {
     /// Exemplar retention in ms (fair store only; 0 keeps them until the budget needs the room). Default
     /// 15 days, the series retention's default.
     pub exemplar_retention_ms: i64,
+    /// Fair store only: at a flush, windows that ended this many ms before the newest exemplar move to a
+    /// sealed segment on disk (0 never seals). Default [`diamond_exemplars::DEFAULT_SEAL_AGE_MS`], one hour.
+    pub exemplar_seal_age_ms: i64,
     /// Where the fair exemplar store keeps its files. Default `None`: [`Db::open`] uses `<dir>/exemplars`;
     /// the other constructors keep exemplars in memory only.
     pub exemplar_dir: Option<std::path::PathBuf>,
@@ -81,6 +84,7 @@ impl Default for Options {
             max_exemplars: 100_000,
             exemplar_policy: diamond_exemplars::Policy::Fair,
             exemplar_retention_ms: 15 * 86_400_000,
+            exemplar_seal_age_ms: diamond_exemplars::DEFAULT_SEAL_AGE_MS,
             exemplar_dir: None,
             out_of_order_time_window_ms: 0,
             wal_fsync: FsyncPolicy::default(),
@@ -416,17 +420,20 @@ impl Db {
         }
         let exemplars: Arc<dyn ExemplarStore> = match opts.exemplar_policy {
             Policy::Fair => match &opts.exemplar_dir {
-                Some(d) => Arc::new(
-                    FairStore::open(d, opts.max_exemplars, opts.exemplar_retention_ms).map_err(|source| {
+                Some(d) => {
+                    let s = FairStore::open(d, opts.max_exemplars, opts.exemplar_retention_ms).map_err(|source| {
                         Error::Open {
                             path: d.display().to_string(),
                             source,
                         }
-                    })?,
-                ),
+                    })?;
+                    s.set_seal_age_ms(opts.exemplar_seal_age_ms);
+                    Arc::new(s)
+                }
                 None => {
                     let s = FairStore::new(opts.max_exemplars);
                     s.set_retention_ms(opts.exemplar_retention_ms);
+                    s.set_seal_age_ms(opts.exemplar_seal_age_ms);
                     Arc::new(s)
                 }
             },

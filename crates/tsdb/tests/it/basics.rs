@@ -436,3 +436,52 @@ fn unparsable_trace_ids_counted_once_per_stored_exemplar() {
     assert_eq!(got[0].exemplars[0].labels.get("traceID"), Some("not-a-trace"));
     assert_eq!(got[0].exemplars[2].labels.get("trace_id"), Some("<script>"));
 }
+
+/// `Options::exemplar_seal_age_ms` (`storage.exemplars.seal_after`) decides which windows a flush moves
+/// out of memory into sealed segments: with one minute, half an hour of exemplars is sealed at close;
+/// with the one-hour default and with 0 (never) nothing is; in every case all of them read back.
+#[test]
+fn exemplar_seal_age_decides_what_leaves_memory() {
+    let sets = vec![vec![Matcher::equal("__name__", "req_total")]];
+    for (seal_ms, want_segments) in [
+        (60_000, true),
+        (diamond_exemplars::DEFAULT_SEAL_AGE_MS, false),
+        (0, false),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = || Options {
+            exemplar_seal_age_ms: seal_ms,
+            compaction_interval: None,
+            ..Options::default()
+        };
+        let a = ls(&[("__name__", "req_total")]);
+        {
+            let db = Db::open(tmp.path(), opts()).unwrap();
+            for m in 0..30i64 {
+                let mut app = db.appender();
+                let r = app.append(0, &a, m * 60_000, m as f64).unwrap();
+                let ex = Exemplar {
+                    labels: ls(&[("trace_id", &format!("{m:032x}"))]),
+                    value: m as f64,
+                    ts: m * 60_000,
+                    has_ts: true,
+                };
+                app.append_exemplar(r, &a, &ex).unwrap();
+                app.commit().unwrap();
+            }
+            db.close().unwrap();
+        }
+        let segments = std::fs::read_dir(tmp.path().join("exemplars"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".dxs"))
+            .count();
+        assert_eq!(
+            segments > 0,
+            want_segments,
+            "seal age {seal_ms} ms: {segments} segments"
+        );
+        let db = Db::open(tmp.path(), opts()).unwrap();
+        let got = db.exemplars().select(0, 30 * 60_000, &sets);
+        assert_eq!(got[0].exemplars.len(), 30, "seal age {seal_ms} ms");
+    }
+}
