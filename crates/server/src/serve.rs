@@ -204,6 +204,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             crate::selftrace::layer,
         ));
     }
+    // gzip for clients that ask (`Accept-Encoding: gzip`), as Prometheus compresses its API, UI and
+    // `/metrics` answers: a `query_range` or exemplar-links answer shrinks several-fold (the links
+    // answer for 10k exemplars is ~3.9 MB of repetitive JSON). Requests are not decompressed here:
+    // remote write and OTLP handle their own `Content-Encoding`.
+    let app = app.layer(tower_http::compression::CompressionLayer::new().gzip(true));
 
     spawn_sighup(Arc::clone(&backend));
     backend.set_ready();

@@ -155,3 +155,32 @@ fn remote_write_status_codes_match_reference() {
     )));
     assert_eq!(v["result"][0]["value"][1], "1");
 }
+
+/// Answers are gzip-compressed when the client asks, as Prometheus's are, and identical once decoded;
+/// a client that does not ask gets them plain.
+#[test]
+fn answers_gzip_when_asked() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Diamond::start(&dir.path().join("data"), &[]);
+    let raw = crate::harness::client_builder().no_gzip().build().unwrap();
+    for path in [
+        "/api/v1/status/buildinfo",
+        "/api/v1/query?query=vector(1)%2Bvector(2)&time=100",
+        "/graph",
+    ] {
+        let url = format!("http://{}{path}", d.addr);
+        let plain = raw.get(&url).send().unwrap();
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let plain = plain.bytes().unwrap();
+        let zipped = raw.get(&url).header("Accept-Encoding", "gzip").send().unwrap();
+        assert_eq!(zipped.status().as_u16(), 200, "{path}");
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{path}");
+        let zipped = zipped.bytes().unwrap();
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, plain.to_vec(), "{path}");
+    }
+}
