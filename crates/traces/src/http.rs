@@ -582,12 +582,9 @@ fn tempo_query(pairs: &[(String, String)], max_limit: usize) -> Result<SearchQue
     q.min_trace_ns = dur("minDuration")?;
     q.max_trace_ns = dur("maxDuration")?;
     if let Some(t) = param(pairs, "tags") {
-        for (k, v) in logfmt(t)? {
-            match k.as_str() {
-                "service.name" | "resource.service.name" => q.service = Some(v),
-                _ => q.tags.push((k, v)),
-            }
-        }
+        // Tempo's legacy tags: substrings for its well-known keys, each met anywhere in the trace
+        // (see `search::tempo_tag_holds`); TraceQL below compares exactly, on one span.
+        q.trace_tags = logfmt(t)?;
     }
     if let Some(tql) = param(pairs, "q") {
         traceql::apply(tql, &mut q)?;

@@ -21,6 +21,9 @@ pub struct SearchQuery {
     /// resource's; a `span.` or `resource.` prefix picks the scope. Special keys: `name` (span name),
     /// `status` (`ok`, `error`, `unset`), `error` (`true` when the status is error), `kind` / `span.kind`.
     pub tags: Vec<(String, String)>,
+    /// Tempo's legacy `tags=` conditions (`/api/search?tags=`), each of which must hold somewhere in the
+    /// trace rather than on one span; see [`tempo_tag_holds`] for how each key compares.
+    pub trace_tags: Vec<(String, String)>,
     /// Smallest span duration, ns (Jaeger's `minDuration`).
     pub min_span_ns: Option<u64>,
     /// Largest span duration, ns.
@@ -43,6 +46,7 @@ impl Default for SearchQuery {
             service: None,
             operation: None,
             tags: Vec::new(),
+            trace_tags: Vec::new(),
             min_span_ns: None,
             max_span_ns: None,
             min_trace_ns: None,
@@ -127,6 +131,124 @@ fn attr_is(attrs: &[diamond_wire::proto::otlp::KeyValue], key: &str, want: &str)
         .is_some_and(|v| v == want)
 }
 
+/// Tempo's well-known keys that its legacy tag search compares as substrings of a dedicated column:
+/// resource-level ones (any batch of the trace), span-level ones (any span), and the trace's root.
+const TEMPO_RESOURCE_SUBSTR: [&str; 9] = [
+    "service.name",
+    "cluster",
+    "namespace",
+    "pod",
+    "container",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+    "k8s.pod.name",
+    "k8s.container.name",
+];
+const TEMPO_SPAN_SUBSTR: [&str; 3] = ["name", "http.method", "http.url"];
+
+fn string_attr<'a>(attrs: &'a [diamond_wire::proto::otlp::KeyValue], key: &str) -> Option<&'a str> {
+    match attrs::get(attrs, key)?.value.as_ref()? {
+        diamond_wire::proto::otlp::any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn all_spans(batches: &[ResourceSpans]) -> impl Iterator<Item = &Span> {
+    batches
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
+}
+
+fn span_status_code(s: &Span) -> i32 {
+    s.status.as_ref().map_or(0, |st| st.code)
+}
+
+/// Whether the trace meets one condition of Tempo's legacy tag search (`/api/search?tags=k=v`), compared
+/// as Tempo 2.x's block search does (`tempodb/encoding/vparquet4/block_search.go`):
+/// - `root.name`, `root.service.name`: substring of the root span's name / service;
+/// - `service.name`, `cluster`, `namespace`, `pod`, `container`, `k8s.{cluster,namespace,pod,container}.name`:
+///   substring of that string resource attribute of any batch;
+/// - `name`, `http.method`, `http.url`: substring of any span's name / string attribute;
+/// - `http.status_code` with a number: any span whose integer attribute equals it;
+/// - `status.code`: any span with that status (`ok`, `error`, `unset`; Tempo maps any other word to unset);
+/// - anything else is generic: see [`tempo_generic_hold`].
+///
+/// Beyond Tempo, a `span.` or `resource.` prefix on a generic key picks the scope, as in TraceQL.
+pub fn tempo_tag_holds(batches: &[ResourceSpans], root: (&str, &str), key: &str, want: &str) -> bool {
+    match key {
+        "root.service.name" => return root.0.contains(want),
+        "root.name" => return root.1.contains(want),
+        "status.code" => {
+            let code = match want {
+                "ok" => StatusCode::Ok as i32,
+                "error" => StatusCode::Error as i32,
+                _ => StatusCode::Unset as i32,
+            };
+            return all_spans(batches).any(|s| span_status_code(s) == code);
+        }
+        "http.status_code" => {
+            if let Ok(n) = want.parse::<i64>() {
+                return all_spans(batches).any(|s| {
+                    matches!(
+                        attrs::get(&s.attributes, key).and_then(|v| v.value.as_ref()),
+                        Some(diamond_wire::proto::otlp::any_value::Value::IntValue(i)) if *i == n
+                    )
+                });
+            }
+        }
+        _ => {}
+    }
+    if TEMPO_RESOURCE_SUBSTR.contains(&key) {
+        return batches.iter().any(|rs| {
+            let res = rs.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
+            // Tempo's service column is never null: a batch without the attribute holds "".
+            let v = string_attr(res, key).unwrap_or("");
+            (key == "service.name" || string_attr(res, key).is_some()) && v.contains(want)
+        });
+    }
+    if TEMPO_SPAN_SUBSTR.contains(&key) {
+        return all_spans(batches).any(|s| {
+            if key == "name" {
+                s.name.contains(want)
+            } else {
+                string_attr(&s.attributes, key).is_some_and(|v| v.contains(want))
+            }
+        });
+    }
+    tempo_generic_hold(batches, &[(key, want)])
+}
+
+/// Tempo's generic tag conditions: exact comparison with string attributes, and all of them met within
+/// one batch (its resource or any of its spans), as Tempo's key/value group predicate checks them.
+pub fn tempo_generic_hold(batches: &[ResourceSpans], conds: &[(&str, &str)]) -> bool {
+    batches.iter().any(|rs| {
+        let res = rs.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
+        conds.iter().all(|&(key, want)| {
+            let (k, in_res, in_span) = if let Some(k) = key.strip_prefix("span.") {
+                (k, false, true)
+            } else if let Some(k) = key.strip_prefix("resource.") {
+                (k, true, false)
+            } else {
+                (key, true, true)
+            };
+            (in_res && string_attr(res, k) == Some(want))
+                || (in_span
+                    && rs
+                        .scope_spans
+                        .iter()
+                        .flat_map(|ss| ss.spans.iter())
+                        .any(|s| string_attr(&s.attributes, k) == Some(want)))
+        })
+    })
+}
+
+fn is_tempo_generic(key: &str, want: &str) -> bool {
+    !(matches!(key, "root.service.name" | "root.name" | "status.code")
+        || (key == "http.status_code" && want.parse::<i64>().is_ok())
+        || TEMPO_RESOURCE_SUBSTR.contains(&key)
+        || TEMPO_SPAN_SUBSTR.contains(&key))
+}
+
 impl SearchQuery {
     fn tag_matches(rs: &ResourceSpans, s: &Span, key: &str, want: &str) -> bool {
         let res = rs.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
@@ -176,10 +298,35 @@ impl SearchQuery {
         out
     }
 
-    /// Whether the trace meets the trace-level conditions.
-    pub fn trace_matches(&self, sum: &TraceSummary) -> bool {
-        !(self.min_trace_ns.is_some_and(|m| sum.duration_ns < m)
-            || self.max_trace_ns.is_some_and(|m| sum.duration_ns > m))
+    /// Whether one batch can belong to a trace meeting [`Self::trace_tags`]: it meets the first of them
+    /// (every matching trace has such a batch, so searching only these candidates loses nothing).
+    pub fn batch_may_match(&self, rs: &ResourceSpans) -> bool {
+        let Some((key, want)) = self.trace_tags.first() else {
+            return true;
+        };
+        if matches!(key.as_str(), "root.service.name" | "root.name") {
+            return true;
+        }
+        tempo_tag_holds(std::slice::from_ref(rs), ("", ""), key, want)
+    }
+
+    /// Whether the trace meets the trace-level conditions: durations and Tempo's legacy tags.
+    pub fn trace_matches(&self, sum: &TraceSummary, trace: &Trace) -> bool {
+        if self.min_trace_ns.is_some_and(|m| sum.duration_ns < m)
+            || self.max_trace_ns.is_some_and(|m| sum.duration_ns > m)
+        {
+            return false;
+        }
+        let root = (sum.root_service.as_str(), sum.root_name.as_str());
+        let mut generic = Vec::new();
+        for (k, v) in &self.trace_tags {
+            if is_tempo_generic(k, v) {
+                generic.push((k.as_str(), v.as_str()));
+            } else if !tempo_tag_holds(&trace.batches, root, k, v) {
+                return false;
+            }
+        }
+        generic.is_empty() || tempo_generic_hold(&trace.batches, &generic)
     }
 }
 
@@ -222,6 +369,143 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diamond_wire::proto::otlp::{AnyValue, KeyValue, Resource, ScopeSpans, Status, any_value::Value};
+
+    fn kv(k: &str, v: Value) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+        }
+    }
+
+    fn s(k: &str, v: &str) -> KeyValue {
+        kv(k, Value::StringValue(v.into()))
+    }
+
+    fn batch(res: Vec<KeyValue>, spans: Vec<Span>) -> ResourceSpans {
+        ResourceSpans {
+            resource: Some(Resource {
+                attributes: res,
+                dropped_attributes_count: 0,
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: None,
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }
+    }
+
+    fn sp(id: u8, parent: Option<u8>, name: &str, attrs: Vec<KeyValue>, status: i32) -> Span {
+        Span {
+            trace_id: vec![7; 16],
+            span_id: vec![id; 8],
+            parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+            name: name.into(),
+            start_time_unix_nano: 1_000 + u64::from(id),
+            end_time_unix_nano: 2_000,
+            attributes: attrs,
+            status: Some(Status {
+                message: String::new(),
+                code: status,
+            }),
+            ..Span::default()
+        }
+    }
+
+    /// A frontend root span calling a checkout service, whose span fails with HTTP 503.
+    fn trace() -> Trace {
+        Trace::new(
+            TraceId([7; 16]),
+            vec![
+                batch(
+                    vec![
+                        s("service.name", "frontend"),
+                        s("cluster", "eu-west-1"),
+                        s("team", "web"),
+                    ],
+                    vec![sp(
+                        1,
+                        None,
+                        "GET /cart",
+                        vec![s("http.method", "GET"), s("http.url", "/cart?id=3")],
+                        0,
+                    )],
+                ),
+                batch(
+                    vec![s("service.name", "checkout"), s("team", "payments")],
+                    vec![sp(
+                        2,
+                        Some(1),
+                        "charge card",
+                        vec![kv("http.status_code", Value::IntValue(503)), s("region", "eu")],
+                        2,
+                    )],
+                ),
+            ],
+        )
+    }
+
+    fn tempo(tags: &[(&str, &str)]) -> bool {
+        let t = trace();
+        let q = SearchQuery {
+            trace_tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..SearchQuery::default()
+        };
+        let sum = TraceSummary::of(&t, Vec::new());
+        let whole = q.trace_matches(&sum, &t);
+        // Every match must also be found by the per-batch candidate filter on some batch.
+        if whole {
+            assert!(t.batches.iter().any(|b| q.batch_may_match(b)), "{tags:?}");
+        }
+        whole
+    }
+
+    #[test]
+    fn tempo_legacy_tags_compare_as_tempo_does() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            // Well-known columns: substrings.
+            (&[("service.name", "check")], true),
+            (&[("service.name", "frontend")], true),
+            (&[("service.name", "billing")], false),
+            (&[("cluster", "west")], true),
+            (&[("name", "card")], true),
+            (&[("http.url", "cart?")], true),
+            (&[("http.method", "POST")], false),
+            (&[("root.service.name", "front")], true),
+            (&[("root.service.name", "checkout")], false),
+            (&[("root.name", "/cart")], true),
+            (&[("root.name", "charge")], false),
+            // Numbers and statuses: exact.
+            (&[("http.status_code", "503")], true),
+            (&[("http.status_code", "50")], false),
+            (&[("status.code", "error")], true),
+            (&[("status.code", "ok")], false),
+            (&[("status.code", "unset")], true),
+            // Generic attributes: exact, on the resource or a span of one batch.
+            (&[("team", "payments")], true),
+            (&[("team", "pay")], false),
+            (&[("region", "eu")], true),
+            (&[("team", "payments"), ("region", "eu")], true),
+            (&[("team", "web"), ("region", "eu")], false),
+            (&[("resource.team", "web")], true),
+            (&[("span.team", "web")], false),
+            // Each well-known condition may hold on a different span of the trace.
+            (
+                &[
+                    ("service.name", "frontend"),
+                    ("name", "charge"),
+                    ("http.status_code", "503"),
+                ],
+                true,
+            ),
+            (&[("service.name", "frontend"), ("name", "refund")], false),
+        ];
+        for (tags, want) in cases {
+            assert_eq!(tempo(tags), *want, "{tags:?}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -359,6 +359,26 @@ async fn jaeger_and_tempo_search() {
     let v = json_of(&b);
     assert_eq!(v["traces"][0]["rootServiceName"], "worker");
     assert_eq!(v["traces"][0]["traceID"], "03030303030303030303030303030303");
+    // As in Tempo, legacy tags compare well-known keys as substrings and other attributes exactly.
+    let (_, _, b) = call(&t.app, get_req("/api/search?tags=service.name%3Dwork", None)).await;
+    assert_eq!(
+        json_of(&b)["traces"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        json_of(&b)
+    );
+    let (_, _, b) = call(
+        &t.app,
+        get_req("/api/search?tags=name%3D%2Fs%20service.name%3Dap", None),
+    )
+    .await;
+    let v = json_of(&b);
+    assert_eq!(v["traces"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["traces"][0]["rootTraceName"], "GET /slow");
+    let (_, _, b) = call(&t.app, get_req("/api/search?tags=http.route%3D%2Fx", None)).await;
+    assert_eq!(json_of(&b)["traces"].as_array().map(Vec::len), Some(3));
+    let (_, _, b) = call(&t.app, get_req("/api/search?tags=http.route%3D%2F", None)).await;
+    assert_eq!(json_of(&b)["traces"].as_array().map(Vec::len), Some(0));
     let q = "%7Bresource.service.name%3D%22api%22%20%26%26%20status%3Derror%7D";
     let (_, _, b) = call(&t.app, get_req(&format!("/api/search?q={q}"), None)).await;
     let v = json_of(&b);

@@ -719,6 +719,9 @@ impl Store {
             budget -= u64::from(loc.len);
             result.inspected_bytes += u64::from(loc.len);
             let rs = decode_payload(&segment::read_record(&head_file, loc)?)?;
+            if !q.batch_may_match(&rs) {
+                continue;
+            }
             let m = q.matching_spans(&rs);
             if !m.is_empty() {
                 cands.push((*id, loc.start_ns, m));
@@ -745,6 +748,9 @@ impl Store {
                 let Ok(rs) = ResourceSpans::decode(&r.body[..]) else {
                     continue;
                 };
+                if !q.batch_may_match(&rs) {
+                    continue;
+                }
                 let m = q.matching_spans(&rs);
                 if !m.is_empty() {
                     cands.push((r.meta.trace_id, r.loc.start_ns, m));
@@ -776,7 +782,7 @@ impl Store {
             }
             let Some(trace) = self.trace(&id)? else { continue };
             let sum = TraceSummary::of(&trace, matched);
-            if q.trace_matches(&sum) {
+            if q.trace_matches(&sum, &trace) {
                 result.traces.push((sum, trace));
             }
         }
