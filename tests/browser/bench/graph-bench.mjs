@@ -49,12 +49,19 @@ try {
   const b = await launch({ width: 1600, height: 1000 });
   const url = `${srv.base}/graph?expr=bench_latency_seconds&start=${start}&end=${now}`;
   const firstRender = [];
+  const linkFetch = [];
   let probe;
   for (let r = 0; r < RUNS + 1; r++) {
     await b.page.goto(url);
     await b.page.waitForSelector('#graph[data-rendered]');
     const ms = await b.page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => ok(performance.now()))));
     if (r > 0) firstRender.push(ms); // the first load warms the server's caches and the browser's
+    // The links answer as the browser fetched it: bytes on the wire (gzip when the server compresses),
+    // bytes decoded, and its fetch duration.
+    const res = await b.page.evaluate(() => performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('/exemplars/links'))
+      .map((e) => ({ wire: e.encodedBodySize, body: e.decodedBodySize, ms: e.duration }))[0]);
+    if (r > 0 && res) linkFetch.push(res);
   }
   probe = await b.page.evaluate(() => document.querySelector('#graph').diamondProbe());
   await b.screenshot('bench-10k');
@@ -94,6 +101,10 @@ try {
 
   console.log(`server: ${process.env.DIAMOND_BIN ?? 'target/debug/diamond'}`);
   console.log(`exemplars: ${probe.stats.total} over ${SERIES} series; diamonds drawn ${probe.stats.drawn}, thinned ${probe.stats.thinned}`);
+  if (linkFetch.length) {
+    const l = linkFetch[0];
+    console.log(`links answer: ${(l.wire / 1e6).toFixed(2)} MB on the wire, ${(l.body / 1e6).toFixed(2)} MB decoded; fetch ${fmt(linkFetch.map((x) => x.ms))}`);
+  }
   console.log(`time to first render (navigation start to the frame after the chart is drawn): ${fmt(firstRender)}`);
   console.log(`hover latency in the page (mousemove to the next frame, tooltip filled): ${fmt(inPage.times)}`);
   console.log(`hover latency through Playwright (mouse.move to tooltip visible, includes CDP round trips): ${fmt(viaCdp)}`);
