@@ -30,6 +30,8 @@
 
 mod duration;
 pub mod file_sd;
+#[doc(hidden)]
+pub mod fuzzing;
 mod locate;
 mod output;
 mod raw;

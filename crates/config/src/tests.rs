@@ -462,3 +462,83 @@ storage:
         .to_string();
     assert!(e.starts_with("p.yml:3:"), "{e}");
 }
+
+/// Seeds for the fuzz body: configurations using most sections, which the mutations below damage.
+const FUZZ_SEEDS: [&str; 3] = [
+    "global:
+  scrape_interval: 15s
+  external_labels: {region: eu}
+storage:
+  exemplars: {max_exemplars: 5000, retention: 7d, seal_after: 30m}
+  tsdb: {out_of_order_time_window: 30m}
+scrape_configs:
+  - job_name: a
+    honor_labels: true
+    scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]
+    basic_auth: {username: u, password: p}
+    tls_config: {ca_file: /ca, insecure_skip_verify: true}
+    relabel_configs:
+      - {source_labels: [__address__], regex: '(.*):\\d+', target_label: host, replacement: '$1'}
+    metric_relabel_configs:
+      - {action: drop, source_labels: [__name__], regex: 'go_.*'}
+    static_configs:
+      - targets: ['a:1', 'b:2']
+        labels: {env: prod}
+    file_sd_configs:
+      - files: ['/tmp/sd/*.json']
+",
+    "trace_destinations:
+  - name: jaeger
+    kind: jaeger
+    url: http://jaeger:16686/trace/{trace_id}
+    label_names: [trace_id, traceID]
+  - name: tempo
+    kind: tempo
+    url: http://grafana:3000/explore?left={trace_id}
+    api_url: http://tempo:3200
+    timeout: 2s
+scrape_configs:
+  - job_name: b
+    authorization: {credentials: tok}
+    static_configs: [{targets: ['c:3']}]
+",
+    "[{\"targets\": [\"a:1\"], \"labels\": {\"job\": \"x\"}}]",
+];
+
+#[test]
+fn fuzz_body_seeds_parse_and_print_stably() {
+    assert!(crate::fuzzing::config_text(FUZZ_SEEDS[0].as_bytes()));
+    assert!(crate::fuzzing::config_text(FUZZ_SEEDS[1].as_bytes()));
+    assert!(!crate::fuzzing::config_text(b"scrape_configs: [{job_name: 1h: x}]"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 400, ..Default::default() })]
+    #[test]
+    fn fuzz_body_never_panics_on_damaged_configs(
+        seed in 0usize..FUZZ_SEEDS.len(),
+        edits in proptest::collection::vec(
+            (proptest::prelude::any::<u16>(), proptest::sample::select(b" :-\n'\"{}[],#0a&*!|>".to_vec()), 0usize..3),
+            1..4,
+        ),
+    ) {
+        let mut b = FUZZ_SEEDS[seed].as_bytes().to_vec();
+        for (at, byte, how) in edits {
+            let at = usize::from(at) % (b.len() + 1);
+            match how {
+                0 => b.insert(at, byte),
+                1 if at < b.len() => b[at] = byte,
+                _ => {
+                    let end = (at + 5).min(b.len());
+                    b.drain(at..end);
+                }
+            }
+        }
+        let _ = crate::fuzzing::config_text(&b);
+    }
+
+    #[test]
+    fn fuzz_body_never_panics_on_bytes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        let _ = crate::fuzzing::config_text(&b);
+    }
+}

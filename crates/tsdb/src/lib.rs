@@ -44,6 +44,8 @@ pub mod chunk;
 pub mod compact;
 mod db;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 pub mod index;
 mod querier;

@@ -143,3 +143,33 @@ proptest! {
         backfill_body(s.as_bytes());
     }
 }
+
+/// The block seed opens and reads: an empty overlay on each file changes nothing. Each matcher set of the
+/// body sees 100 samples minus the tombstoned ones (series 1 up to 20 s: two samples) where it matches.
+#[test]
+fn block_seed_opens_and_reads() {
+    for file in 0u8..4 {
+        let got = diamond_tsdb::fuzzing::block_files(&[(file << 2) | 1, 0, 0]);
+        assert!(got.is_some_and(|n| n > 0), "file {file}: {got:?}");
+    }
+    // A meta.json that is not JSON, and an index cut short, are refused.
+    assert_eq!(diamond_tsdb::fuzzing::block_files(&[0, b'x']), None);
+    assert_eq!(diamond_tsdb::fuzzing::block_files(&[(1 << 2) | 2, 10, 0]), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #[test]
+    fn block_files_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = diamond_tsdb::fuzzing::block_files(&data);
+    }
+
+    #[test]
+    fn block_files_overlaid_never_panic(file in 0u8..4, mode in 1u8..3, at in any::<u16>(),
+                                        patch in proptest::collection::vec(any::<u8>(), 0..8)) {
+        let mut data = vec![(file << 2) | mode];
+        data.extend_from_slice(&at.to_le_bytes());
+        data.extend_from_slice(&patch);
+        let _ = diamond_tsdb::fuzzing::block_files(&data);
+    }
+}
