@@ -10,23 +10,14 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use diamond_model::traceid::TraceId;
 use diamond_traces::search::SearchQuery;
 use diamond_traces::{Options, Store};
-use diamond_wire::proto::otlp::{
-    AnyValue, ExportTraceServiceRequest, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value,
-};
+use diamond_wire::proto::otlp::{ExportTraceServiceRequest, Span, Status};
 
 /// Spans per trace and traces per export request: a typical SDK batch of small request traces.
 const SPANS: usize = 8;
 const TRACES_PER_REQUEST: usize = 64;
 const BASE_NS: u64 = 1_700_000_000_000_000_000;
 
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-    }
-}
+use diamond_traces::attrs::string_kv as kv;
 
 fn trace_id(n: u64) -> [u8; 16] {
     // Spread like random IDs (the store's index and Bloom filters see realistic keys).
@@ -80,18 +71,10 @@ fn request(r: u64, now_ns: u64) -> ExportTraceServiceRequest {
         }
     }
     ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", "checkout"), kv("host.name", "node-7")],
-                dropped_attributes_count: 0,
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: None,
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
+        resource_spans: vec![diamond_traces::attrs::batch(
+            vec![kv("service.name", "checkout"), kv("host.name", "node-7")],
+            spans,
+        )],
     }
 }
 

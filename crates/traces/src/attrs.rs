@@ -17,6 +17,37 @@ pub fn value_string(v: &AnyValue) -> Option<String> {
     }
 }
 
+/// A string attribute.
+pub fn string_kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+    }
+}
+
+/// One batch: `spans` in one scope (none named) of a resource with these attributes, as an SDK sends
+/// a service's spans.
+pub fn batch(
+    resource: Vec<KeyValue>,
+    spans: Vec<diamond_wire::proto::otlp::Span>,
+) -> diamond_wire::proto::otlp::ResourceSpans {
+    use diamond_wire::proto::otlp::{ResourceSpans, ScopeSpans};
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: resource,
+            dropped_attributes_count: 0,
+        }),
+        scope_spans: vec![ScopeSpans {
+            scope: None,
+            spans,
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    }
+}
+
 /// The attribute's value as a string.
 pub fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref())

@@ -369,7 +369,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diamond_wire::proto::otlp::{AnyValue, KeyValue, Resource, ScopeSpans, Status, any_value::Value};
+    use diamond_wire::proto::otlp::{AnyValue, KeyValue, Status, any_value::Value};
 
     fn kv(k: &str, v: Value) -> KeyValue {
         KeyValue {
@@ -378,24 +378,9 @@ mod tests {
         }
     }
 
-    fn s(k: &str, v: &str) -> KeyValue {
-        kv(k, Value::StringValue(v.into()))
-    }
+    use crate::attrs::string_kv as s;
 
-    fn batch(res: Vec<KeyValue>, spans: Vec<Span>) -> ResourceSpans {
-        ResourceSpans {
-            resource: Some(Resource {
-                attributes: res,
-                dropped_attributes_count: 0,
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: None,
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }
-    }
+    use crate::attrs::batch;
 
     fn sp(id: u8, parent: Option<u8>, name: &str, attrs: Vec<KeyValue>, status: i32) -> Span {
         Span {

@@ -2,19 +2,10 @@
 
 use super::*;
 use axum::http::Request;
-use diamond_wire::proto::otlp::{
-    AnyValue, ExportTraceServiceRequest, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status, any_value,
-};
+use diamond_wire::proto::otlp::{ExportTraceServiceRequest, Span, Status};
 use tower::ServiceExt as _;
 
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-    }
-}
+use crate::attrs::string_kv as kv;
 
 fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, dur: u64) -> Span {
     Span {
@@ -32,18 +23,7 @@ fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, dur: u64)
 
 fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", service)],
-                dropped_attributes_count: 0,
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: None,
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
+        resource_spans: vec![crate::attrs::batch(vec![kv("service.name", service)], spans)],
     }
 }
 

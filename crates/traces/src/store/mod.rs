@@ -907,7 +907,6 @@ fn dedupe(batches: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diamond_wire::proto::otlp::{AnyValue, KeyValue, Resource, any_value};
 
     fn req(trace: u8, spans: u8, now: u64) -> ExportTraceServiceRequest {
         let spans = (1..=spans)
@@ -921,23 +920,10 @@ mod tests {
             })
             .collect();
         ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![KeyValue {
-                        key: "service.name".into(),
-                        value: Some(AnyValue {
-                            value: Some(any_value::Value::StringValue("svc".into())),
-                        }),
-                    }],
-                    dropped_attributes_count: 0,
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: None,
-                    spans,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
+            resource_spans: vec![crate::attrs::batch(
+                vec![crate::attrs::string_kv("service.name", "svc")],
+                spans,
+            )],
         }
     }
 
