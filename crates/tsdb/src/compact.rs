@@ -218,8 +218,9 @@ fn checkpoint_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
         }
     };
     let c = &db.block_counters;
-    let written = checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, exemplar_floor)
-        .and_then(|records| wal::write_checkpoint(db.wal_dir.as_ref(), n, &records).map(|()| records));
+    let written = wal::write_checkpoint_streamed(&db.wal_dir, n, |emit| {
+        checkpoint_records(&db.head, db.wal_dir.as_ref(), n, b, exemplar_floor, emit)
+    });
     let records = match written {
         Ok(r) => {
             c.checkpoints.fetch_add(1, Relaxed);
@@ -231,7 +232,7 @@ fn checkpoint_wal(db: &DbInner, b: Timestamp) -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    tracing::info!(segment = n, records = records.len(), "wal checkpoint written");
+    tracing::info!(segment = n, records, "wal checkpoint written");
     Ok(())
 }
 

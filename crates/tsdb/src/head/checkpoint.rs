@@ -11,34 +11,41 @@ use crate::wal::{self, SegmentReader};
 /// Records replacing the checkpoint (if any) and segments `..=upto`: a series record for every live
 /// series, the current metadata, then the samples with `t >= mint` of live series found in those files,
 /// and, when `exemplar_floor` is `Some(f)`, their exemplars with `ts >= f`; last, the head's tombstones of
-/// live series ending at or after `mint`.
+/// live series ending at or after `mint`. Each record goes to `out` as soon as it is encoded (the
+/// checkpoint writer streams them to its file), and the source files are read through `Dir::map`, so
+/// memory holds about one record at a time, not the checkpoint.
 pub(crate) fn checkpoint_records(
     head: &Head,
     dir: &dyn Dir,
     upto: u32,
     mint: Timestamp,
     exemplar_floor: Option<Timestamp>,
-) -> Result<Vec<Vec<u8>>, wal::Error> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut buf = vec![record::TYPE_SERIES];
+    out: &mut dyn FnMut(Vec<u8>) -> Result<(), wal::Error>,
+) -> Result<(), wal::Error> {
     {
         let mut series = Vec::new();
         head.for_each_series(|s| series.push(std::sync::Arc::clone(s)));
         series.sort_unstable_by_key(|s| s.sref);
-        let syms = head.symbols.read();
-        for s in &series {
-            record::encode_series_pairs(
-                u64::from(s.sref),
-                s.pairs().map(|(n, v)| (syms.get(n), syms.get(v))),
-                &mut buf,
-            );
-            if buf.len() > 1 << 20 {
-                out.push(std::mem::replace(&mut buf, vec![record::TYPE_SERIES]));
+        // The symbol table's lock is held while one record of about a MiB is encoded, then released
+        // while the record is written, so appends that add symbols wait at most that long.
+        let mut rest = &series[..];
+        while !rest.is_empty() {
+            let mut buf = vec![record::TYPE_SERIES];
+            let syms = head.symbols.read();
+            while let Some((s, tail)) = rest.split_first() {
+                record::encode_series_pairs(
+                    u64::from(s.sref),
+                    s.pairs().map(|(n, v)| (syms.get(n), syms.get(v))),
+                    &mut buf,
+                );
+                rest = tail;
+                if buf.len() > 1 << 20 {
+                    break;
+                }
             }
+            drop(syms);
+            out(buf)?;
         }
-    }
-    if buf.len() > 1 {
-        out.push(buf);
     }
     let meta: Vec<FamilyMetadata> = head
         .metadata
@@ -52,7 +59,7 @@ pub(crate) fn checkpoint_records(
     if !meta.is_empty() {
         let mut b = Vec::new();
         record::encode_metadata(&meta, &mut b);
-        out.push(b);
+        out(b)?;
     }
     let names = dir.list().map_err(|e| wal::Error::io("listing wal", e))?;
     let mut files: Vec<(u32, String)> = names
@@ -73,7 +80,7 @@ pub(crate) fn checkpoint_records(
     let live = |r: u64| head.series(r).is_some();
     for (idx, name) in files {
         let data = dir
-            .read(&name)
+            .map(&name)
             .map_err(|e| wal::Error::io(format!("reading {name}"), e))?;
         let mut rd = SegmentReader::new(&data, idx);
         // Damage here was already repaired (or reported) at open; stop at it as replay does.
@@ -84,7 +91,7 @@ pub(crate) fn checkpoint_records(
                     if !keep.is_empty() {
                         let mut b = Vec::new();
                         record::encode_samples(&keep, &mut b);
-                        out.push(b);
+                        out(b)?;
                     }
                 }
                 Ok(Some(Record::Exemplars(v))) if exemplar_floor.is_some() => {
@@ -96,7 +103,7 @@ pub(crate) fn checkpoint_records(
                     if !keep.is_empty() {
                         let mut b = Vec::new();
                         record::encode_exemplars(&keep, &mut b);
-                        out.push(b);
+                        out(b)?;
                     }
                 }
                 _ => {}
@@ -117,7 +124,7 @@ pub(crate) fn checkpoint_records(
     if !stones.is_empty() {
         let mut b = Vec::new();
         record::encode_tombstones(&stones, &mut b);
-        out.push(b);
+        out(b)?;
     }
-    Ok(out)
+    Ok(())
 }

@@ -22,6 +22,7 @@ mod reader;
 mod writer;
 
 use std::io;
+use std::sync::Arc;
 
 pub use reader::{ReplayOutcome, SegmentReader, replay};
 pub use writer::WalWriter;
@@ -95,30 +96,61 @@ pub fn parse_checkpoint_name(name: &str) -> Option<u32> {
     parse_segment_name(name.strip_prefix("checkpoint.")?)
 }
 
-/// Writes checkpoint `n` holding `records` (temp name, fsync, rename, directory fsync), then deletes
-/// segments up to `n` and older checkpoints. See docs/format/wal.md "Checkpoints".
-pub fn write_checkpoint(dir: &dyn crate::fs::Dir, n: u32, records: &[Vec<u8>]) -> Result<(), Error> {
-    // Encode in the page format through a writer over memory with one segment large enough for all.
-    let mem = crate::fs::MemDir::new();
-    let total: usize = records
-        .iter()
-        .map(|r| r.len() + HEADER_SIZE * (r.len() / PAGE_SIZE + 2))
-        .sum();
-    let size = total + 2 * PAGE_SIZE;
-    {
-        let mut w = WalWriter::create(std::sync::Arc::new(mem.clone()), 0, size)?;
-        for batch in records.chunks(1024) {
-            w.log(batch)?;
+/// Writes checkpoint `n` holding `records`; see [`write_checkpoint_streamed`].
+pub fn write_checkpoint(dir: &Arc<dyn crate::fs::Dir>, n: u32, records: &[Vec<u8>]) -> Result<(), Error> {
+    write_checkpoint_streamed(dir, n, |emit| {
+        for r in records {
+            emit(r.clone())?;
         }
-    }
-    let bytes = crate::fs::Dir::read(&mem, &segment_name(0)).map_err(|e| Error::io("encoding checkpoint", e))?;
+        Ok(())
+    })
+    .map(|_| ())
+}
+
+/// Writes checkpoint `n` with the records `fill` emits, streamed in the page format to a temporary name
+/// as they come (so a checkpoint never sits in memory whole), then fsync, rename, directory fsync, and
+/// only then deletes segments up to `n` and older checkpoints. Returns the number of records. On any
+/// failure the temporary file is removed and nothing else changes. See docs/format/wal.md "Checkpoints".
+pub fn write_checkpoint_streamed(
+    dir: &Arc<dyn crate::fs::Dir>,
+    n: u32,
+    fill: impl FnOnce(&mut dyn FnMut(Vec<u8>) -> Result<(), Error>) -> Result<(), Error>,
+) -> Result<u64, Error> {
     let name = checkpoint_name(n);
     let tmp = format!("{name}.tmp");
-    let mut f = dir.create(&tmp).map_err(|e| Error::io(format!("creating {tmp}"), e))?;
-    f.write_all(&bytes)
-        .map_err(|e| Error::io(format!("writing {tmp}"), e))?;
-    f.sync().map_err(|e| Error::io(format!("fsync {tmp}"), e))?;
-    drop(f);
+    let written = (|| -> Result<u64, Error> {
+        let mut w = WalWriter::create_single(Arc::clone(dir), &tmp)?;
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut count = 0u64;
+        {
+            let mut emit = |rec: Vec<u8>| -> Result<(), Error> {
+                count += 1;
+                batch_bytes += rec.len();
+                batch.push(rec);
+                // Flush every MiB or so: bounded memory, few writes.
+                if batch_bytes >= 1 << 20 || batch.len() >= 1024 {
+                    w.log(&batch)?;
+                    batch.clear();
+                    batch_bytes = 0;
+                }
+                Ok(())
+            };
+            fill(&mut emit)?;
+        }
+        if !batch.is_empty() {
+            w.log(&batch)?;
+        }
+        w.sync()?;
+        Ok(count)
+    })();
+    let count = match written {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dir.remove(&tmp);
+            return Err(e);
+        }
+    };
     dir.rename(&tmp, &name)
         .map_err(|e| Error::io(format!("renaming {tmp}"), e))?;
     dir.sync_dir().map_err(|e| Error::io("syncing wal directory", e))?;
@@ -130,7 +162,7 @@ pub fn write_checkpoint(dir: &dyn crate::fs::Dir, n: u32, records: &[Vec<u8>]) -
         }
     }
     dir.sync_dir().map_err(|e| Error::io("syncing wal directory", e))?;
-    Ok(())
+    Ok(count)
 }
 
 /// Sorted segment indexes found in `dir`.
@@ -143,4 +175,69 @@ pub fn list_segments(dir: &dyn crate::fs::Dir) -> Result<Vec<u32>, Error> {
         .collect();
     v.sort_unstable();
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{Dir, MemDir};
+
+    fn wal_with_segments(n: u32) -> (MemDir, Arc<dyn Dir>) {
+        let mem = MemDir::new();
+        for i in 0..=n {
+            mem.put(&segment_name(i), Vec::new());
+        }
+        let dir: Arc<dyn Dir> = Arc::new(mem.clone());
+        (mem, dir)
+    }
+
+    /// Streamed records read back in order, across pages (records larger than a page too), and the
+    /// checkpoint replaces the segments it covers.
+    #[test]
+    fn streamed_checkpoint_reads_back_and_replaces_segments() {
+        let (mem, dir) = wal_with_segments(3);
+        let records: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| {
+                let len = if i % 500 == 7 {
+                    3 * PAGE_SIZE + 11
+                } else {
+                    (i % 97) as usize + 1
+                };
+                (0..len).map(|k| (i as usize + k) as u8).collect()
+            })
+            .collect();
+        let count = write_checkpoint_streamed(&dir, 2, |emit| {
+            for r in &records {
+                emit(r.clone())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(count, 3000);
+        let mut names = mem.list().unwrap();
+        names.sort();
+        assert_eq!(names, vec![segment_name(3), checkpoint_name(2)]);
+        let data = mem.read(&checkpoint_name(2)).unwrap();
+        let mut rd = SegmentReader::new(&data, 0);
+        let mut got = Vec::new();
+        while let Some(r) = rd.next_record().unwrap() {
+            got.push(r.into_owned());
+        }
+        assert_eq!(got, records);
+    }
+
+    /// A failure while the records are produced leaves no checkpoint, no temporary file, and every
+    /// segment in place.
+    #[test]
+    fn failed_checkpoint_changes_nothing() {
+        let (mem, dir) = wal_with_segments(2);
+        let r = write_checkpoint_streamed(&dir, 2, |emit| {
+            emit(vec![1, 2, 3])?;
+            Err(Error::Poisoned("reading a source segment failed".into()))
+        });
+        assert!(matches!(r, Err(Error::Poisoned(_))), "{r:?}");
+        let mut names = mem.list().unwrap();
+        names.sort();
+        assert_eq!(names, (0..=2).map(segment_name).collect::<Vec<_>>());
+    }
 }

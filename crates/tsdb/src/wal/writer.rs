@@ -11,6 +11,8 @@ pub struct WalWriter {
     dir: Arc<dyn Dir>,
     file: Box<dyn File>,
     segment: u32,
+    /// The active file's name, for errors.
+    name: String,
     /// Bytes written to the active segment.
     seg_off: usize,
     seg_size: usize,
@@ -39,8 +41,30 @@ impl WalWriter {
             dir,
             file,
             segment,
+            name: format!("segment {segment}"),
             seg_off: 0,
             seg_size,
+            buf: Vec::new(),
+            dirty: false,
+            poisoned: None,
+            segments_created: 1,
+            bytes_written: 0,
+            fsyncs: 0,
+        })
+    }
+
+    /// A writer of the page format onto the one file `name` (created or truncated), which it never
+    /// rotates: a checkpoint being written, streamed rather than built in memory.
+    pub(crate) fn create_single(dir: Arc<dyn Dir>, name: &str) -> Result<WalWriter, Error> {
+        let file = dir.create(name).map_err(|e| Error::io(format!("creating {name}"), e))?;
+        Ok(WalWriter {
+            dir,
+            file,
+            segment: 0,
+            name: name.to_owned(),
+            seg_off: 0,
+            // Never full: `log` rotates only when a record does not fit.
+            seg_size: (usize::MAX / 4) / PAGE_SIZE * PAGE_SIZE,
             buf: Vec::new(),
             dirty: false,
             poisoned: None,
@@ -137,10 +161,10 @@ impl WalWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let segment = self.segment;
+        let name = &self.name;
         self.file
             .write_all(&self.buf)
-            .map_err(|e| Error::io(format!("writing segment {segment}"), e))?;
+            .map_err(|e| Error::io(format!("writing {name}"), e))?;
         self.seg_off += self.buf.len();
         self.bytes_written += self.buf.len() as u64;
         self.buf.clear();
@@ -172,6 +196,7 @@ impl WalWriter {
             .map_err(|e| Error::io(format!("creating segment {next}"), e))?;
         self.dir.sync_dir().map_err(|e| Error::io("syncing wal directory", e))?;
         self.segment = next;
+        self.name = format!("segment {next}");
         self.seg_off = 0;
         self.segments_created += 1;
         Ok(())
@@ -181,10 +206,8 @@ impl WalWriter {
         if !self.dirty {
             return Ok(());
         }
-        let segment = self.segment;
-        self.file
-            .sync()
-            .map_err(|e| Error::io(format!("fsyncing segment {segment}"), e))?;
+        let name = &self.name;
+        self.file.sync().map_err(|e| Error::io(format!("fsyncing {name}"), e))?;
         self.dirty = false;
         self.fsyncs += 1;
         Ok(())
