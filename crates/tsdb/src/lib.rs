@@ -47,6 +47,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 mod head;
+mod mem;
 pub mod index;
 mod querier;
 pub mod record;
