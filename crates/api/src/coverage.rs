@@ -38,6 +38,68 @@ fn labels_json(l: &Labels) -> Value {
     )
 }
 
+/// Why a series without exemplars has none, where Diamond can tell: its target's exposition format, or a
+/// metric type (or a histogram's or counter's non-bucket series) that the client libraries and OpenMetrics
+/// 1.0 never attach exemplars to (`../shared/docs/exemplar-facts.md` §2). `None`: no known reason.
+struct Reasons {
+    /// (job, instance) → the content type of a target whose last scrape was not OpenMetrics.
+    classic_targets: std::collections::HashMap<(String, String), String>,
+    /// Metric family → type, from metadata.
+    types: std::collections::HashMap<String, diamond_model::MetricType>,
+}
+
+impl Reasons {
+    fn new(targets: &Value, metadata: Vec<(String, diamond_model::Metadata)>) -> Reasons {
+        let mut classic_targets = std::collections::HashMap::new();
+        for t in targets["activeTargets"].as_array().into_iter().flatten() {
+            let ct = t["contentType"].as_str().unwrap_or("");
+            if t["openMetrics"].as_bool() == Some(false) && !ct.is_empty() {
+                let l = &t["labels"];
+                let key = (
+                    l["job"].as_str().unwrap_or("").to_owned(),
+                    l["instance"].as_str().unwrap_or("").to_owned(),
+                );
+                classic_targets.insert(key, ct.to_owned());
+            }
+        }
+        let types = metadata.into_iter().map(|(f, m)| (f, m.metric_type)).collect();
+        Reasons { classic_targets, types }
+    }
+
+    fn of(&self, l: &Labels) -> Option<String> {
+        use diamond_model::MetricType as T;
+        let key = (
+            l.get("job").unwrap_or("").to_owned(),
+            l.get("instance").unwrap_or("").to_owned(),
+        );
+        if let Some(ct) = self.classic_targets.get(&key) {
+            return Some(format!(
+                "target serves classic text ({ct}), which cannot carry exemplars; it did not answer in OpenMetrics"
+            ));
+        }
+        let name = l.metric_name()?;
+        // The family: the name itself (classic text types `x_total`), else without its suffix.
+        let (family_type, suffix) = std::iter::once((name, ""))
+            .chain(
+                ["_total", "_bucket", "_sum", "_count", "_created", "_info"]
+                    .iter()
+                    .filter_map(|suf| name.strip_suffix(suf).map(|f| (f, *suf))),
+            )
+            .find_map(|(f, suf)| self.types.get(f).map(|t| (*t, suf)))?;
+        let only =
+            "client libraries and OpenMetrics 1.0 attach exemplars only to counter _total and histogram _bucket series";
+        match (family_type, suffix) {
+            (T::Gauge | T::Summary | T::Info | T::StateSet, _) => {
+                Some(format!("a {} metric: {only}", family_type.as_str()))
+            }
+            (T::Histogram | T::GaugeHistogram, "_sum" | "_count" | "_created") | (T::Counter, "_created") => {
+                Some(format!("a {} series of a {}: {only}", suffix, family_type.as_str()))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Row<'a> {
     with: u64,
@@ -90,10 +152,15 @@ pub(crate) async fn handler(State(state): State<Arc<ApiState>>, p: Params) -> Re
             }
         }
         let disabled = cov.stats.max == 0;
-        let reason = if disabled {
-            "exemplar storage is disabled (storage.exemplars.max_exemplars is 0 or less)"
-        } else {
-            "no exemplars received"
+        let reasons = (!metric.is_empty()).then(|| Reasons::new(&backend.targets(), backend.metadata()));
+        let reason = |l: &Labels| -> String {
+            if disabled {
+                return "exemplar storage is disabled (storage.exemplars.max_exemplars is 0 or less)".to_owned();
+            }
+            reasons
+                .as_ref()
+                .and_then(|r| r.of(l))
+                .unwrap_or_else(|| "no exemplars received".to_owned())
         };
         let metrics: Vec<Value> = rows
             .into_iter()
@@ -115,7 +182,7 @@ pub(crate) async fn handler(State(state): State<Arc<ApiState>>, p: Params) -> Re
                             Some(s) => json!({"labels": labels_json(l), "exemplars": s.exemplars,
                                 "oldest": secs(s.oldest), "newest": secs(s.newest), "reason": null}),
                             None => json!({"labels": labels_json(l), "exemplars": 0,
-                                "oldest": null, "newest": null, "reason": reason}),
+                                "oldest": null, "newest": null, "reason": reason(l)}),
                         })
                         .collect();
                     row["series"] = Value::Array(series);

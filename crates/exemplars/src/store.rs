@@ -59,6 +59,32 @@ pub struct FairStore {
     segments: RwLock<Vec<Segment>>,
     /// Exemplars taken out of memory by a flush whose segment is being written (still answered by queries).
     pending: RwLock<Vec<(Labels, Vec<Exemplar>)>>,
+    /// Per-series totals of the sealed segments, for [`ExemplarStore::series_summary`].
+    disk_summary: parking_lot::Mutex<DiskSummary>,
+}
+
+/// Per-series totals (count, oldest, newest) of the sealed segments with these sequence numbers. Sealing
+/// appends segments, so a summary is brought up to date by reading only the new ones; when retention
+/// removes one, the totals are rebuilt from the remaining segments. One entry per series that has
+/// exemplars on disk, so it is bounded as the store's series are, not by what the segments hold.
+#[derive(Default)]
+struct DiskSummary {
+    seqs: Vec<u64>,
+    series: std::collections::BTreeMap<Labels, (u64, Timestamp, Timestamp)>,
+}
+
+fn add_to_summary(
+    into: &mut std::collections::BTreeMap<Labels, (u64, Timestamp, Timestamp)>,
+    labels: &Labels,
+    ex: &[Exemplar],
+) {
+    let (Some(first), Some(last)) = (ex.iter().map(|e| e.ts).min(), ex.iter().map(|e| e.ts).max()) else {
+        return;
+    };
+    let e = into.entry(labels.clone()).or_insert((0, first, last));
+    e.0 += ex.len() as u64;
+    e.1 = e.1.min(first);
+    e.2 = e.2.max(last);
 }
 
 impl FairStore {
@@ -72,6 +98,7 @@ impl FairStore {
             seal_age_ms: AtomicI64::new(DEFAULT_SEAL_AGE_MS),
             segments: RwLock::new(Vec::new()),
             pending: RwLock::new(Vec::new()),
+            disk_summary: parking_lot::Mutex::new(DiskSummary::default()),
         }
     }
 
@@ -278,21 +305,55 @@ impl ExemplarStore for FairStore {
         }
     }
 
+    /// Memory, the segment being sealed and the sealed segments together, so "how far back" covers what
+    /// `query_exemplars` can return, not only what is still in memory.
     fn series_summary(&self) -> Vec<SeriesSummary> {
-        let g = self.mem.read();
-        let mut out: Vec<SeriesSummary> = g
-            .live()
-            .filter_map(|s| {
-                Some(SeriesSummary {
-                    labels: s.labels.clone(),
-                    exemplars: s.ex.len() as u64,
-                    oldest: s.ex.first()?.ts(),
-                    newest: s.ex.last()?.ts(),
+        let mut totals: std::collections::BTreeMap<Labels, (u64, Timestamp, Timestamp)> = {
+            let g = self.mem.read();
+            g.live()
+                .filter_map(|s| {
+                    Some((
+                        s.labels.clone(),
+                        (s.ex.len() as u64, s.ex.first()?.ts(), s.ex.last()?.ts()),
+                    ))
                 })
+                .collect()
+        };
+        // As in `select`: `pending` and `segments` together, so a sealing flush counts once.
+        let segments: Vec<Segment> = {
+            let pending = self.pending.read();
+            for (labels, ex) in pending.iter() {
+                add_to_summary(&mut totals, labels, ex);
+            }
+            self.segments.read().clone()
+        };
+        let seqs: Vec<u64> = segments.iter().map(|g| g.header.seq).collect();
+        let mut disk = self.disk_summary.lock();
+        if !seqs.starts_with(&disk.seqs) {
+            *disk = DiskSummary::default();
+        }
+        for g in &segments[disk.seqs.len()..] {
+            for (labels, ex) in read_segment(g) {
+                add_to_summary(&mut disk.series, &labels, &ex);
+            }
+        }
+        disk.seqs = seqs;
+        for (labels, &(n, lo, hi)) in &disk.series {
+            let e = totals.entry(labels.clone()).or_insert((0, lo, hi));
+            e.0 += n;
+            e.1 = e.1.min(lo);
+            e.2 = e.2.max(hi);
+        }
+        drop(disk);
+        totals
+            .into_iter()
+            .map(|(labels, (exemplars, oldest, newest))| SeriesSummary {
+                labels,
+                exemplars,
+                oldest,
+                newest,
             })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+            .collect()
     }
 
     fn flush(&self) -> std::io::Result<bool> {

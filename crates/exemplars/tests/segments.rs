@@ -68,6 +68,20 @@ fn memory_stays_bounded_while_disk_keeps_everything() {
     assert!(st.disk_segments >= 15, "{st:?}");
     assert!(st.disk_bytes > 0);
     assert_eq!(count(&store, i64::MIN, i64::MAX), 1200);
+    // Coverage counts what is on disk too: each series back to its first minute.
+    let want = |i: u64| (series(i), 600, 5, 599 * MIN + 5);
+    let summary = |store: &FairStore| -> Vec<(Labels, u64, i64, i64)> {
+        store
+            .series_summary()
+            .into_iter()
+            .map(|s| (s.labels, s.exemplars, s.oldest, s.newest))
+            .collect()
+    };
+    assert_eq!(summary(&store), vec![want(0), want(1)]);
+    // Again from the cached disk totals, after one more exemplar and a sealing flush.
+    store.append(1, &series(0), &ex(600 * MIN + 5, 600.0)).unwrap();
+    assert!(store.flush().unwrap());
+    assert_eq!(summary(&store)[0], (series(0), 601, 5, 600 * MIN + 5));
     // A range inside old segments only.
     assert_eq!(count(&store, 60 * MIN, 120 * MIN - 1), 120);
     let one = store.select(
@@ -90,7 +104,8 @@ fn memory_stays_bounded_while_disk_keeps_everything() {
     drop(store);
 
     let store = FairStore::open(&dir, 400, 0).unwrap();
-    assert_eq!(count(&store, i64::MIN, i64::MAX), 1200, "after reopen");
+    assert_eq!(count(&store, i64::MIN, i64::MAX), 1201, "after reopen");
+    assert_eq!(summary(&store)[1], want(1), "after reopen");
     assert!(store.stats().stored <= 2 * 62);
     // Sealed windows take no more exemplars (a WAL replay of sealed ones is refused, not doubled).
     assert_eq!(store.append(1, &series(0), &ex(5, 0.0)), Err(ExemplarError::OutOfOrder));
@@ -155,6 +170,12 @@ fn retention_deletes_segments_and_a_corrupt_one_is_set_aside() {
     );
     assert!(st.expired_total > 0);
     assert_eq!(st.expired_total + held, 8 * 60);
+    // Coverage after retention removed segments matches what queries return.
+    let cov = store.series_summary();
+    assert_eq!(
+        (cov.len(), cov[0].exemplars, cov[0].oldest, cov[0].newest),
+        (1, held, oldest, newest)
+    );
     let segs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

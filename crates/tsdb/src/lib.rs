@@ -47,8 +47,8 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 mod head;
-mod mem;
 pub mod index;
+mod mem;
 mod querier;
 pub mod record;
 pub mod tombstones;

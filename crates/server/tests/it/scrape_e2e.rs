@@ -95,6 +95,21 @@ fn openmetrics_exemplars_are_scraped_and_served() {
     ] {
         assert!(names.contains(&want), "missing {want} in {names:?}");
     }
+
+    // Coverage says why a series has no exemplars: a gauge, a histogram's _count.
+    for (metric, why) in [
+        ("app_inflight", "a gauge metric"),
+        ("app_request_duration_seconds_count", "a _count series of a histogram"),
+    ] {
+        let c = d.get_json(&format!("/api/diamond/v1/exemplars/coverage?metric={metric}"));
+        let series = c["metrics"][0]["series"].as_array().unwrap_or_else(|| panic!("{c}"));
+        assert!(!series.is_empty(), "{c}");
+        for s in series {
+            assert_eq!(s["exemplars"], 0, "{s}");
+            let reason = s["reason"].as_str().unwrap_or("");
+            assert!(reason.starts_with(why), "{metric}: {reason}");
+        }
+    }
 }
 
 #[test]
@@ -127,4 +142,11 @@ fn a_target_answering_classic_text_is_flagged() {
         enc("app_requests_total")
     ));
     assert_eq!(ex, serde_json::json!([]), "classic text carries no exemplars");
+    // And the coverage view names the target's format as the reason.
+    let c = d.get_json(&format!(
+        "/api/diamond/v1/exemplars/coverage?metric={}",
+        enc("app_requests_total")
+    ));
+    let reason = c["metrics"][0]["series"][0]["reason"].as_str().unwrap_or("").to_owned();
+    assert!(reason.starts_with("target serves classic text (text/plain"), "{c}");
 }
