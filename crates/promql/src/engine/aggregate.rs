@@ -1,6 +1,7 @@
 //! Aggregation operators (`sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar`, `quantile`,
 //! `topk`, `bottomk`, `count_values`, `limitk`, `limit_ratio`), step by step, grouped by `by`/`without`.
 
+use crate::parser::Anchor;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -128,11 +129,17 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
                 }
                 if !(-1.0..=1.0).contains(&r) {
                     let capped = r.clamp(-1.0, 1.0);
-                    ev.warn(format!(
-                        "ratio value should be between -1 and 1, got {}, capping to {}",
-                        go_float(r),
-                        go_float(capped)
-                    ));
+                    ev.warn(
+                        format!(
+                            "ratio value should be between -1 and 1, got {}, capping to {}",
+                            go_float(r),
+                            go_float(capped)
+                        ),
+                        Anchor::AggParam {
+                            op: "limit_ratio",
+                            number: Some(r),
+                        },
+                    );
                     r = capped;
                 }
                 step.into_iter()
@@ -157,7 +164,13 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
             _ => {
                 let q = scalar_param(i);
                 if op == "quantile" && !(0.0..=1.0).contains(&q) {
-                    ev.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
+                    ev.warn(
+                        format!("quantile value should be between 0 and 1, got {}", go_float(q)),
+                        Anchor::AggParam {
+                            op: "quantile",
+                            number: Some(q),
+                        },
+                    );
                 }
                 simple(&op, step, &mut keys, q)?
             }

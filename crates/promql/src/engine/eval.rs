@@ -6,6 +6,7 @@
 //! range node yields each series' buffered points once plus the window of every step, so functions over
 //! ranges slice the buffer instead of re-reading storage.
 
+use crate::parser::Anchor;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -166,8 +167,9 @@ pub(crate) struct Evaluator<'a> {
     pub end: i64,
     cancel: &'a CancelToken,
     deadline: Instant,
-    warnings: Vec<String>,
-    infos: Vec<String>,
+    /// Annotations (deduplicated by text) with where they belong in the query text.
+    warnings: Vec<(String, Option<Anchor>)>,
+    infos: Vec<(String, Option<Anchor>)>,
     pub stats: QueryStats,
     cur_samples: usize,
     /// The time range every selector of the query reads within (Prometheus's FindMinMaxTime), over which
@@ -222,6 +224,7 @@ pub(crate) fn run(
     instant: bool,
     cancel: &CancelToken,
     began: Instant,
+    text: &str,
 ) -> Result<QueryResult, Error> {
     let mut ts = Vec::new();
     if instant || step <= 0 {
@@ -278,8 +281,8 @@ pub(crate) fn run(
     };
     Ok(QueryResult {
         value,
-        warnings: ev.warnings,
-        infos: ev.infos,
+        warnings: crate::parser::position_annotations(text, ev.warnings),
+        infos: crate::parser::position_annotations(text, ev.infos),
         stats: ev.stats,
     })
 }
@@ -552,19 +555,19 @@ impl Evaluator<'_> {
         (0..steps).map(|_| Vec::with_capacity(cap)).collect()
     }
 
-    /// Records a `PromQL warning:` annotation (deduplicated).
-    pub(crate) fn warn(&mut self, msg: String) {
+    /// Records a `PromQL warning:` annotation (deduplicated) about the node `at` names.
+    pub(crate) fn warn(&mut self, msg: String, at: Anchor) {
         let m = format!("PromQL warning: {msg}");
-        if !self.warnings.contains(&m) {
-            self.warnings.push(m);
+        if !self.warnings.iter().any(|(w, _)| *w == m) {
+            self.warnings.push((m, Some(at)));
         }
     }
 
-    /// Records a `PromQL info:` annotation (deduplicated).
-    pub(crate) fn info(&mut self, msg: String) {
+    /// Records a `PromQL info:` annotation (deduplicated) about the node `at` names.
+    pub(crate) fn info(&mut self, msg: String, at: Anchor) {
         let m = format!("PromQL info: {msg}");
-        if !self.infos.contains(&m) {
-            self.infos.push(m);
+        if !self.infos.iter().any(|(w, _)| *w == m) {
+            self.infos.push((m, Some(at)));
         }
     }
 

@@ -235,7 +235,7 @@ impl Engine {
     ) -> Result<QueryResult, Error> {
         let began = Instant::now();
         let parsed = self.prepare(expr)?;
-        on_deep_stack(|| eval::run(q, &self.opts, &parsed, ts_ms, ts_ms, 0, true, cancel, began))
+        on_deep_stack(|| eval::run(q, &self.opts, &parsed, ts_ms, ts_ms, 0, true, cancel, began, expr))
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` (inclusive) and returns a matrix.
@@ -270,7 +270,11 @@ impl Engine {
                 }
             )));
         }
-        on_deep_stack(|| eval::run(q, &self.opts, &parsed, start_ms, end_ms, step_ms, false, cancel, began))
+        on_deep_stack(|| {
+            eval::run(
+                q, &self.opts, &parsed, start_ms, end_ms, step_ms, false, cancel, began, expr,
+            )
+        })
     }
 
     /// Parses and checks feature gates.

@@ -112,7 +112,9 @@ fn rate_of_non_counter_name_gives_info() {
         .unwrap();
     assert_eq!(
         r.infos,
-        vec![r#"PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "reqs""#]
+        vec![
+            r#"PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "reqs" (1:6)"#
+        ]
     );
     let Value::Vector(v) = r.value else {
         panic!("vector expected")
@@ -121,6 +123,53 @@ fn rate_of_non_counter_name_gives_info() {
     assert!(
         v.iter()
             .all(|s| (s.v - 1.0 / 15.0).abs() < 1e-9 && s.labels.metric_name().is_none())
+    );
+}
+
+/// Annotations end in the ` (line:col)` of the argument or parameter they are about, as Prometheus 3.5's
+/// API prints them (each expected text was read off the reference binary for the same query shape).
+#[test]
+fn annotations_carry_the_position_of_their_argument() {
+    let db = db();
+    for i in 0..3 {
+        let l = Labels::from_pairs(&[("__name__", "lat_bucket"), ("le", ["0.1", "1", "+Inf"][i])]);
+        let pts: Vec<(i64, f64)> = (0..100).map(|k| (k * 15_000, (k * (i as i64 + 1)) as f64)).collect();
+        db.add(l, &pts);
+    }
+    let q = |e: &str| engine().instant_query(&db, e, 600_000, &CancelToken::new()).unwrap();
+    let info = |m: &str, pos: &str| {
+        format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"{m}\" ({pos})"
+        )
+    };
+    assert_eq!(q("\n  rate(reqs[1m])").infos, vec![info("reqs", "2:8")]);
+    assert_eq!(q("sum(rate(reqs[1m]))").infos, vec![info("reqs", "1:10")]);
+    // Two calls: each annotation at its own call's argument.
+    assert_eq!(
+        q("rate(lat_bucket[1m]) + on() group_left sum(increase(reqs[1m]))").infos,
+        vec![info("reqs", "1:53")]
+    );
+    assert_eq!(
+        q("quantile(2, reqs)").warnings,
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)"]
+    );
+    assert_eq!(
+        q("quantile(0.5, reqs) or quantile(-1, reqs)").warnings,
+        vec!["PromQL warning: quantile value should be between 0 and 1, got -1 (1:33)"]
+    );
+    assert_eq!(
+        q("histogram_quantile(1.5, rate(lat_bucket[1m]))").warnings,
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:20)"]
+    );
+    assert_eq!(
+        q("quantile_over_time(7, reqs[1m])").warnings,
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 7 (1:20)"]
+    );
+    assert_eq!(
+        q(r#"histogram_quantile(0.5, label_replace(reqs, "le", "x", "", ""))"#).warnings,
+        vec![
+            r#"PromQL warning: bucket label "le" is missing or has a malformed value of "x" for metric name "reqs" (1:25)"#
+        ]
     );
 }
 

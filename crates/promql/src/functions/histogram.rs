@@ -1,5 +1,6 @@
 //! `histogram_quantile` and `histogram_fraction` over classic (`le`-labelled) bucket series.
 
+use crate::parser::Anchor;
 use std::sync::Arc;
 
 use diamond_model::{Labels, parse_value};
@@ -25,6 +26,8 @@ type BucketOf = Result<(Arc<Labels>, f64), String>;
 /// Dispatches histogram_quantile / histogram_fraction.
 pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
     let n_scalars = if name == "histogram_quantile" { 1 } else { 2 };
+    // The buckets argument, where Prometheus places the bucket annotations.
+    let buckets_arg = n_scalars;
     let params: Vec<Vec<f64>> = (0..n_scalars)
         .map(|i| scalar_arg(&vals, i).map(<[f64]>::to_vec))
         .collect::<Result<_, _>>()?;
@@ -40,7 +43,15 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
         if name == "histogram_quantile" {
             let q = params[0][i];
             if !(0.0..=1.0).contains(&q) && !step.is_empty() {
-                ev.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
+                ev.warn(
+                    format!("quantile value should be between 0 and 1, got {}", go_float(q)),
+                    Anchor::CallArg {
+                        func: name.to_owned(),
+                        arg: 0,
+                        metric: None,
+                        number: Some(q),
+                    },
+                );
             }
         }
         // Group buckets by the series labels without `le`, keeping first-seen order.
@@ -67,7 +78,15 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
             let (key, upper) = match &entry.1 {
                 Ok((k, u)) => (k, *u),
                 Err(msg) => {
-                    ev.warn(msg.clone());
+                    ev.warn(
+                        msg.clone(),
+                        Anchor::CallArg {
+                            func: name.to_owned(),
+                            arg: buckets_arg,
+                            metric: s.labels.metric_name().map(str::to_owned),
+                            number: None,
+                        },
+                    );
                     continue;
                 }
             };
@@ -87,12 +106,20 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
             let v = if name == "histogram_quantile" {
                 let (v, forced) = bucket_quantile(params[0][i], &mut buckets);
                 if forced {
-                    ev.info(format!(
-                        "input to histogram_quantile needed to be fixed for monotonicity (see \
-                         https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
-                         for metric name {:?}",
-                        key.metric_name().unwrap_or("")
-                    ));
+                    ev.info(
+                        format!(
+                            "input to histogram_quantile needed to be fixed for monotonicity (see \
+                             https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
+                             for metric name {:?}",
+                            key.metric_name().unwrap_or("")
+                        ),
+                        Anchor::CallArg {
+                            func: name.to_owned(),
+                            arg: buckets_arg,
+                            metric: key.metric_name().map(str::to_owned),
+                            number: None,
+                        },
+                    );
                 }
                 v
             } else {

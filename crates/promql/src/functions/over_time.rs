@@ -1,6 +1,7 @@
 //! Functions over a range window of each series: `*_over_time`, `changes`, `resets` and
 //! `double_exponential_smoothing`.
 
+use crate::parser::Anchor;
 use std::sync::Arc;
 
 use super::{matrix_arg, scalar_arg};
@@ -25,7 +26,15 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
     if name == "quantile_over_time" {
         for &q in params[0] {
             if !(0.0..=1.0).contains(&q) {
-                ev.warn(format!("quantile value should be between 0 and 1, got {}", go_float(q)));
+                ev.warn(
+                    format!("quantile value should be between 0 and 1, got {}", go_float(q)),
+                    Anchor::CallArg {
+                        func: "quantile_over_time".to_owned(),
+                        arg: 0,
+                        metric: None,
+                        number: Some(q),
+                    },
+                );
             }
         }
     }

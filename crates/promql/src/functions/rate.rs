@@ -1,6 +1,7 @@
 //! The rate family: `rate`, `increase`, `delta` (extrapolated to the window edges as Prometheus does),
 //! `irate`, `idelta` (last two samples), `deriv` and `predict_linear` (least-squares regression).
 
+use crate::parser::Anchor;
 use std::sync::Arc;
 
 use super::{matrix_arg, scalar_arg};
@@ -10,6 +11,7 @@ use crate::engine::eval::{Evaluator, Matrix, Sample, Val, WindowCursor};
 
 /// Dispatches one rate-family function.
 pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
+    let func_name = name;
     matrix_arg(&vals, 0)?;
     // Taken by value, so that each series' buffer is freed as soon as its values are computed.
     let Val::Matrix(m) = std::mem::replace(&mut vals[0], Val::Scalar(Vec::new())) else {
@@ -93,9 +95,15 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
                     .iter()
                     .any(|s| name.ends_with(s))
             {
-                ev.info(format!(
-                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-                ));
+                ev.info(
+                    format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"),
+                    Anchor::CallArg {
+                        func: func_name.to_owned(),
+                        arg: 0,
+                        metric: Some(name.to_owned()),
+                        number: None,
+                    },
+                );
             }
         }
     }

@@ -548,6 +548,7 @@ enum Kind {
         args: Vec<usize>,
     },
     Aggregate {
+        op: String,
         param: Option<usize>,
         expr: usize,
     },
@@ -904,7 +905,7 @@ impl<'a> Parser<'a> {
         Ok(self.push(Node {
             start,
             ty: Ty::Vector,
-            kind: Kind::Aggregate { param, expr },
+            kind: Kind::Aggregate { op: name, param, expr },
         }))
     }
 
@@ -1461,7 +1462,7 @@ impl Tree {
                 {
                     return Some(n.start);
                 }
-                Kind::Aggregate { param, expr } => {
+                Kind::Aggregate { param, expr, .. } => {
                     if msg.contains("in aggregation parameter")
                         && let Some(p) = param
                     {
@@ -1506,6 +1507,57 @@ impl Tree {
         }
         let _ = &self.src;
         None
+    }
+}
+
+impl Tree {
+    /// Where argument `arg` of a call to `func` starts, for an annotation about it (Prometheus places
+    /// annotations at the argument's position). Among several such calls, the first whose argument text
+    /// names `metric`, or is the literal `number`, wins; else the first in the text.
+    pub(crate) fn locate_arg(
+        &self,
+        func: &str,
+        arg: usize,
+        metric: Option<&str>,
+        number: Option<f64>,
+    ) -> Option<usize> {
+        let cands = self.nodes.iter().filter_map(|n| match &n.kind {
+            Kind::Call { name, args } if name == func => args.get(arg).copied(),
+            _ => None,
+        });
+        self.best(cands, metric, number)
+    }
+
+    /// Where the parameter of an aggregation `op` starts (see [`Tree::locate_arg`]).
+    pub(crate) fn locate_param(&self, op: &str, number: Option<f64>) -> Option<usize> {
+        let cands = self.nodes.iter().filter_map(|n| match &n.kind {
+            Kind::Aggregate { op: o, param, .. } if o == op => *param,
+            _ => None,
+        });
+        self.best(cands, None, number)
+    }
+
+    fn best(&self, cands: impl Iterator<Item = usize>, metric: Option<&str>, number: Option<f64>) -> Option<usize> {
+        let cands: Vec<usize> = cands.collect();
+        let names = |i: usize, m: &str| {
+            let t = &self.src[self.nodes[i].start..];
+            let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+            (t.starts_with(m) && !t[m.len()..].starts_with(ident)) || t.contains(&format!("\"{m}\""))
+        };
+        let hit = cands.iter().copied().find(|&i| {
+            metric.is_some_and(|m| names(i, m))
+                || number.is_some_and(
+                    |v| matches!(self.nodes[i].kind, Kind::Number(x) if x == v || (x.is_nan() && v.is_nan())),
+                )
+        });
+        let i = hit.or(cands.first().copied())?;
+        // Prometheus evaluates a subquery argument into a stand-in selector without a position, so an
+        // annotation about that argument is placed at offset 0 (`1:1`), as the reference binary prints.
+        Some(if matches!(self.nodes[i].kind, Kind::Subquery { .. }) {
+            0
+        } else {
+            self.nodes[i].start
+        })
     }
 }
 

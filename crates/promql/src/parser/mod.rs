@@ -191,6 +191,54 @@ fn parse_on_this_thread(expr: &str) -> Result<Expr, ParseError> {
 const BAD_BYTE_BASE: u32 = 0xF700;
 
 /// Whether `c` stands for a byte of invalid UTF-8 written in a string literal (see [`repair_invalid_utf8`]).
+/// Where an annotation of the evaluator belongs in the query text.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Anchor {
+    /// Argument `arg` of a call to `func`; `metric` / `number` pick among several such calls.
+    CallArg {
+        func: String,
+        arg: usize,
+        metric: Option<String>,
+        number: Option<f64>,
+    },
+    /// The parameter of aggregation `op`.
+    AggParam { op: &'static str, number: Option<f64> },
+}
+
+/// Appends Prometheus's ` (line:col)` to each annotation whose anchor the query text places (as the
+/// HTTP API of Prometheus 3.x prints them: the start of the argument or parameter the annotation is
+/// about, the column a byte offset within the line plus one); others keep their text.
+pub(crate) fn position_annotations(query: &str, annotations: Vec<(String, Option<Anchor>)>) -> Vec<String> {
+    if annotations.iter().all(|(_, a)| a.is_none()) {
+        return annotations.into_iter().map(|(m, _)| m).collect();
+    }
+    let tree = match diagnose::diagnose(query) {
+        diagnose::Diagnosis::Parsed(t) => Some(t),
+        diagnose::Diagnosis::Error(_) => None,
+    };
+    annotations
+        .into_iter()
+        .map(|(msg, anchor)| {
+            let pos = tree.as_ref().zip(anchor.as_ref()).and_then(|(t, a)| match a {
+                Anchor::CallArg {
+                    func,
+                    arg,
+                    metric,
+                    number,
+                } => t.locate_arg(func, *arg, metric.as_deref(), *number),
+                Anchor::AggParam { op, number } => t.locate_param(op, *number),
+            });
+            match pos {
+                Some(p) => {
+                    let (line, col) = diagnose::line_col(query, p);
+                    format!("{msg} ({line}:{col})")
+                }
+                None => msg,
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn is_bad_byte(c: char) -> bool {
     (BAD_BYTE_BASE + 0x80..=BAD_BYTE_BASE + 0xFF).contains(&u32::from(c))
 }

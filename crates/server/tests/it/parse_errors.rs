@@ -53,3 +53,48 @@ fn query_errors_match_the_reference_prometheus() {
         differ.join("\n")
     );
 }
+
+/// Warnings and infos, with Prometheus 3.5's ` (line:col)` suffix, on queries that need no data (so both
+/// servers answer from the same nothing): the `warnings` and `infos` arrays must be identical.
+#[test]
+fn annotations_match_the_reference_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("diamond.yml");
+    std::fs::write(&cfg, "scrape_configs: []\n").unwrap();
+    let d = Diamond::start(&dir.path().join("data"), &[&format!("--config.file={}", cfg.display())]);
+    let p = RefPrometheus::start("scrape_configs: []\n", &[]);
+    let queries = [
+        "quantile(2, vector(1))",
+        "quantile(0.5, vector(1)) or\n  quantile(-1, vector(2))",
+        r#"histogram_quantile(1.5, label_replace(vector(1), "le", "1", "", ""))"#,
+        r#"histogram_quantile(0.5, label_replace(vector(1), "le", "x", "", ""))"#,
+        "quantile_over_time(7, vector(1)[1m:15s])",
+        r#"rate(label_replace(vector(1), "__name__", "foo", "", "")[5m:1m])"#,
+        "sum(\n  increase(label_replace(vector(1), \"__name__\", \"bar\", \"\", \"\")[5m:1m]))",
+        r#"rate(label_replace(vector(1), "__name__", "a", "", "")[5m:1m]) + on() rate(label_replace(vector(1), "__name__", "b", "", "")[5m:1m])"#,
+    ];
+    let annotations = |base: &str, q: &str| -> (serde_json::Value, serde_json::Value) {
+        let url = format!("http://{base}/api/v1/query?time=600&query={}", enc(q));
+        let v: serde_json::Value = crate::harness::client()
+            .get(&url)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert_eq!(v["status"], "success", "{q}: {v}");
+        (v["warnings"].clone(), v["infos"].clone())
+    };
+    let mut nonempty = 0;
+    for q in queries {
+        let want = annotations(&p.addr, q);
+        let got = annotations(&d.addr, q);
+        assert_eq!(got, want, "annotations of {q:?}");
+        if !want.0.is_null() || !want.1.is_null() {
+            nonempty += 1;
+        }
+    }
+    assert_eq!(
+        nonempty,
+        queries.len(),
+        "every query here has an annotation on the reference"
+    );
+}
