@@ -33,7 +33,7 @@ pub(crate) mod aggregate;
 mod binary;
 pub(crate) mod eval;
 pub(crate) mod hash;
-mod selector;
+pub(crate) mod selector;
 
 use std::fmt;
 use std::sync::Arc;

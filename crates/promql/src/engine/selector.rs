@@ -119,7 +119,7 @@ fn decode(s: &Series, mint: i64, maxt: i64, keep_stale: bool, capacity: usize) -
 }
 
 /// Reads a selector through its own querier (the fallback when it lies outside the query's read range).
-fn load_uncached(
+pub(crate) fn load_uncached(
     ev: &mut Evaluator<'_>,
     sets: &[Vec<Matcher>],
     mint: i64,

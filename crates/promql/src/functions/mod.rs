@@ -5,6 +5,7 @@
 //! functions, timestamp). [`call`] evaluates the arguments and dispatches by name.
 
 pub(crate) mod histogram;
+pub(crate) mod info;
 pub(crate) mod label;
 pub(crate) mod math;
 pub(crate) mod over_time;
@@ -25,6 +26,16 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
     if name == "timestamp" {
         return time::timestamp(ev, args.first().copied(), ts);
+    }
+    if name == "info" {
+        // The second argument is a label selector, not a vector to evaluate.
+        let Some(first) = args.first() else {
+            return Err(Error::bad_data(
+                "expected at least 1 argument(s) in call to \"info\", got 0",
+            ));
+        };
+        let v = ev.eval(first, ts)?;
+        return info::call(ev, &args, vector_arg(vec![v], 0)?, ts);
     }
     let mut vals = Vec::with_capacity(args.len());
     for a in &args {
@@ -115,12 +126,6 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
             ))
         }
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; ts.len()])),
-        "info" => {
-            // info() enriches series with target_info labels; without identifying labels to join on it
-            // returns its input unchanged, which is what we do for now.
-            let v = vector_arg(vals, 0)?;
-            Ok(Val::Vector(v))
-        }
         _ => math::call(ev, name, vals, ts),
     }
 }

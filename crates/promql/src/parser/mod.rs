@@ -184,7 +184,82 @@ fn parse_on_this_thread(expr: &str) -> Result<Expr, ParseError> {
     {
         return Ok(e);
     }
+    if first.is_err()
+        && let Some(marked) = mark_info_selectors(expr)
+        && let Ok(e) = parse_raw(&marked)
+    {
+        return Ok(e);
+    }
     first
+}
+
+/// The label name [`mark_info_selectors`] adds; `info()` ignores matchers on it.
+pub(crate) const INFO_SELECTOR_MARK: &str = "__diamond_info_selector__";
+
+/// `info()`'s second argument is a label selector, which Prometheus accepts with only empty-matching
+/// matchers (`info(x, {region!="eu"})`), while promql-parser refuses such a vector selector. Gives the
+/// text with a matcher on [`INFO_SELECTOR_MARK`] added to every `{…}` that is the second argument of an
+/// `info(` call (so it parses), or `None` when there is none.
+fn mark_info_selectors(expr: &str) -> Option<String> {
+    if !expr.contains("info") {
+        return None;
+    }
+    let b = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len() + 64);
+    let mut last = 0;
+    let mut quote: Option<u8> = None;
+    // Open parentheses: whether each belongs to `info(` and how many top-level commas it has seen.
+    let mut stack: Vec<(bool, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' && q != b'`' {
+                i += 2;
+                continue;
+            }
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' | b'\'' | b'`' => quote = Some(c),
+            b'(' => {
+                let head = expr[..i].trim_end();
+                let is_info = head.ends_with("info")
+                    && !head[..head.len() - 4]
+                        .ends_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':');
+                stack.push((is_info, 0));
+            }
+            b')' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+            }
+            b'{' if stack.last().is_some_and(|&(info, commas)| info && commas == 1)
+                && expr[..i].trim_end().ends_with(',') =>
+            {
+                out.push_str(&expr[last..=i]);
+                out.push_str(INFO_SELECTOR_MARK);
+                out.push_str("=\"1\"");
+                last = i + 1;
+                if !expr[i + 1..].trim_start().starts_with('}') {
+                    out.push(',');
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (last > 0).then(|| {
+        out.push_str(&expr[last..]);
+        out
+    })
 }
 
 /// First of the private-use characters that stand for bytes of invalid UTF-8 (U+F700 + byte).
@@ -675,6 +750,25 @@ pub(crate) fn walk(expr: &Expr, f: &mut dyn FnMut(&VectorSelector)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_label_selectors_are_marked_only_in_info() {
+        let m = |q: &str| mark_info_selectors(q);
+        assert_eq!(
+            m(r#"info(x, {region!="eu"})"#).as_deref(),
+            Some(r#"info(x, {__diamond_info_selector__="1",region!="eu"})"#)
+        );
+        assert_eq!(
+            m(r#"sum(info(rate(x[5m]), {a=""})) + info(y, {})"#).as_deref(),
+            Some(
+                r#"sum(info(rate(x[5m]), {__diamond_info_selector__="1",a=""})) + info(y, {__diamond_info_selector__="1"})"#
+            )
+        );
+        assert_eq!(m(r#"build_info(x, {a=""})"#), None);
+        assert_eq!(m(r#"info({a="x"})"#), None);
+        assert_eq!(m(r#"label_replace(x, "d", "info(x, {", "", "")"#), None);
+        assert!(parse(r#"info(x, {region!="eu"})"#).is_ok());
+    }
 
     #[test]
     fn extracts_every_selector() {

@@ -35,6 +35,7 @@ mod exemplar_store;
 mod go_client;
 mod harness;
 mod parse_errors;
+mod promql_info;
 mod reload;
 mod scrape_e2e;
 mod trace_links;
