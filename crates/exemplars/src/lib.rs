@@ -107,6 +107,22 @@ pub trait ExemplarStore: Send + Sync {
     /// never fail a scrape or a write request because of them.
     fn append(&self, sref: SeriesRef, series: &Labels, e: &Exemplar) -> Result<(), ExemplarError>;
 
+    /// Appends `items` in order, as [`ExemplarStore::append`] would one by one, and answers one result per
+    /// item. `labels(i)` gives the series labels of `items[i]`; a store calls it only when it needs them (the
+    /// fair store: when it holds no series for that ref), so a caller that must build labels pays only for
+    /// new series. The default appends one by one.
+    fn append_batch(
+        &self,
+        items: &[(SeriesRef, &Exemplar)],
+        labels: &dyn Fn(usize) -> Labels,
+    ) -> Vec<Result<(), ExemplarError>> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, &(sref, e))| self.append(sref, &labels(i), e))
+            .collect()
+    }
+
     /// Exemplars with `start <= ts <= end` of every series that matches *any* of the matcher sets (each set
     /// ANDed), sorted by series labels; an empty vector when nothing matches.
     fn select(&self, start: Timestamp, end: Timestamp, matcher_sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars>;
