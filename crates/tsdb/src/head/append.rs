@@ -115,17 +115,21 @@ impl Appender for HeadAppender {
     }
 
     fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError> {
+        self.append_exemplar_owned(sref, labels, e.clone())
+    }
+
+    fn append_exemplar_owned(&mut self, sref: SeriesRef, labels: &Labels, e: Exemplar) -> Result<(), AppendError> {
         self.db.check_writable()?;
         // Stateless checks now; the store's order and duplicate checks run at commit, in WAL order.
         // Not `ExemplarStore::stats()`: a store may compute it by walking every series.
         if self.db.exemplars_max.load(Ordering::Relaxed) == 0 {
             return Err(AppendError::Exemplar(ExemplarError::Disabled));
         }
-        diamond_exemplars::validate(e).map_err(AppendError::Exemplar)?;
+        diamond_exemplars::validate(&e).map_err(AppendError::Exemplar)?;
         let series = self
             .lookup_existing(sref, labels)
             .ok_or(AppendError::Exemplar(ExemplarError::UnknownSeries))?;
-        self.exemplars.push((series, e.clone()));
+        self.exemplars.push((series, e));
         Ok(())
     }
 
