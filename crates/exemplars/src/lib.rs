@@ -161,8 +161,38 @@ pub trait ExemplarStore: Send + Sync {
 
 /// Prometheus's validation that does not depend on stored state: the 128-rune label limit.
 pub fn validate(e: &Exemplar) -> Result<(), ExemplarError> {
-    if e.labels.rune_count() > EXEMPLAR_MAX_LABEL_SET_RUNES {
+    // A rune is at least one byte: a set of at most 128 bytes needs no counting (the common case).
+    let bytes: usize = e.labels.iter().map(|l| l.name.len() + l.value.len()).sum();
+    if bytes > EXEMPLAR_MAX_LABEL_SET_RUNES && e.labels.rune_count() > EXEMPLAR_MAX_LABEL_SET_RUNES {
         return Err(ExemplarError::LabelLength);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(name: &str, value: &str) -> Exemplar {
+        Exemplar {
+            labels: Labels::from_pairs(&[(name, value)]),
+            value: 1.0,
+            ts: 1,
+            has_ts: true,
+        }
+    }
+
+    /// The limit counts runes (names and values), not bytes: multi-byte sets over 128 bytes may pass.
+    #[test]
+    fn label_limit_counts_runes() {
+        let n = "trace_id".chars().count();
+        let ascii_ok = ex("trace_id", &"a".repeat(128 - n));
+        let ascii_long = ex("trace_id", &"a".repeat(129 - n));
+        let wide_ok = ex("trace_id", &"é".repeat(128 - n)); // 2 bytes each: 248 bytes, 128 runes
+        let wide_long = ex("trace_id", &"é".repeat(129 - n));
+        assert_eq!(validate(&ascii_ok), Ok(()));
+        assert_eq!(validate(&ascii_long), Err(ExemplarError::LabelLength));
+        assert_eq!(validate(&wide_ok), Ok(()));
+        assert_eq!(validate(&wide_long), Err(ExemplarError::LabelLength));
+    }
 }
