@@ -364,7 +364,9 @@ fn append(state: &ApiState, batch: WriteBatch, version: RemoteWriteVersion) -> R
 /// Appends a (decompressed) 1.0 body through the series cache; the same outcome as decoding it with
 /// `decode_remote_write_v1` and calling [`append`].
 fn append_v1(state: &ApiState, raw: &[u8]) -> Result<Written, Failure> {
-    let req = diamond_wire::decode_remote_write_v1_raw(raw).map_err(Failure::Wire)?;
+    let mut req = diamond_wire::decode_remote_write_v1_raw(raw).map_err(Failure::Wire)?;
+    // Moved to the appender, not copied; `exemplars[i]` belongs to the request's i-th series.
+    let mut exemplars = req.take_exemplars();
     let stats = &state.remote_write;
     let mut app = state.backend.appender();
     let mut written = Written {
@@ -381,13 +383,13 @@ fn append_v1(state: &ApiState, raw: &[u8]) -> Result<Written, Failure> {
     let no_labels = Labels::default();
     let mut invalid = 0u64;
     let mut histograms = 0u64;
-    let mut series = req.series();
-    while let Some(s) = series.next() {
+    let mut series = req.series().zip(exemplars.iter_mut());
+    while let Some((s, s_exemplars)) = series.next() {
         let key = s.label_key().map(SeriesKey::of);
         // The cache serves series with samples only: without one to resolve the ref in this transaction,
         // exemplars would go to the appender by a ref it may not know.
         let hint = match key {
-            Some(k) if !s.samples().is_empty() && s.exemplars().is_empty() => state.series_cache.get(k),
+            Some(k) if !s.samples().is_empty() && s_exemplars.is_empty() => state.series_cache.get(k),
             _ => None,
         };
         let mut labels = None;
@@ -426,7 +428,7 @@ fn append_v1(state: &ApiState, raw: &[u8]) -> Result<Written, Failure> {
                 Err(e) => {
                     app.rollback();
                     // Count the invalid series of the rest of the request too, as decoding it all first does.
-                    invalid += series.filter(|s| !is_known_valid(state, s)).count() as u64;
+                    invalid += series.filter(|(s, _)| !is_known_valid(state, s)).count() as u64;
                     stats.invalid_series.fetch_add(invalid, Ordering::Relaxed);
                     stats.histograms_dropped.fetch_add(histograms, Ordering::Relaxed);
                     return Err(Failure::Append(e));
@@ -436,10 +438,10 @@ fn append_v1(state: &ApiState, raw: &[u8]) -> Result<Written, Failure> {
         if let (Some(k), Some(_), true) = (key, &labels, sref != 0) {
             state.series_cache.insert(k, sref);
         }
-        if !s.exemplars().is_empty() {
+        if !s_exemplars.is_empty() {
             let l = labels.as_ref().unwrap_or(&no_labels);
-            for e in s.exemplars() {
-                match app.append_exemplar(sref, l, e) {
+            for e in std::mem::take(s_exemplars) {
+                match app.append_exemplar_owned(sref, l, e) {
                     Ok(()) => written.exemplars += 1,
                     // Exemplar storage errors never fail the request (as Prometheus): counted only.
                     Err(_) => {
@@ -655,6 +657,60 @@ mod tests {
         assert_eq!(append_v1(&st, &body(4_000, &["a", "b"])).ok().unwrap().samples, 2);
         assert_eq!(stored(&store)[1].1, vec![1_000, 2_000, 3_000, 4_000]);
         assert_eq!(refs.by_ref.load(Ordering::Relaxed), 4);
+    }
+
+    /// Exemplars moved out of the request reach the appender with their own series, in order, and a series
+    /// without any keeps none (`take_exemplars` is indexed like `series()`, also past an invalid series).
+    #[test]
+    fn exemplars_go_to_their_series() {
+        let (st, store, _) = state();
+        let ex = |trace: &str, ts: i64| Exemplar {
+            labels: Labels::from_pairs(&[("trace_id", trace)]),
+            value: ts as f64,
+            ts,
+            has_ts: true,
+        };
+        let series = [("bad", 1), ("a", 2), ("none", 0), ("b", 3)]
+            .iter()
+            .map(|&(job, n)| TimeSeries {
+                labels: if job == "bad" {
+                    Labels::from_pairs(&[("job", job)])
+                } else {
+                    Labels::from_pairs(&[("__name__", "m"), ("job", job)])
+                },
+                samples: vec![Sample { t: 1_000, v: 1.0 }],
+                exemplars: (0..n).map(|k| ex(&format!("{job}{k}"), 1_000 + k)).collect(),
+                ..Default::default()
+            })
+            .collect();
+        let raw = diamond_wire::encode_remote_write_v1(&WriteBatch {
+            series,
+            ..Default::default()
+        });
+        let w = append_v1(&st, &raw).ok().unwrap();
+        assert_eq!((w.samples, w.exemplars), (3, 5));
+        let got: Vec<(String, Vec<String>)> = store
+            .exemplars(i64::MIN, i64::MAX, &[vec![Matcher::equal("__name__", "m")]])
+            .into_iter()
+            .map(|(l, es)| {
+                let traces = es
+                    .iter()
+                    .map(|e| e.labels.get("trace_id").unwrap_or("").to_owned())
+                    .collect();
+                (l.to_string(), traces)
+            })
+            .collect();
+        let want = vec![
+            (
+                r#"{__name__="m", job="a"}"#.to_owned(),
+                vec!["a0".to_owned(), "a1".to_owned()],
+            ),
+            (
+                r#"{__name__="m", job="b"}"#.to_owned(),
+                vec!["b0".to_owned(), "b1".to_owned(), "b2".to_owned()],
+            ),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -54,26 +54,40 @@ pub(crate) fn no_content() -> Response {
 /// `<`, `>`, `&`, U+2028 and U+2029 are escaped as `\u003c`… so answers are byte-identical to Prometheus's.
 pub(crate) fn push_json_str(buf: &mut String, s: &str) {
     buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            '<' => buf.push_str("\\u003c"),
-            '>' => buf.push_str("\\u003e"),
-            '&' => buf.push_str("\\u0026"),
-            '\u{2028}' => buf.push_str("\\u2028"),
-            '\u{2029}' => buf.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => {
-                use std::fmt::Write;
-                let _ = write!(buf, "\\u{:04x}", c as u32);
-            }
-            c => buf.push(c),
-        }
+    // Runs of characters that need no escape are copied whole. Every byte that may start one that does is
+    // ASCII or 0xE2 (the lead byte of U+2028/U+2029), so it is always a character boundary.
+    let mut rest = s;
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| b < 0x20 || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xE2))
+    {
+        buf.push_str(&rest[..i]);
+        let Some(c) = rest[i..].chars().next() else { break };
+        push_json_char(buf, c);
+        rest = &rest[i + c.len_utf8()..];
     }
+    buf.push_str(rest);
     buf.push('"');
+}
+
+fn push_json_char(buf: &mut String, c: char) {
+    match c {
+        '"' => buf.push_str("\\\""),
+        '\\' => buf.push_str("\\\\"),
+        '\n' => buf.push_str("\\n"),
+        '\r' => buf.push_str("\\r"),
+        '\t' => buf.push_str("\\t"),
+        '<' => buf.push_str("\\u003c"),
+        '>' => buf.push_str("\\u003e"),
+        '&' => buf.push_str("\\u0026"),
+        '\u{2028}' => buf.push_str("\\u2028"),
+        '\u{2029}' => buf.push_str("\\u2029"),
+        c if (c as u32) < 0x20 => {
+            use std::fmt::Write;
+            let _ = write!(buf, "\\u{:04x}", c as u32);
+        }
+        c => buf.push(c),
+    }
 }
 
 /// Appends a label set as a JSON object with keys in label order.
@@ -143,5 +157,55 @@ mod tests {
         let mut b = String::new();
         push_json_str(&mut b, "a<b>&\"\\\n\u{1}\u{2028}é");
         assert_eq!(b, r#""a\u003cb\u003e\u0026\"\\\n\u0001\u2028é""#);
+    }
+
+    /// The run-copying escaper writes what escaping character by character writes, for any string
+    /// (including other characters with lead byte 0xE2, such as '€' and U+2027, which pass through).
+    #[test]
+    fn escaping_matches_per_character() {
+        let pieces = [
+            "a",
+            "é",
+            "€",
+            "\u{2027}",
+            "\u{2028}",
+            "\u{2029}",
+            "\u{202a}",
+            "<",
+            ">",
+            "&",
+            "\"",
+            "\\",
+            "\n",
+            "\r",
+            "\t",
+            "\u{0}",
+            "\u{1f}",
+            " ",
+            "\u{7f}",
+            "日本",
+            "🦀",
+            "trace_id",
+            "4bf92f3577b34da6",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..2000 {
+            let mut s = String::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(pieces[(x % pieces.len() as u64) as usize]);
+            }
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut want = String::from("\"");
+            for c in s.chars() {
+                push_json_char(&mut want, c);
+            }
+            want.push('"');
+            let mut got = String::new();
+            push_json_str(&mut got, &s);
+            assert_eq!(got, want, "escaping {s:?}");
+        }
     }
 }

@@ -62,6 +62,15 @@ impl Series {
 
     /// The window holding minute `m`, or where a new one goes.
     fn find_win(&self, m: i64) -> Result<usize, usize> {
+        // Most exemplars land in the newest window or just after it.
+        if let Some(last) = self.wins.last() {
+            if last.contains(m) {
+                return Ok(self.wins.len() - 1);
+            }
+            if i64::from(last.start) <= m {
+                return Err(self.wins.len());
+            }
+        }
         let idx = self.wins.partition_point(|w| i64::from(w.start) <= m);
         if idx > 0 && self.wins[idx - 1].contains(m) {
             Ok(idx - 1)
@@ -240,13 +249,15 @@ impl Mem {
         self.free.push(sid);
     }
 
-    fn lookup_or_create(&mut self, sref: Option<SeriesRef>, labels: &Labels) -> u32 {
+    /// The series for `sref`, else for the labels (`labels` is called only when `sref` is unknown).
+    fn lookup_or_create(&mut self, sref: Option<SeriesRef>, labels: impl FnOnce() -> Labels) -> u32 {
         if let Some(r) = sref
             && let Some(&sid) = self.by_ref.get(&r)
         {
             return sid;
         }
-        if let Some(&sid) = self.by_labels.get(labels) {
+        let labels = labels();
+        if let Some(&sid) = self.by_labels.get(&labels) {
             if let Some(r) = sref {
                 let s = self.get_mut(sid);
                 let old = s.sref.replace(r);
@@ -257,19 +268,10 @@ impl Mem {
             }
             return sid;
         }
-        let s = Series {
-            labels: labels.clone(),
-            sref,
-            ex: Vec::new(),
-            wins: Vec::new(),
-        };
         let sid = match self.free.pop() {
-            Some(i) => {
-                self.series[i as usize] = Some(s);
-                i
-            }
+            Some(i) => i,
             None => {
-                self.series.push(Some(s));
+                self.series.push(None);
                 (self.series.len() - 1) as u32
             }
         };
@@ -280,6 +282,12 @@ impl Mem {
         if let Some(name) = labels.metric_name() {
             self.by_name.entry(name.to_owned()).or_default().push(sid);
         }
+        self.series[sid as usize] = Some(Series {
+            labels,
+            sref,
+            ex: Vec::new(),
+            wins: Vec::new(),
+        });
         sid
     }
 
@@ -288,6 +296,17 @@ impl Mem {
         &mut self,
         sref: Option<SeriesRef>,
         labels: &Labels,
+        e: &Exemplar,
+        retention_ms: i64,
+    ) -> Result<(), ExemplarError> {
+        self.append_with(sref, || labels.clone(), e, retention_ms)
+    }
+
+    /// [`Mem::append`] with the series' labels computed only when `sref` names no series held.
+    pub(crate) fn append_with(
+        &mut self,
+        sref: Option<SeriesRef>,
+        labels: impl FnOnce() -> Labels,
         e: &Exemplar,
         retention_ms: i64,
     ) -> Result<(), ExemplarError> {
@@ -311,8 +330,14 @@ impl Mem {
             self.counters.duplicate += 1;
             return Err(ExemplarError::Duplicate);
         }
-        let lo = s.ex.partition_point(|p| p.ts() < e.ts);
-        let hi = s.ex.partition_point(|p| p.ts() <= e.ts);
+        // Most exemplars are newer than every one held: then the equal-timestamp range is empty at the end.
+        let (lo, hi) = match s.ex.last() {
+            Some(last) if last.ts() < e.ts => (s.ex.len(), s.ex.len()),
+            _ => (
+                s.ex.partition_point(|p| p.ts() < e.ts),
+                s.ex.partition_point(|p| p.ts() <= e.ts),
+            ),
+        };
         if s.ex[lo..hi].iter().any(|p| p.identical(e, &self.overflow)) {
             self.counters.duplicate += 1;
             return Err(ExemplarError::Duplicate);

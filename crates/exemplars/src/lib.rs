@@ -107,6 +107,22 @@ pub trait ExemplarStore: Send + Sync {
     /// never fail a scrape or a write request because of them.
     fn append(&self, sref: SeriesRef, series: &Labels, e: &Exemplar) -> Result<(), ExemplarError>;
 
+    /// Appends `items` in order, as [`ExemplarStore::append`] would one by one, and answers one result per
+    /// item. `labels(i)` gives the series labels of `items[i]`; a store calls it only when it needs them (the
+    /// fair store: when it holds no series for that ref), so a caller that must build labels pays only for
+    /// new series. The default appends one by one.
+    fn append_batch(
+        &self,
+        items: &[(SeriesRef, &Exemplar)],
+        labels: &dyn Fn(usize) -> Labels,
+    ) -> Vec<Result<(), ExemplarError>> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, &(sref, e))| self.append(sref, &labels(i), e))
+            .collect()
+    }
+
     /// Exemplars with `start <= ts <= end` of every series that matches *any* of the matcher sets (each set
     /// ANDed), sorted by series labels; an empty vector when nothing matches.
     fn select(&self, start: Timestamp, end: Timestamp, matcher_sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars>;
@@ -145,8 +161,38 @@ pub trait ExemplarStore: Send + Sync {
 
 /// Prometheus's validation that does not depend on stored state: the 128-rune label limit.
 pub fn validate(e: &Exemplar) -> Result<(), ExemplarError> {
-    if e.labels.rune_count() > EXEMPLAR_MAX_LABEL_SET_RUNES {
+    // A rune is at least one byte: a set of at most 128 bytes needs no counting (the common case).
+    let bytes: usize = e.labels.iter().map(|l| l.name.len() + l.value.len()).sum();
+    if bytes > EXEMPLAR_MAX_LABEL_SET_RUNES && e.labels.rune_count() > EXEMPLAR_MAX_LABEL_SET_RUNES {
         return Err(ExemplarError::LabelLength);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(name: &str, value: &str) -> Exemplar {
+        Exemplar {
+            labels: Labels::from_pairs(&[(name, value)]),
+            value: 1.0,
+            ts: 1,
+            has_ts: true,
+        }
+    }
+
+    /// The limit counts runes (names and values), not bytes: multi-byte sets over 128 bytes may pass.
+    #[test]
+    fn label_limit_counts_runes() {
+        let n = "trace_id".chars().count();
+        let ascii_ok = ex("trace_id", &"a".repeat(128 - n));
+        let ascii_long = ex("trace_id", &"a".repeat(129 - n));
+        let wide_ok = ex("trace_id", &"é".repeat(128 - n)); // 2 bytes each: 248 bytes, 128 runes
+        let wide_long = ex("trace_id", &"é".repeat(129 - n));
+        assert_eq!(validate(&ascii_ok), Ok(()));
+        assert_eq!(validate(&ascii_long), Err(ExemplarError::LabelLength));
+        assert_eq!(validate(&wide_ok), Ok(()));
+        assert_eq!(validate(&wide_long), Err(ExemplarError::LabelLength));
+    }
 }

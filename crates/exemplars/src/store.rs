@@ -11,6 +11,8 @@ use parking_lot::RwLock;
 use crate::fair::Mem;
 
 const SNAPSHOT: &str = "head.snapshot";
+/// Exemplars appended per taking of the write lock in [`ExemplarStore::append_batch`].
+const BATCH_PER_LOCK: usize = 1024;
 /// Windows that ended this long before the newest exemplar are sealed to disk at a flush.
 pub const DEFAULT_SEAL_AGE_MS: i64 = 3_600_000;
 
@@ -217,6 +219,30 @@ impl ExemplarStore for FairStore {
             return Err(err);
         }
         g.append(Some(sref), series, e, self.retention_ms())
+    }
+
+    fn append_batch(
+        &self,
+        items: &[(SeriesRef, &Exemplar)],
+        labels: &dyn Fn(usize) -> Labels,
+    ) -> Vec<Result<(), ExemplarError>> {
+        let retention_ms = self.retention_ms();
+        let mut out = Vec::with_capacity(items.len());
+        // The lock once per chunk, not per exemplar; chunks bound how long a query waits behind a write.
+        for (c, chunk) in items.chunks(BATCH_PER_LOCK).enumerate() {
+            let mut g = self.mem.write();
+            for (j, &(sref, e)) in chunk.iter().enumerate() {
+                out.push(if g.max == 0 {
+                    Err(ExemplarError::Disabled)
+                } else if let Err(err) = validate(e) {
+                    g.counters.label_length += 1;
+                    Err(err)
+                } else {
+                    g.append_with(Some(sref), || labels(c * BATCH_PER_LOCK + j), e, retention_ms)
+                });
+            }
+        }
+        out
     }
 
     fn select(&self, start: Timestamp, end: Timestamp, matcher_sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars> {

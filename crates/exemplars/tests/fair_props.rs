@@ -183,6 +183,30 @@ proptest! {
             }
         }
     }
+
+    /// `append_batch` is `append` one by one: the same results, the same exemplars held, the same counters,
+    /// whatever the batching, the budget and the order.
+    #[test]
+    fn batch_append_is_one_by_one(budget in 1usize..60, ops in proptest::collection::vec(op(), 1..300), cuts in proptest::collection::vec(1usize..40, 1..20)) {
+        let single = FairStore::new(budget);
+        let batched = FairStore::new(budget);
+        let offered: Vec<(u64, Exemplar)> = ops.iter().map(|&(sid, minute, sec, v, trace)| (sid, ex(minute, sec, v, trace))).collect();
+        let want: Vec<_> = offered.iter().map(|(sid, e)| single.append(sid + 1, &series(*sid), e)).collect();
+        let mut got = Vec::new();
+        let mut rest = &offered[..];
+        for n in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (now, later) = rest.split_at((*n).min(rest.len()));
+            let items: Vec<(u64, &Exemplar)> = now.iter().map(|(sid, e)| (sid + 1, e)).collect();
+            got.extend(batched.append_batch(&items, &|i| series(now[i].0)));
+            rest = later;
+        }
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(snapshot(&batched), snapshot(&single));
+        prop_assert_eq!(batched.stats(), single.stats());
+    }
 }
 
 /// The skew Prometheus's ring loses: one hot series at 100x the rate of 50 others over 30 minutes, budget
@@ -222,4 +246,24 @@ fn reexposed_without_timestamp_is_duplicate() {
     );
     assert_eq!(store.stats().duplicate_total, 1);
     assert_eq!(store.stats().stored, 1);
+}
+
+/// A batch builds a series' labels only for a series the store does not hold yet.
+#[test]
+fn batch_asks_labels_only_for_new_series() {
+    let store = FairStore::new(1000);
+    let exs: Vec<Exemplar> = (0..50).map(|k| ex(k, 0, k as i32, 1)).collect();
+    let calls = std::cell::Cell::new(0);
+    let items: Vec<(u64, &Exemplar)> = exs.iter().map(|e| (7, e)).collect();
+    let labels = |_: usize| {
+        calls.set(calls.get() + 1);
+        series(7)
+    };
+    assert!(store.append_batch(&items, &labels).iter().all(Result::is_ok));
+    assert_eq!(calls.get(), 1, "labels built once for one new series");
+    let more: Vec<Exemplar> = (50..60).map(|k| ex(k, 0, 1, 2)).collect();
+    let items: Vec<(u64, &Exemplar)> = more.iter().map(|e| (7, e)).collect();
+    assert!(store.append_batch(&items, &labels).iter().all(Result::is_ok));
+    assert_eq!(calls.get(), 1, "a held series needs no labels");
+    assert_eq!(store.stats().stored, 60);
 }

@@ -85,6 +85,12 @@ pub trait Appender: Send {
     /// Attaches an exemplar to a series appended in this transaction (or earlier).
     fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError>;
 
+    /// [`Appender::append_exemplar`] with an exemplar the caller gives away, so that an implementation that
+    /// keeps it until commit need not copy its labels. The default borrows it.
+    fn append_exemplar_owned(&mut self, sref: SeriesRef, labels: &Labels, e: Exemplar) -> Result<(), AppendError> {
+        self.append_exemplar(sref, labels, &e)
+    }
+
     /// Records `m` as the metadata of the metric family named by `labels`' `__name__` (the family name,
     /// e.g. `http_requests` for an OpenMetrics counter, not the sample name `http_requests_total`).
     /// `sref` may be 0: metadata needs no series (remote-write 1.0 sends it per family).

@@ -178,16 +178,24 @@ pub fn encode_tombstones(stones: &[RefTombstone], buf: &mut Vec<u8>) {
 
 /// Appends an exemplars record to `buf`.
 pub fn encode_exemplars(exemplars: &[RefExemplar], buf: &mut Vec<u8>) {
+    encode_exemplar_refs(exemplars.iter().map(|e| (e.sref, &e.exemplar)), buf);
+}
+
+/// Appends an exemplars record of `(series ref, exemplar)` pairs to `buf` (the same bytes as
+/// [`encode_exemplars`], without owning the exemplars).
+pub fn encode_exemplar_refs<'a>(exemplars: impl IntoIterator<Item = (u64, &'a Exemplar)>, buf: &mut Vec<u8>) {
     buf.push(TYPE_EXEMPLARS);
-    let Some(first) = exemplars.first() else { return };
-    buf.extend_from_slice(&first.sref.to_be_bytes());
-    buf.extend_from_slice(&first.exemplar.ts.to_be_bytes());
-    for e in exemplars {
-        put_varint(buf, e.sref.wrapping_sub(first.sref) as i64);
-        put_varint(buf, e.exemplar.ts.wrapping_sub(first.exemplar.ts));
-        buf.extend_from_slice(&e.exemplar.value.to_bits().to_be_bytes());
-        put_labels(buf, &e.exemplar.labels);
-        buf.push(u8::from(e.exemplar.has_ts));
+    let mut it = exemplars.into_iter().peekable();
+    let Some(&(first_ref, first)) = it.peek() else { return };
+    let first_ts = first.ts;
+    buf.extend_from_slice(&first_ref.to_be_bytes());
+    buf.extend_from_slice(&first_ts.to_be_bytes());
+    for (sref, e) in it {
+        put_varint(buf, sref.wrapping_sub(first_ref) as i64);
+        put_varint(buf, e.ts.wrapping_sub(first_ts));
+        buf.extend_from_slice(&e.value.to_bits().to_be_bytes());
+        put_labels(buf, &e.labels);
+        buf.push(u8::from(e.has_ts));
     }
 }
 

@@ -126,6 +126,16 @@ impl<'a> RawWriteRequest<'a> {
         self.entries.iter().map(move |entry| RawSeries { req: self, entry })
     }
 
+    /// Moves every series' exemplars out of the request, one vector per series in [`Self::series`] order;
+    /// afterwards [`RawSeries::exemplars`] is empty (the receiver hands the exemplars to the appender
+    /// without copying them).
+    pub fn take_exemplars(&mut self) -> Vec<Vec<Exemplar>> {
+        self.entries
+            .iter_mut()
+            .map(|e| std::mem::take(&mut e.exemplars))
+            .collect()
+    }
+
     /// Metric family metadata `(family name, metadata)`, as in [`WriteBatch::metadata`].
     pub fn metadata(&self) -> &[(String, Metadata)] {
         &self.metadata

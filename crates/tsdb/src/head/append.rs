@@ -8,7 +8,7 @@ use diamond_model::{Exemplar, Labels, Metadata, Timestamp};
 
 use super::{Appendable, IdMap, MemSeries, check_after};
 use crate::db::{DbInner, FsyncPolicy};
-use crate::record::{self, FamilyMetadata, RefExemplar, RefSample};
+use crate::record::{self, FamilyMetadata, RefSample};
 
 /// Samples per WAL samples record (keeps records well under a segment, and replay buffers small).
 const SAMPLES_PER_RECORD: usize = 10_000;
@@ -115,17 +115,21 @@ impl Appender for HeadAppender {
     }
 
     fn append_exemplar(&mut self, sref: SeriesRef, labels: &Labels, e: &Exemplar) -> Result<(), AppendError> {
+        self.append_exemplar_owned(sref, labels, e.clone())
+    }
+
+    fn append_exemplar_owned(&mut self, sref: SeriesRef, labels: &Labels, e: Exemplar) -> Result<(), AppendError> {
         self.db.check_writable()?;
         // Stateless checks now; the store's order and duplicate checks run at commit, in WAL order.
         // Not `ExemplarStore::stats()`: a store may compute it by walking every series.
         if self.db.exemplars_max.load(Ordering::Relaxed) == 0 {
             return Err(AppendError::Exemplar(ExemplarError::Disabled));
         }
-        diamond_exemplars::validate(e).map_err(AppendError::Exemplar)?;
+        diamond_exemplars::validate(&e).map_err(AppendError::Exemplar)?;
         let series = self
             .lookup_existing(sref, labels)
             .ok_or(AppendError::Exemplar(ExemplarError::UnknownSeries))?;
-        self.exemplars.push((series, e.clone()));
+        self.exemplars.push((series, e));
         Ok(())
     }
 
@@ -222,24 +226,33 @@ impl Appender for HeadAppender {
         }
         // Exemplars go to the store now (under the WAL lock, so store order = WAL order) and only the
         // accepted ones are logged: duplicates re-exposed on every scrape must not grow the WAL.
-        let mut accepted: Vec<RefExemplar> = Vec::new();
+        // One batch: the store takes its lock once per chunk, and builds a series' labels only for a series it
+        // does not hold yet.
+        let mut accepted: Vec<usize> = Vec::new();
         if !this.exemplars.is_empty() {
             let syms = head.symbols.read();
-            for (s, e) in &this.exemplars {
-                let labels = super::labels_from_ids(&syms, s);
-                if db.exemplars.append(u64::from(s.sref), &labels, e).is_ok() {
+            let items: Vec<(SeriesRef, &Exemplar)> =
+                this.exemplars.iter().map(|(s, e)| (u64::from(s.sref), e)).collect();
+            let results = db
+                .exemplars
+                .append_batch(&items, &|i| super::labels_from_ids(&syms, &this.exemplars[i].0));
+            for (i, r) in results.iter().enumerate() {
+                if r.is_ok() {
                     // Counted here, once per stored exemplar: not per re-exposed duplicate, not per query.
-                    db.trace_ids.observe(&e.labels);
-                    accepted.push(RefExemplar {
-                        sref: u64::from(s.sref),
-                        exemplar: e.clone(),
-                    });
+                    db.trace_ids.observe(&this.exemplars[i].1.labels);
+                    accepted.push(i);
                 }
             }
         }
         if !accepted.is_empty() {
-            let mut buf = Vec::new();
-            record::encode_exemplars(&accepted, &mut buf);
+            let mut buf = Vec::with_capacity(17 + accepted.len() * 80);
+            record::encode_exemplar_refs(
+                accepted.iter().map(|&i| {
+                    let (s, e) = &this.exemplars[i];
+                    (u64::from(s.sref), e)
+                }),
+                &mut buf,
+            );
             records.push(buf);
         }
         let mut meta_changes: Vec<(&String, &Metadata)> = Vec::new();
