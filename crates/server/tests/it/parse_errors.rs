@@ -86,7 +86,7 @@ fn annotations_match_the_reference_prometheus() {
         let sorted = |x: &serde_json::Value| match x.as_array() {
             Some(a) => {
                 let mut a = a.clone();
-                a.sort_by(|l, r| l.to_string().cmp(&r.to_string()));
+                a.sort_by_key(|x| x.to_string());
                 serde_json::Value::Array(a)
             }
             None => x.clone(),
