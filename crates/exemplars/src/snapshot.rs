@@ -9,7 +9,10 @@ use diamond_model::{Exemplar, Label, Labels};
 const MAGIC: &[u8; 4] = b"DXEX";
 const VERSION: u8 = 2;
 const SEGMENT_MAGIC: &[u8; 4] = b"DXSG";
-const SEGMENT_VERSION: u8 = 1;
+/// Version 2 adds the series index and trailer (docs/format/exemplars.md); version 1 is still read.
+const SEGMENT_VERSION: u8 = 2;
+/// Bytes of a version-2 segment's trailer: index offset, index CRC, file CRC.
+pub const SEGMENT_TRAILER_LEN: usize = 16;
 /// Bytes of a segment's fixed header (through the series count).
 pub const SEGMENT_HEADER_LEN: usize = 52;
 
@@ -111,21 +114,131 @@ pub fn encode_with_seq(sealed_seq: u64, series: &[(Labels, Vec<Exemplar>)]) -> V
     finish(out)
 }
 
-/// Encodes a sealed segment; the header's time range and counts are computed from `series`.
+/// Encodes a sealed segment (version 2: records, then the series index and the trailer); the header's time
+/// range and counts are computed from `series`.
 pub fn encode_segment(seq: u64, sealed_before: i64, series: &[(Labels, Vec<Exemplar>)]) -> Vec<u8> {
     let all = || series.iter().flat_map(|(_, ex)| ex.iter());
     let min_ts = all().map(|e| e.ts).min().unwrap_or(0);
     let max_ts = all().map(|e| e.ts).max().unwrap_or(0);
     let n = all().count() as u64;
-    let mut out = Vec::with_capacity(SEGMENT_HEADER_LEN + 4 + series.len() * 64);
+    let mut out = Vec::with_capacity(SEGMENT_HEADER_LEN + SEGMENT_TRAILER_LEN + series.len() * 128);
     out.extend_from_slice(SEGMENT_MAGIC);
     out.extend_from_slice(&[SEGMENT_VERSION, 0, 0, 0]);
     for v in [seq as i64, sealed_before, min_ts, max_ts, n as i64] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&(series.len() as u32).to_le_bytes());
-    put_series(&mut out, series);
+    let mut spans = Vec::with_capacity(series.len());
+    for one in series {
+        let at = out.len();
+        put_series(&mut out, std::slice::from_ref(one));
+        spans.push((at, out.len() - at, crc32c::crc32c(&out[at..])));
+    }
+    let index_at = out.len();
+    for ((labels, ex), (at, len, crc)) in series.iter().zip(spans) {
+        put_labels(&mut out, labels);
+        out.extend_from_slice(&(at as u64).to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(&(ex.len() as u32).to_le_bytes());
+        let (lo, hi) = ts_range(ex);
+        out.extend_from_slice(&lo.to_le_bytes());
+        out.extend_from_slice(&hi.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+    let index_crc = crc32c::crc32c(&out[index_at..]);
+    out.extend_from_slice(&(index_at as u64).to_le_bytes());
+    out.extend_from_slice(&index_crc.to_le_bytes());
     finish(out)
+}
+
+/// Oldest and newest timestamp of `ex` (0, 0 when empty).
+fn ts_range(ex: &[Exemplar]) -> (i64, i64) {
+    let lo = ex.iter().map(|e| e.ts).min().unwrap_or(0);
+    let hi = ex.iter().map(|e| e.ts).max().unwrap_or(0);
+    (lo, hi)
+}
+
+/// One series of a version-2 segment's index: where its record is and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentIndexEntry {
+    /// The series' labels (as in its record).
+    pub labels: Labels,
+    /// Byte offset of the series record in the file.
+    pub offset: u64,
+    /// Bytes of the record.
+    pub len: u32,
+    /// Exemplars in the record.
+    pub count: u32,
+    /// Oldest exemplar of the series in this segment (ms).
+    pub min_ts: i64,
+    /// Newest exemplar of the series in this segment (ms).
+    pub max_ts: i64,
+    /// CRC-32C of the record's bytes.
+    pub crc: u32,
+}
+
+/// The index offset and index CRC from a version-2 segment's trailer (its last [`SEGMENT_TRAILER_LEN`]
+/// bytes). Never panics.
+pub fn decode_segment_trailer(b: &[u8]) -> Result<(u64, u32), SnapshotError> {
+    if b.len() != SEGMENT_TRAILER_LEN {
+        return Err(SnapshotError::Truncated(b.len()));
+    }
+    let mut r = Reader { b, i: 0 };
+    Ok((r.u64()?, r.u32()?))
+}
+
+/// Decodes a version-2 segment's index (the bytes from the index offset to the trailer), checking `crc`
+/// and that it holds exactly `series` entries whose records lie inside `[SEGMENT_HEADER_LEN, index_offset)`.
+/// Never panics, whatever the bytes.
+pub fn decode_segment_index(
+    b: &[u8],
+    crc: u32,
+    series: u32,
+    index_offset: u64,
+) -> Result<Vec<SegmentIndexEntry>, SnapshotError> {
+    if crc32c::crc32c(b) != crc {
+        return Err(SnapshotError::Checksum);
+    }
+    let mut r = Reader { b, i: 0 };
+    // An entry takes at least 38 bytes: bound the allocation by what the bytes can hold.
+    let mut out = Vec::with_capacity((series as usize).min(b.len() / 38));
+    for _ in 0..series {
+        let at = r.i;
+        let e = SegmentIndexEntry {
+            labels: r.labels()?,
+            offset: r.u64()?,
+            len: r.u32()?,
+            count: r.u32()?,
+            min_ts: r.u64()? as i64,
+            max_ts: r.u64()? as i64,
+            crc: r.u32()?,
+        };
+        let end = e.offset.checked_add(u64::from(e.len));
+        if e.offset < SEGMENT_HEADER_LEN as u64 || end.is_none_or(|end| end > index_offset) || e.min_ts > e.max_ts {
+            return Err(SnapshotError::Malformed(at));
+        }
+        out.push(e);
+    }
+    if r.i != b.len() {
+        return Err(SnapshotError::Malformed(r.i));
+    }
+    Ok(out)
+}
+
+/// Decodes one series record of a version-2 segment (the bytes its index entry names), checking the
+/// entry's CRC, count and time range. Never panics, whatever the bytes.
+pub fn decode_segment_record(b: &[u8], entry: &SegmentIndexEntry) -> Result<(Labels, Vec<Exemplar>), SnapshotError> {
+    if crc32c::crc32c(b) != entry.crc {
+        return Err(SnapshotError::Checksum);
+    }
+    let mut r = Reader { b, i: 0 };
+    let mut one = r.series_records(1)?;
+    let (labels, ex) = one.pop().ok_or(SnapshotError::Malformed(0))?;
+    let (lo, hi) = ts_range(&ex);
+    if labels != entry.labels || ex.len() != entry.count as usize || lo != entry.min_ts || hi != entry.max_ts {
+        return Err(SnapshotError::Malformed(0));
+    }
+    Ok((labels, ex))
 }
 
 struct Reader<'a> {
@@ -253,7 +366,7 @@ pub fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, SnapshotError> {
     if &b[..4] != SEGMENT_MAGIC {
         return Err(SnapshotError::BadMagic);
     }
-    if b[4] != SEGMENT_VERSION {
+    if !(1..=SEGMENT_VERSION).contains(&b[4]) {
         return Err(SnapshotError::Version(b[4]));
     }
     let mut r = Reader {
@@ -271,16 +384,48 @@ pub fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, SnapshotError> {
     Ok(h)
 }
 
-/// Decodes a whole segment: CRC, header, every record; the header's counts and time range must match the
-/// records. Never panics, whatever the bytes.
+/// Decodes a whole segment (version 1 or 2): CRC, header, every record, and for version 2 the index,
+/// which must describe the records exactly; the header's counts and time range must match the records.
+/// Never panics, whatever the bytes.
 pub fn decode_segment(b: &[u8]) -> Result<(SegmentHeader, SeriesList), SnapshotError> {
-    let body = checked(b, SEGMENT_MAGIC, &[SEGMENT_VERSION], SEGMENT_HEADER_LEN + 4)?;
+    let body = checked(b, SEGMENT_MAGIC, &[1, SEGMENT_VERSION], SEGMENT_HEADER_LEN + 4)?;
     let h = decode_segment_header(body)?;
+    let (records, index) = if body[4] >= 2 {
+        let t = body
+            .len()
+            .checked_sub(SEGMENT_TRAILER_LEN - 4)
+            .ok_or(SnapshotError::Truncated(b.len()))?;
+        let (index_offset, index_crc) = decode_segment_trailer(&b[t..])?;
+        let at = usize::try_from(index_offset)
+            .ok()
+            .filter(|&o| o >= SEGMENT_HEADER_LEN && o <= t)
+            .ok_or(SnapshotError::Malformed(t))?;
+        let index = decode_segment_index(&body[at..t], index_crc, h.series, index_offset)?;
+        (&body[..at], Some(index))
+    } else {
+        (body, None)
+    };
     let mut r = Reader {
-        b: body,
+        b: records,
         i: SEGMENT_HEADER_LEN,
     };
     let series = r.series_records(h.series as usize)?;
+    if let Some(index) = index {
+        let mut at = SEGMENT_HEADER_LEN as u64;
+        for (e, (labels, ex)) in index.iter().zip(&series) {
+            let ok = e.offset == at
+                && &e.labels == labels
+                && e.count as usize == ex.len()
+                && (e.min_ts, e.max_ts) == ts_range(ex);
+            if !ok {
+                return Err(SnapshotError::Malformed(e.offset as usize));
+            }
+            at += u64::from(e.len);
+        }
+        if at != records.len() as u64 {
+            return Err(SnapshotError::Malformed(records.len()));
+        }
+    }
     let all = || series.iter().flat_map(|(_, ex)| ex.iter());
     let n = all().count() as u64;
     let (lo, hi) = (

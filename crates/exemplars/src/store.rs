@@ -22,6 +22,8 @@ struct Segment {
     path: std::path::PathBuf,
     header: crate::snapshot::SegmentHeader,
     bytes: u64,
+    /// File format version (2: has a series index, so a query reads only the series it matches).
+    version: u8,
 }
 
 fn segment_name(seq: u64) -> String {
@@ -128,7 +130,12 @@ impl FairStore {
                 Ok(f.metadata()?.len())
             });
             match read.map(|bytes| (bytes, crate::snapshot::decode_segment_header(&head))) {
-                Ok((bytes, Ok(header))) if header.seq == seq => segments.push(Segment { path, header, bytes }),
+                Ok((bytes, Ok(header))) if header.seq == seq => segments.push(Segment {
+                    path,
+                    header,
+                    bytes,
+                    version: head[4],
+                }),
                 other => {
                     let why = match other {
                         Err(e) => e.to_string(),
@@ -285,7 +292,7 @@ impl ExemplarStore for FairStore {
         }
         drop(pending);
         for g in &segments {
-            for (labels, ex) in read_segment(g) {
+            for (labels, ex) in read_segment_matching(g, start, end, matcher_sets) {
                 add(&labels, &ex);
             }
         }
@@ -420,6 +427,7 @@ impl ExemplarStore for FairStore {
                                 path: dir.join(&name),
                                 header,
                                 bytes: bytes.len() as u64,
+                                version: bytes[4],
                             });
                             pending.clear();
                             sealed_seq = seq;
@@ -472,6 +480,60 @@ impl ExemplarStore for FairStore {
         }
         Ok(true)
     }
+}
+
+/// The series of a segment that may match `matcher_sets` in `[start, end]`: for a version-2 segment only
+/// the trailer, the index and the matching series' records are read (each record checked by its CRC);
+/// a version-1 segment is read whole. An unreadable segment is logged and answers nothing.
+fn read_segment_matching(
+    g: &Segment,
+    start: Timestamp,
+    end: Timestamp,
+    matcher_sets: &[Vec<Matcher>],
+) -> crate::snapshot::SeriesList {
+    use crate::snapshot::{SEGMENT_HEADER_LEN, SEGMENT_TRAILER_LEN};
+    use std::os::unix::fs::FileExt;
+    if g.version < 2 {
+        return read_segment(g);
+    }
+    let read = || -> Result<crate::snapshot::SeriesList, String> {
+        let f = std::fs::File::open(&g.path).map_err(|e| e.to_string())?;
+        let trailer_at = g
+            .bytes
+            .checked_sub(SEGMENT_TRAILER_LEN as u64)
+            .filter(|&t| t >= SEGMENT_HEADER_LEN as u64)
+            .ok_or("segment shorter than its header and trailer")?;
+        let mut trailer = [0u8; SEGMENT_TRAILER_LEN];
+        f.read_exact_at(&mut trailer, trailer_at).map_err(|e| e.to_string())?;
+        let (index_at, index_crc) = crate::snapshot::decode_segment_trailer(&trailer).map_err(|e| e.to_string())?;
+        if index_at < SEGMENT_HEADER_LEN as u64 || index_at > trailer_at {
+            return Err(format!("index offset {index_at} out of the file"));
+        }
+        let mut index = vec![0u8; (trailer_at - index_at) as usize];
+        f.read_exact_at(&mut index, index_at).map_err(|e| e.to_string())?;
+        let entries = crate::snapshot::decode_segment_index(&index, index_crc, g.header.series, index_at)
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut record = Vec::new();
+        for e in entries {
+            if e.min_ts > end
+                || e.max_ts < start
+                || !matcher_sets
+                    .iter()
+                    .any(|ms| diamond_model::storage::matches_all(&e.labels, ms))
+            {
+                continue;
+            }
+            record.resize(e.len as usize, 0);
+            f.read_exact_at(&mut record, e.offset).map_err(|e| e.to_string())?;
+            out.push(crate::snapshot::decode_segment_record(&record, &e).map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    };
+    read().unwrap_or_else(|e| {
+        tracing::error!(path = %g.path.display(), error = %e, "exemplar segment unreadable; skipped");
+        Vec::new()
+    })
 }
 
 /// The exemplars of a segment; an unreadable one is logged and answers nothing.
