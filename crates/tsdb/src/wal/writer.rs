@@ -37,11 +37,22 @@ impl WalWriter {
             .map_err(|e| Error::io(format!("creating segment {segment}"), e))?;
         // The new entry must survive power loss before anything in it counts as durable.
         dir.sync_dir().map_err(|e| Error::io("syncing wal directory", e))?;
-        Ok(WalWriter {
+        Ok(WalWriter::fresh(
             dir,
             file,
             segment,
-            name: format!("segment {segment}"),
+            format!("segment {segment}"),
+            seg_size,
+        ))
+    }
+
+    /// A writer at the start of the freshly created `file`.
+    fn fresh(dir: Arc<dyn Dir>, file: Box<dyn File>, segment: u32, name: String, seg_size: usize) -> WalWriter {
+        WalWriter {
+            dir,
+            file,
+            segment,
+            name,
             seg_off: 0,
             seg_size,
             buf: Vec::new(),
@@ -50,28 +61,16 @@ impl WalWriter {
             segments_created: 1,
             bytes_written: 0,
             fsyncs: 0,
-        })
+        }
     }
 
     /// A writer of the page format onto the one file `name` (created or truncated), which it never
     /// rotates: a checkpoint being written, streamed rather than built in memory.
     pub(crate) fn create_single(dir: Arc<dyn Dir>, name: &str) -> Result<WalWriter, Error> {
         let file = dir.create(name).map_err(|e| Error::io(format!("creating {name}"), e))?;
-        Ok(WalWriter {
-            dir,
-            file,
-            segment: 0,
-            name: name.to_owned(),
-            seg_off: 0,
-            // Never full: `log` rotates only when a record does not fit.
-            seg_size: (usize::MAX / 4) / PAGE_SIZE * PAGE_SIZE,
-            buf: Vec::new(),
-            dirty: false,
-            poisoned: None,
-            segments_created: 1,
-            bytes_written: 0,
-            fsyncs: 0,
-        })
+        // Never full: `log` rotates only when a record does not fit.
+        let seg_size = (usize::MAX / 4) / PAGE_SIZE * PAGE_SIZE;
+        Ok(WalWriter::fresh(dir, file, 0, name.to_owned(), seg_size))
     }
 
     /// The active segment's index.
