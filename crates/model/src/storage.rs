@@ -129,6 +129,14 @@ pub trait Querier: Send + Sync {
     /// matcher that matches the empty string also matches series without that label.
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError>;
 
+    /// [`Querier::select`] without the promise of order: the series may come in any order (the head gives
+    /// them in creation order, as Prometheus's head postings do). PromQL selectors use this, as Prometheus's
+    /// engine selects with `sortSeries=false`; a querier that merges several parts still sorts, because the
+    /// merge needs it, which is also what Prometheus does. The default sorts.
+    fn select_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+        self.select(matchers)
+    }
+
     /// Sorted label names of the series matching `matchers` (all series when empty).
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, ReadError>;
 
@@ -424,7 +432,7 @@ pub mod memory {
                 .series
                 .iter()
                 .filter(|(l, _)| matches_all(l, matchers))
-                .flat_map(|(l, _)| l.iter().map(|x| x.name.clone()).collect::<Vec<_>>())
+                .flat_map(|(l, _)| l.iter().map(|x| x.name.to_string()).collect::<Vec<_>>())
                 .collect();
             names.sort();
             names.dedup();

@@ -788,6 +788,27 @@ impl DbQuerier {
             .collect()
     }
 
+    /// The head's series alone when no block overlaps the range (in creation order unless `sorted`), else
+    /// the sorted merge of the blocks' and the head's.
+    fn select_parts(&self, matchers: &[Matcher], sorted: bool) -> Result<Vec<Series>, ReadError> {
+        let blocks = self.blocks();
+        if blocks.is_empty() {
+            let h = self.head();
+            return if sorted {
+                h.select(matchers)
+            } else {
+                h.select_unsorted(matchers)
+            };
+        }
+        let mut lists = Vec::with_capacity(blocks.len() + 1);
+        for q in &blocks {
+            lists.push(q.select(matchers)?);
+        }
+        // The head last: on equal timestamps its sample wins. The merge sorts, so its own order is free.
+        lists.push(self.head().select_unsorted(matchers)?);
+        Ok(merge_selected(lists))
+    }
+
     /// Head values first, then blocks', sorted and deduplicated.
     fn union(&self, f: impl Fn(&dyn Querier) -> Result<Vec<String>, ReadError>) -> Result<Vec<String>, ReadError> {
         let mut v = f(&self.head())?;
@@ -802,18 +823,11 @@ impl DbQuerier {
 
 impl Querier for DbQuerier {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
-        let head = self.head().select(matchers)?;
-        let blocks = self.blocks();
-        if blocks.is_empty() {
-            return Ok(head);
-        }
-        let mut lists = Vec::with_capacity(blocks.len() + 1);
-        for q in &blocks {
-            lists.push(q.select(matchers)?);
-        }
-        // The head last: on equal timestamps its sample wins, as before.
-        lists.push(head);
-        Ok(merge_selected(lists))
+        self.select_parts(matchers, true)
+    }
+
+    fn select_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+        self.select_parts(matchers, false)
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {

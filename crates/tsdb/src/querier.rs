@@ -16,7 +16,7 @@ impl Querier for MergeQuerier {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
         let mut lists = Vec::with_capacity(self.parts.len());
         for q in &self.parts {
-            lists.push(q.select(matchers)?);
+            lists.push(q.select_unsorted(matchers)?);
         }
         Ok(merge_selected(lists))
     }
@@ -42,14 +42,14 @@ impl Querier for MergeQuerier {
     }
 }
 
-/// Merges the sorted series lists of several parts, in ascending time order (on equal timestamps the later
+/// Merges the series lists (each in any order) of several parts, in ascending time order (on equal timestamps the later
 /// part's sample wins): one [`Series`] per label set, merging the parts that hold it.
 pub(crate) fn merge_selected(lists: Vec<Vec<Series>>) -> Vec<Series> {
     let mut all: Vec<(usize, Series)> = Vec::new();
     for (i, l) in lists.into_iter().enumerate() {
         all.extend(l.into_iter().map(|s| (i, s)));
     }
-    // Stable by (labels, part index): each part's list is already sorted, so this is the merge.
+    // Stable by (labels, part index): the result is sorted, and a series' parts stay in time order.
     all.sort_by(|a, b| a.1.labels.cmp(&b.1.labels).then(a.0.cmp(&b.0)));
     let mut out: Vec<Series> = Vec::with_capacity(all.len());
     let mut group: Vec<Arc<dyn SeriesData>> = Vec::new();

@@ -84,13 +84,16 @@ pub(crate) fn load(
     Ok(out)
 }
 
-/// The series matching any of the matcher sets, sorted by labels, without duplicates.
+/// The series matching any of the matcher sets, without duplicates: in storage's order for one set, sorted by
+/// labels for several.
 fn select_all(querier: Option<&dyn Querier>, sets: &[Vec<Matcher>]) -> Result<Vec<Series>, Error> {
     let Some(querier) = querier else { return Ok(Vec::new()) };
     let mut all: Vec<Series> = Vec::new();
     for set in sets {
+        // As Prometheus's engine: no order asked of storage (the head gives creation order); several sets
+        // are sorted below to find the duplicates.
         let got = querier
-            .select(set)
+            .select_unsorted(set)
             .map_err(|e| Error::exec(format!("error selecting series: {e}")))?;
         all.extend(got);
     }

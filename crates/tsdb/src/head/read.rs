@@ -129,9 +129,16 @@ fn has_live_sample_in(chunks: &[Arc<Chunk>], deleted: &Intervals, mint: Timestam
 
 impl Querier for HeadQuerier {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+        let mut out = self.select_unsorted(matchers)?;
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Series in ref order, i.e. creation order, like Prometheus's head postings.
+    fn select_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
         let refs = self.refs(matchers);
         let snaps = self.snapshot(&refs);
-        let mut out: Vec<Series> = {
+        let out: Vec<Series> = {
             let syms = self.db.head.symbols.read();
             snaps
                 .into_iter()
@@ -146,7 +153,6 @@ impl Querier for HeadQuerier {
                 })
                 .collect()
         };
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 
