@@ -300,7 +300,10 @@ pub fn unpack(b: &[u8]) -> Labels {
         } else {
             read_bytes(&mut i)
         };
-        labels.push(Label { name, value });
+        labels.push(Label {
+            name: name.into(),
+            value: value.into(),
+        });
     }
     Labels::from_sorted(labels)
 }

@@ -285,7 +285,10 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             let name = self.str()?;
             let value = self.str()?;
-            v.push(Label { name, value });
+            v.push(Label {
+                name: name.into(),
+                value: value.into(),
+            });
         }
         Ok(Labels::from_unsorted(v))
     }

@@ -84,8 +84,8 @@ impl<'a> SampleEntry<'a> {
             name = unescape_lvalue(self.name);
         }
         v.push(Label {
-            name: METRIC_NAME.to_owned(),
-            value: name.into_owned(),
+            name: METRIC_NAME.into(),
+            value: name.into(),
         });
         for item in LabelIter::new(self.labels) {
             let RawItem::Pair { name, value } = item else { continue };
@@ -93,8 +93,8 @@ impl<'a> SampleEntry<'a> {
             let value = unescape_lvalue(value);
             let value = normalize_float_label(self.mtype, &name, value);
             v.push(Label {
-                name: name.into_owned(),
-                value: value.into_owned(),
+                name: name.into(),
+                value: value.into(),
             });
         }
         into_labels(v)
@@ -132,8 +132,8 @@ impl<'a> SampleEntry<'a> {
             // store what it stores.
             if let RawItem::Pair { name, value } = item {
                 v.push(Label {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
+                    name: name.into(),
+                    value: value.into(),
                 });
             }
         }

@@ -5,13 +5,19 @@ use std::fmt;
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// The string type of label names and values: up to 24 bytes inline, longer ones on the heap. Almost every
+/// real label name and value fits, so a label set costs one allocation (its vector) instead of one per
+/// name and value; the head's select and remote-write decoding build one per series. It derefs to `str`
+/// and compares, orders and hashes as `str`.
+pub type LabelStr = compact_str::CompactString;
+
 /// One label pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     /// Label name.
-    pub name: String,
+    pub name: LabelStr,
     /// Label value; never empty inside a [`Labels`] (an empty value means "absent", as in Prometheus).
-    pub value: String,
+    pub value: LabelStr,
 }
 
 /// A label set, sorted by name with unique names. Ordering and equality compare pair by pair, which is the
@@ -198,10 +204,10 @@ impl LabelsBuilder {
     /// Sets `name` to `value`; an empty value deletes the label.
     pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
         match self.labels.iter_mut().find(|l| l.name == name) {
-            Some(l) => value.clone_into(&mut l.value),
+            Some(l) => l.value = value.into(),
             None => self.labels.push(Label {
-                name: name.to_owned(),
-                value: value.to_owned(),
+                name: name.into(),
+                value: value.into(),
             }),
         }
         self

@@ -28,7 +28,7 @@ pub mod traceid;
 
 pub use exemplar::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar};
 pub use format::{format_timestamp, format_value, parse_value, write_timestamp, write_value};
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{Label, LabelStr, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use metadata::{Metadata, MetricType};
 pub use sample::{STALE_NAN, STALE_NAN_BITS, Sample, Timestamp, is_stale_nan};

@@ -882,7 +882,7 @@ fn to_blocks(mem: &MemStorage) -> Result<(tempfile::TempDir, diamond_tsdb::Db), 
                 .iter()
                 .flat_map(|(l, _)| {
                     l.iter()
-                        .flat_map(|x| [x.name.clone(), x.value.clone()])
+                        .flat_map(|x| [x.name.to_string(), x.value.to_string()])
                         .collect::<Vec<_>>()
                 })
                 .collect();

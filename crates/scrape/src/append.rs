@@ -113,7 +113,7 @@ fn mutate_labels(lset: &Labels, target: &Labels, honor: bool, rc: &[relabel::Rel
         let mut conflicts: Vec<(String, String)> = Vec::new();
         for l in target {
             if let Some(v) = lset.get(&l.name) {
-                conflicts.push((l.name.clone(), v.to_owned()));
+                conflicts.push((l.name.to_string(), v.to_owned()));
             }
             lb.set(&l.name, &l.value);
         }

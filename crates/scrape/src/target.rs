@@ -194,8 +194,8 @@ fn populate_inner(cfg: &ScrapeConfig, address: &str, group: &TargetGroup) -> Res
         if let Some(k) = l.name.strip_prefix(PARAM_LABEL_PREFIX) {
             let e = params.entry(k.to_owned()).or_default();
             match e.first_mut() {
-                Some(first) => first.clone_from(&l.value),
-                None => e.push(l.value.clone()),
+                Some(first) => *first = l.value.to_string(),
+                None => e.push(l.value.to_string()),
             }
         }
     }
@@ -293,7 +293,7 @@ pub struct DroppedTarget {
 fn labels_json(l: &Labels) -> serde_json::Value {
     serde_json::Value::Object(
         l.iter()
-            .map(|x| (x.name.clone(), serde_json::Value::String(x.value.clone())))
+            .map(|x| (x.name.to_string(), serde_json::Value::String(x.value.to_string())))
             .collect(),
     )
 }

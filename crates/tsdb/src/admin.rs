@@ -263,7 +263,7 @@ fn write_head_block(db: &Db, root: Arc<dyn Dir>) -> Result<(), Error> {
     }
     let mut symbols: Vec<String> = series
         .iter()
-        .flat_map(|s| s.labels.iter().flat_map(|l| [l.name.clone(), l.value.clone()]))
+        .flat_map(|s| s.labels.iter().flat_map(|l| [l.name.to_string(), l.value.to_string()]))
         .collect();
     symbols.sort_unstable();
     symbols.dedup();

@@ -202,7 +202,7 @@ pub fn write_blocks(root: &Arc<dyn Dir>, series: &Series, duration: i64) -> Resu
         if !parts.is_empty() {
             let mut symbols: Vec<String> = parts
                 .iter()
-                .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name.clone(), x.value.clone()]))
+                .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name.to_string(), x.value.to_string()]))
                 .collect();
             symbols.sort_unstable();
             symbols.dedup();

@@ -95,7 +95,7 @@ pub(crate) fn delete_block(root: &Arc<dyn Dir>, ulid: &str) -> Result<(), Error>
 
 fn symbols_of<'a>(labels: impl Iterator<Item = &'a Labels>) -> Vec<String> {
     let mut s: Vec<String> = labels
-        .flat_map(|l| l.iter().flat_map(|x| [x.name.clone(), x.value.clone()]))
+        .flat_map(|l| l.iter().flat_map(|x| [x.name.to_string(), x.value.to_string()]))
         .collect();
     s.sort_unstable();
     s.dedup();

@@ -311,8 +311,8 @@ impl<'a> Dec<'a> {
             let name = self.str()?;
             let value = self.str()?;
             v.push(Label {
-                name: name.to_owned(),
-                value: value.to_owned(),
+                name: name.into(),
+                value: value.into(),
             });
         }
         let sorted = v.windows(2).all(|w| w[0].name < w[1].name);
@@ -466,8 +466,16 @@ mod tests {
     use super::*;
 
     fn labels_strategy() -> impl Strategy<Value = Labels> {
-        proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{1,12}", 0..6)
-            .prop_map(|m| Labels::from_sorted(m.into_iter().map(|(name, value)| Label { name, value }).collect()))
+        proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{1,12}", 0..6).prop_map(|m| {
+            Labels::from_sorted(
+                m.into_iter()
+                    .map(|(name, value)| Label {
+                        name: name.into(),
+                        value: value.into(),
+                    })
+                    .collect(),
+            )
+        })
     }
 
     fn mtype() -> impl Strategy<Value = MetricType> {

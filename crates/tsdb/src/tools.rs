@@ -282,10 +282,13 @@ pub fn analyze(block: &Block, matchers: &[Matcher]) -> Result<Analysis, block::E
         let uncovered = range.saturating_sub(covered);
         for l in labels.iter() {
             let key = format!("{}={}", l.name, l.value);
-            *uncovered_names.entry(l.name.clone()).or_default() += uncovered;
+            *uncovered_names.entry(l.name.to_string()).or_default() += uncovered;
             *uncovered_pairs.entry(key.clone()).or_default() += uncovered;
             *pair_counts.entry(key).or_default() += 1;
-            values.entry(l.name.clone()).or_default().insert(l.value.clone());
+            values
+                .entry(l.name.to_string())
+                .or_default()
+                .insert(l.value.to_string());
             entries += 1;
         }
     }

@@ -175,12 +175,18 @@ pub(crate) fn series_labels_from_bytes(pairs: impl ExactSizeIterator<Item = Byte
     let mut bad = false;
     for (n, v) in pairs {
         match (crate::lenient::into_string(n), crate::lenient::into_string(v)) {
-            (Ok(name), Ok(value)) => out.push(Label { name, value }),
+            (Ok(name), Ok(value)) => out.push(Label {
+                name: name.into(),
+                value: value.into(),
+            }),
             (n, v) => {
                 bad = true;
                 let name = n.unwrap_or_else(crate::lenient::lossy);
                 let value = v.unwrap_or_else(crate::lenient::lossy);
-                out.push(Label { name, value });
+                out.push(Label {
+                    name: name.into(),
+                    value: value.into(),
+                });
             }
         }
     }

@@ -416,8 +416,8 @@ fn parse_exemplar(msg: &[u8]) -> Option<Exemplar> {
             (1, LEN) => {
                 let (n, v) = parse_label(r.bytes()?)?;
                 labels.push(Label {
-                    name: lossy(n),
-                    value: lossy(v),
+                    name: lossy(n).into(),
+                    value: lossy(v).into(),
                 });
             }
             (2, FIXED64) => value = f64::from_bits(r.fixed64()?),

@@ -55,8 +55,8 @@ pub fn decode_remote_write_v1(raw: &[u8]) -> Result<WriteBatch, Error> {
                     e.labels
                         .into_iter()
                         .map(|l| Label {
-                            name: lenient::lossy(l.name),
-                            value: lenient::lossy(l.value),
+                            name: lenient::lossy(l.name).into(),
+                            value: lenient::lossy(l.value).into(),
                         })
                         .collect(),
                 ),
@@ -142,8 +142,8 @@ pub fn encode_remote_write_v1(batch: &WriteBatch) -> Vec<u8> {
 fn labels_to_pb(l: &Labels) -> Vec<pb::Label> {
     l.iter()
         .map(|l| pb::Label {
-            name: l.name.clone(),
-            value: l.value.clone(),
+            name: l.name.to_string(),
+            value: l.value.to_string(),
         })
         .collect()
 }

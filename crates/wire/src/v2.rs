@@ -78,8 +78,8 @@ pub fn decode_remote_write_v2(raw: &[u8]) -> Result<WriteBatch, Error> {
                         pairs
                             .into_iter()
                             .map(|(n, v)| Label {
-                                name: lenient::lossy(n),
-                                value: lenient::lossy(v),
+                                name: lenient::lossy(n).into(),
+                                value: lenient::lossy(v).into(),
                             })
                             .collect(),
                     ),

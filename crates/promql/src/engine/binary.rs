@@ -168,8 +168,8 @@ impl Matching<'_> {
             v
         } else {
             l.iter()
-                .filter(|x| x.name != METRIC_NAME && !self.labels.contains(&x.name))
-                .map(|x| (x.name.clone(), x.value.clone()))
+                .filter(|x| x.name != METRIC_NAME && !self.labels.iter().any(|n| n.as_str() == x.name.as_str()))
+                .map(|x| (x.name.to_string(), x.value.to_string()))
                 .collect()
         }
     }

@@ -441,8 +441,8 @@ impl IndexReader {
         for _ in 0..n {
             let (nr, vr) = (d.uvarint32().ok_or_else(bad)?, d.uvarint32().ok_or_else(bad)?);
             labels.push(Label {
-                name: self.sym(nr)?.to_owned(),
-                value: self.sym(vr)?.to_owned(),
+                name: self.sym(nr)?.into(),
+                value: self.sym(vr)?.into(),
             });
         }
         let k = d.uvarint().ok_or_else(bad)?;

@@ -386,7 +386,7 @@ impl Querier for BlockQuerier {
             .matching(matchers)
             .map_err(read_err)?
             .into_iter()
-            .flat_map(|(_, l, _)| l.into_vec().into_iter().map(|x| x.name))
+            .flat_map(|(_, l, _)| l.into_vec().into_iter().map(|x| x.name.into_string()))
             .collect();
         names.sort();
         names.dedup();

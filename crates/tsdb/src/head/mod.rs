@@ -657,8 +657,8 @@ pub(crate) fn labels_from_ids(syms: &crate::index::SymbolsRead<'_>, s: &MemSerie
     Labels::from_sorted(
         s.pairs()
             .map(|(n, v)| diamond_model::Label {
-                name: syms.get(n).to_owned(),
-                value: syms.get(v).to_owned(),
+                name: syms.get(n).into(),
+                value: syms.get(v).into(),
             })
             .collect(),
     )

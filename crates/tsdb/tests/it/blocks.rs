@@ -23,7 +23,7 @@ fn write_block(root: &Arc<dyn Dir>, series: &SeriesSamples, range: i64) -> Optio
         .iter()
         .flat_map(|(l, _)| {
             l.iter()
-                .flat_map(|x| [x.name.clone(), x.value.clone()])
+                .flat_map(|x| [x.name.to_string(), x.value.to_string()])
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -279,7 +279,7 @@ fn promtool_reads_diamond_block() {
             .iter()
             .flat_map(|(l, _)| {
                 l.iter()
-                    .flat_map(|x| [x.name.clone(), x.value.clone()])
+                    .flat_map(|x| [x.name.to_string(), x.value.to_string()])
                     .collect::<Vec<_>>()
             })
             .collect();

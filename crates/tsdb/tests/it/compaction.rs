@@ -227,7 +227,7 @@ fn write(root: &Arc<dyn Dir>, min: i64, max: i64, series: &[(Labels, Vec<(i64, f
         .iter()
         .flat_map(|(l, _)| {
             l.iter()
-                .flat_map(|x| [x.name.clone(), x.value.clone()])
+                .flat_map(|x| [x.name.to_string(), x.value.to_string()])
                 .collect::<Vec<_>>()
         })
         .collect();

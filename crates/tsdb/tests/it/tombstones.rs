@@ -137,7 +137,7 @@ proptest! {
                     let want = model_dump(&model, &deleted, mint, maxt, &ms);
                     prop_assert_eq!(dump(&db, mint, maxt, &ms), want.clone());
                     let q = db.querier(mint, maxt).unwrap();
-                    let mut names: Vec<String> = want.iter().flat_map(|(l, _)| l.iter().map(|x| x.name.clone())).collect();
+                    let mut names: Vec<String> = want.iter().flat_map(|(l, _)| l.iter().map(|x| x.name.to_string())).collect();
                     names.sort();
                     names.dedup();
                     prop_assert_eq!(q.label_names(&ms).unwrap(), names);
@@ -373,7 +373,7 @@ mod blocks {
             .keys()
             .flat_map(|l| {
                 l.iter()
-                    .flat_map(|x| [x.name.clone(), x.value.clone()])
+                    .flat_map(|x| [x.name.to_string(), x.value.to_string()])
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -431,7 +431,7 @@ mod blocks {
             prop_assert_eq!(dump(&q, &ms), want.clone(), "matchers {}", m);
             let mut names: Vec<String> = want
                 .iter()
-                .flat_map(|(l, _)| l.iter().map(|x| x.name.clone()))
+                .flat_map(|(l, _)| l.iter().map(|x| x.name.to_string()))
                 .collect();
             names.sort();
             names.dedup();

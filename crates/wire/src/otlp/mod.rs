@@ -561,8 +561,8 @@ impl Builder {
                 let hex = to_hex(id);
                 runes += key.len() + hex.len();
                 pairs.push(Label {
-                    name: key.to_owned(),
-                    value: hex,
+                    name: key.into(),
+                    value: hex.into(),
                 });
             }
         }
@@ -570,8 +570,8 @@ impl Builder {
             .filtered_attributes
             .iter()
             .map(|kv| Label {
-                name: kv.key.clone(),
-                value: value_string(kv.value.as_ref()),
+                name: kv.key.as_str().into(),
+                value: value_string(kv.value.as_ref()).into(),
             })
             .collect();
         runes += attrs
@@ -630,7 +630,10 @@ fn base_labels(r: &Resource<'_>, attributes: &[pb::KeyValue]) -> Vec<Label> {
                 l.value.push(';');
                 l.value.push_str(&value);
             }
-            None => out.push(Label { name, value }),
+            None => out.push(Label {
+                name: name.into(),
+                value: value.into(),
+            }),
         }
     }
     for (name, v) in [("job", &r.job), ("instance", &r.instance)] {
@@ -653,10 +656,10 @@ fn with_extras(base: &[Label], name: &str, extras: &[(&str, String)]) -> Vec<Lab
 
 fn set(v: &mut Vec<Label>, name: &str, value: String) {
     match v.iter_mut().find(|l| l.name == name) {
-        Some(l) => l.value = value,
+        Some(l) => l.value = value.into(),
         None => v.push(Label {
-            name: name.to_owned(),
-            value,
+            name: name.into(),
+            value: value.into(),
         }),
     }
 }
