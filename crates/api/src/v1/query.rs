@@ -1,7 +1,7 @@
 //! `/api/v1/query`, `/api/v1/query_range`, `/api/v1/format_query`, `/api/v1/parse_query`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::Response;
@@ -40,16 +40,20 @@ fn timeout_param(state: &ApiState, p: &Params) -> Result<Duration, ApiError> {
     Ok(Duration::from_millis(ms.max(0) as u64).min(default))
 }
 
+/// Runs a query on the blocking pool, under the concurrency limit and the timeout; returns the result and
+/// how long it waited for a slot (`execQueueTime`).
 async fn run(
     state: Arc<ApiState>,
     timeout: Duration,
     f: impl FnOnce(&ApiState, &CancelToken) -> Result<QueryResult, diamond_promql::Error> + Send + 'static,
-) -> Result<QueryResult, ApiError> {
+) -> Result<(QueryResult, Duration), ApiError> {
+    let queued = Instant::now();
     let _permit = state
         .query_slots
         .acquire()
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    let queue_time = queued.elapsed();
     let cancel = CancelToken::new();
     let guard = CancelOnDrop(cancel.clone());
     let st = Arc::clone(&state);
@@ -66,7 +70,7 @@ async fn run(
         }
     };
     drop(guard);
-    res.map_err(|e| {
+    res.map(|r| (r, queue_time)).map_err(|e| {
         // Prometheus rejects a query that does not parse as a bad `query` parameter
         // (`invalid parameter "query": 1:5: parse error: ...`); evaluation errors are not wrapped. Every
         // parse error, and only those, carries the `parse error:` marker.
@@ -85,11 +89,12 @@ pub(crate) async fn instant(State(state): State<Arc<ApiState>>, p: Params) -> Re
     let query = p.get("query").to_owned();
     let ts = p.time_or("time", now_ms())?;
     let timeout = timeout_param(&state, &p)?;
+    let stats = !p.get("stats").is_empty();
     let res = run(state, timeout, move |st, cancel| {
         st.engine.instant_query(st.backend.queryable(), &query, ts, cancel)
     })
     .await?;
-    Ok(encode(&res))
+    Ok(encode(&res.0, stats.then_some(res.1)))
 }
 
 /// `/api/v1/query_range`.
@@ -116,16 +121,18 @@ pub(crate) async fn range(State(state): State<Arc<ApiState>>, p: Params) -> Resu
     }
     let timeout = timeout_param(&state, &p)?;
     let query = p.get("query").to_owned();
+    let stats = !p.get("stats").is_empty();
     let res = run(state, timeout, move |st, cancel| {
         st.engine
             .range_query(st.backend.queryable(), &query, start, end, step, cancel)
     })
     .await?;
-    Ok(encode(&res))
+    Ok(encode(&res.0, stats.then_some(res.1)))
 }
 
-/// Appends a result to `b` as Prometheus's `{"resultType":…,"result":…}`.
-pub(crate) fn encode_value_into(b: &mut String, v: &Value) {
+/// Appends a result to `b` as Prometheus's `{"resultType":…,"result":…` without the closing brace, so that
+/// `stats` can follow the result.
+fn encode_value_open(b: &mut String, v: &Value) {
     let b = &mut *b;
     match v {
         Value::Scalar { t, v } => {
@@ -173,7 +180,26 @@ pub(crate) fn encode_value_into(b: &mut String, v: &Value) {
             b.push(']');
         }
     }
-    b.push('}');
+}
+
+/// Appends Prometheus's `"stats"` member (the `stats` request parameter: any value but empty): timings in
+/// seconds and the sample counters. Prometheus adds `totalQueryableSamplesPerStep` only behind its
+/// `promql-per-step-stats` feature; Diamond has no such feature, so never.
+fn push_stats(b: &mut String, s: &diamond_promql::QueryStats, queue: Duration) {
+    use std::fmt::Write as _;
+    let prep = s.prepare_time.as_secs_f64();
+    let inner = s.eval_time.as_secs_f64();
+    let _ = write!(
+        b,
+        r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}"#,
+        prep + inner,
+        prep,
+        inner,
+        queue.as_secs_f64(),
+        prep + inner,
+        s.queryable_samples,
+        s.peak_samples,
+    );
 }
 
 /// A rough size of the encoded result, so the body is allocated once.
@@ -186,9 +212,14 @@ fn encoded_size_hint(v: &Value) -> usize {
     }
 }
 
-fn encode(res: &QueryResult) -> Response {
+/// The response for `res`, with `stats` when the request asked for them (`Some(queue time)`).
+fn encode(res: &QueryResult, stats: Option<Duration>) -> Response {
     let mut body = start_success(encoded_size_hint(&res.value));
-    encode_value_into(&mut body, &res.value);
+    encode_value_open(&mut body, &res.value);
+    if let Some(queue) = stats {
+        push_stats(&mut body, &res.stats, queue);
+    }
+    body.push('}');
     finish_success(body, &res.warnings, &res.infos)
 }
 

@@ -129,6 +129,18 @@ impl<'m> WindowCursor<'m> {
 }
 
 impl Matrix {
+    /// The number of points in all windows of all series (each point counted once per window it is in).
+    pub(crate) fn window_points(&self) -> usize {
+        let mut n = 0usize;
+        for s in 0..self.series.len() {
+            let mut c = self.cursor(s);
+            for i in 0..self.windows.len() {
+                n = n.saturating_add(c.window(i).len());
+            }
+        }
+        n
+    }
+
     /// A cursor over the windows of series `s`, for visiting steps in order.
     pub(crate) fn cursor(&self, s: usize) -> WindowCursor<'_> {
         WindowCursor {
@@ -270,6 +282,8 @@ pub(crate) fn run(
     while let Expr::Paren(p) = root {
         root = &p.expr;
     }
+    let eval_began = Instant::now();
+    ev.stats.prepare_time = eval_began.saturating_duration_since(began);
     let val = ev.eval_node(root, &ts)?;
     // The decoded series are no longer needed: free them before the result is shaped.
     ev.series_cache = AddrMap::default();
@@ -279,6 +293,7 @@ pub(crate) fn run(
     } else {
         shape_range(val, &ts)?
     };
+    ev.stats.eval_time = eval_began.elapsed();
     Ok(QueryResult {
         value,
         warnings: crate::parser::position_annotations(text, ev.warnings),
@@ -622,7 +637,7 @@ impl Evaluator<'_> {
             Expr::Call(c) => crate::functions::call(self, c, ts),
             Expr::VectorSelector(vs) => super::selector::vector(self, vs, ts),
             Expr::MatrixSelector(ms) => super::selector::matrix(self, ms, ts),
-            Expr::Subquery(sq) => self.subquery(sq, ts),
+            Expr::Subquery(sq) => self.subquery(sq, ts, false),
             Expr::Extension(_) => Err(Error {
                 kind: ErrorKind::Internal,
                 message: "unsupported extension expression".to_owned(),
@@ -630,8 +645,26 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Evaluates `e`, the range argument of a function: as [`Evaluator::eval`], except that a subquery's
+    /// samples are counted as Prometheus counts them there (the points of each step's window, not the
+    /// inner evaluation's).
+    pub(crate) fn eval_range_arg(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
+        let mut inner = e;
+        while let Expr::Paren(p) = inner {
+            inner = &p.expr;
+        }
+        match inner {
+            Expr::Subquery(sq) => {
+                self.check()?;
+                self.subquery(sq, ts, true)
+            }
+            _ => self.eval(e, ts),
+        }
+    }
+
     /// Evaluates a subquery: the inner expression on its own step grid, gathered into range buffers.
-    fn subquery(&mut self, sq: &SubqueryExpr, ts: &[i64]) -> Result<Val, Error> {
+    /// `as_arg`: it is a function's range argument (see [`Evaluator::eval_range_arg`]).
+    fn subquery(&mut self, sq: &SubqueryExpr, ts: &[i64], as_arg: bool) -> Result<Val, Error> {
         let range = dur_ms(&sq.range);
         let offset = offset_ms(&sq.offset);
         // Prometheus's default for a subquery without a step is the global evaluation interval (1m).
@@ -676,7 +709,11 @@ impl Evaluator<'_> {
                 ));
             }
         }
+        // Prometheus counts the inner evaluation's samples in a child that it then drops.
+        let counted_before = self.stats.queryable_samples;
         let val = self.eval(&sq.expr, &inner)?;
+        let inner_total = self.stats.queryable_samples - counted_before;
+        self.stats.queryable_samples = counted_before;
         let series = match val {
             Val::Vector(steps) => {
                 // Series are grouped by content (steps may hold equal label sets in distinct Arcs), found
@@ -738,7 +775,13 @@ impl Evaluator<'_> {
             _ => return Err(Error::bad_data("subquery is only allowed on instant vector")),
         };
         self.add_samples(series.iter().map(|s| s.points.len()).sum())?;
-        Ok(Val::Matrix(Matrix { series, windows }))
+        let m = Matrix { series, windows };
+        self.stats.queryable_samples += if as_arg {
+            m.window_points()
+        } else {
+            inner_total.saturating_mul(ts.len())
+        };
+        Ok(Val::Matrix(m))
     }
 }
 

@@ -193,6 +193,14 @@ pub struct QueryStats {
     pub series_loaded: usize,
     /// Largest number of samples held at once (approximate: samples loaded plus results).
     pub peak_samples: usize,
+    /// Prometheus's `totalQueryableSamples`: per step, one per point a vector selector yields plus the
+    /// points in each range window a function reads (a subquery under a function counts its windows, a
+    /// bare subquery its inner total at every outer step).
+    pub queryable_samples: usize,
+    /// Time spent parsing and checking the query (`queryPreparationTime`).
+    pub prepare_time: std::time::Duration,
+    /// Time spent evaluating and shaping the result (`innerEvalTime`).
+    pub eval_time: std::time::Duration,
 }
 
 /// A successful query: the value and the annotations Prometheus would attach.

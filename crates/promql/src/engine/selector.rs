@@ -169,6 +169,7 @@ pub(crate) fn vector(ev: &mut Evaluator<'_>, vs: &VectorSelector, ts: &[i64]) ->
         }
     }
     ev.add_samples(produced)?;
+    ev.stats.queryable_samples += produced;
     Ok(Val::Vector(steps))
 }
 
@@ -208,5 +209,7 @@ pub(crate) fn matrix(ev: &mut Evaluator<'_>, ms: &MatrixSelector, ts: &[i64]) ->
             drop_name: false,
         })
         .collect();
-    Ok(Val::Matrix(Matrix { series, windows }))
+    let m = Matrix { series, windows };
+    ev.stats.queryable_samples += m.window_points();
+    Ok(Val::Matrix(m))
 }

@@ -39,7 +39,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
     }
     let mut vals = Vec::with_capacity(args.len());
     for a in &args {
-        vals.push(ev.eval(a, ts)?);
+        vals.push(ev.eval_range_arg(a, ts)?);
     }
     match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {

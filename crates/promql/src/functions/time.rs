@@ -83,6 +83,7 @@ pub(crate) fn timestamp(ev: &mut Evaluator<'_>, arg: Option<&Expr>, ts: &[i64]) 
                 }
             }
         }
+        ev.stats.queryable_samples += out.iter().map(Vec::len).sum::<usize>();
         return Ok(Val::Vector(out));
     }
     let v = vector_arg(vec![ev.eval(arg, ts)?], 0)?;

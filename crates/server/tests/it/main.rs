@@ -18,6 +18,8 @@
 //!   and `storage.exemplars.retention`.
 //! - `cli`: `diamond check config|metrics`.
 //! - `tsdb_tools`: `diamond tsdb dump|analyze|list` against the reference promtool on the same directory.
+//! - `query_stats`: the `stats` parameter of the query API (`totalQueryableSamples`) side by side with
+//!   Prometheus.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
 //! - `parse_errors`: query errors (status, errorType, text) side by side with Prometheus.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
@@ -36,6 +38,7 @@ mod go_client;
 mod harness;
 mod parse_errors;
 mod promql_info;
+mod query_stats;
 mod reload;
 mod scrape_e2e;
 mod trace_links;
