@@ -101,7 +101,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
             _ => f64::NAN,
         }
     };
-    let mut keys = KeyCache::new(&a.modifier);
+    let mut keys = KeyCache::new(&a.modifier, input.len() > 1);
     let mut out = Vec::with_capacity(ts.len());
     for (i, step) in input.into_iter().enumerate() {
         ev.check()?;
@@ -200,11 +200,14 @@ pub(crate) struct KeyCache<'m> {
     /// Per key id: (the step it last got a group in, plus one; that group's index).
     slots: Vec<(usize, usize)>,
     step: usize,
+    /// Whether more than one step follows: only then are keys remembered per input series.
+    remember: bool,
 }
 
 impl<'m> KeyCache<'m> {
-    fn new(modifier: &'m Option<LabelModifier>) -> Self {
+    fn new(modifier: &'m Option<LabelModifier>, remember: bool) -> Self {
         KeyCache {
+            remember,
             modifier,
             by_series: AddrMap::default(),
             interned: AddrMap::default(),
@@ -222,6 +225,9 @@ impl<'m> KeyCache<'m> {
 
     /// The key id of `l`, the sample at position `pos` of its step.
     fn key(&mut self, l: &Arc<Labels>, pos: usize) -> usize {
+        if !self.remember {
+            return self.intern(grouping_labels(l, self.modifier));
+        }
         let addr = Arc::as_ptr(l) as usize;
         if let Some(&(a, id)) = self.hints.get(pos)
             && a == addr
@@ -231,16 +237,7 @@ impl<'m> KeyCache<'m> {
         let id = match self.by_series.get(&addr) {
             Some(&(_, id)) => id,
             None => {
-                let key = grouping_labels(l, self.modifier);
-                let id = match self.interned.get(&key) {
-                    Some(&id) => id,
-                    None => {
-                        self.keys.push(Arc::new(key.clone()));
-                        self.slots.push((0, 0));
-                        self.interned.insert(key, self.keys.len() - 1);
-                        self.keys.len() - 1
-                    }
-                };
+                let id = self.intern(grouping_labels(l, self.modifier));
                 self.by_series.insert(addr, (Arc::clone(l), id));
                 id
             }
@@ -251,6 +248,19 @@ impl<'m> KeyCache<'m> {
             self.hints.push((addr, id));
         }
         id
+    }
+
+    /// The id of grouping key `key`, interning it.
+    fn intern(&mut self, key: Labels) -> usize {
+        match self.interned.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.keys.push(Arc::new(key.clone()));
+                self.slots.push((0, 0));
+                self.interned.insert(key, self.keys.len() - 1);
+                self.keys.len() - 1
+            }
+        }
     }
 
     /// The index in `groups` of the group of key `id` at this step, creating it.

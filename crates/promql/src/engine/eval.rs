@@ -353,6 +353,47 @@ fn read_range(e: &Expr, lo: i64, hi: i64, qs: i64, qe: i64, lookback: i64) -> Op
 }
 
 /// Removes `__name__` where a sample is marked for it.
+/// [`remove_names_now`] for a single step (instant queries): nothing is shared across steps, so the labels
+/// are cleaned in place (copied only when shared) and duplicates are found by sorting label-set hashes,
+/// comparing the label sets themselves only when two hashes are equal.
+fn remove_names_one_step(step: &mut [Sample]) -> Result<(), Error> {
+    if !step.iter().any(|s| s.drop_name) {
+        return Ok(());
+    }
+    for s in step.iter_mut() {
+        if !std::mem::take(&mut s.drop_name) || !has_name_labels(&s.labels) {
+            continue;
+        }
+        let l = Arc::make_mut(&mut s.labels);
+        let mut v = std::mem::take(l).into_vec();
+        // Removing labels keeps the rest sorted and unique.
+        v.retain(|x| !(x.name == METRIC_NAME || x.name == TYPE_LABEL || x.name == UNIT_LABEL));
+        *l = Labels::from_sorted(v);
+    }
+    let mut hashes: Vec<(u64, u32)> = step
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            use std::hash::{Hash, Hasher};
+            let mut h = super::hash::AddrHasher::default();
+            s.labels.hash(&mut h);
+            (h.finish(), i as u32)
+        })
+        .collect();
+    hashes.sort_unstable();
+    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
+        for (k, a) in run.iter().enumerate() {
+            if run[k + 1..]
+                .iter()
+                .any(|b| step[a.1 as usize].labels == step[b.1 as usize].labels)
+            {
+                return Err(Error::exec(DUPLICATE_LABELSET));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn cleaned(labels: &Arc<Labels>, drop_name: bool) -> Labels {
     if drop_name && has_name_labels(labels) {
         // The type and unit labels (Prometheus's type-and-unit-labels feature) describe the metric name
@@ -789,6 +830,10 @@ impl Evaluator<'_> {
 /// the same label set twice is an error, as in Prometheus's default mode.
 fn remove_names_now(v: Val) -> Result<Val, Error> {
     let Val::Vector(mut steps) = v else { return Ok(v) };
+    if steps.len() == 1 {
+        remove_names_one_step(&mut steps[0])?;
+        return Ok(Val::Vector(steps));
+    }
     // The steps of a series share one Arc, so each series' cleaned labels are computed once and interned:
     // equal cleaned label sets then share an Arc and a dense id, which makes the per-step duplicate check a
     // stamp in a vector. Keyed by address; the maps keep every keyed Arc alive, so addresses are not reused.

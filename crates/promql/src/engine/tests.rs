@@ -551,3 +551,27 @@ mod decode_once {
         assert_eq!(r.stats.series_loaded, 3);
     }
 }
+
+/// Removing names at a single step (instant queries take a path of their own) refuses label sets that
+/// become equal, and only those, in instant and range queries alike.
+#[test]
+fn name_removal_duplicates_instant_and_range() {
+    let db = MemStorage::new();
+    let pts: Vec<(i64, f64)> = (0..40).map(|k| (k * 15_000, k as f64)).collect();
+    for name in ["a_total", "b_total"] {
+        db.add(Labels::from_pairs(&[("__name__", name), ("job", "x")]), &pts);
+    }
+    db.add(Labels::from_pairs(&[("__name__", "a_total"), ("job", "y")]), &pts);
+    let e = engine();
+    let c = CancelToken::new();
+    let dup = r#"rate({__name__=~"a_total|b_total"}[1m])"#;
+    let err = e.instant_query(&db, dup, 300_000, &c).unwrap_err();
+    assert_eq!(err.message, "vector cannot contain metrics with the same labelset");
+    let err = e.range_query(&db, dup, 240_000, 300_000, 30_000, &c).unwrap_err();
+    assert_eq!(err.message, "vector cannot contain metrics with the same labelset");
+    let ok = r#"rate({__name__=~"a_total|b_total", job="y"}[1m]) or rate(b_total[1m])"#;
+    let r = e.instant_query(&db, ok, 300_000, &c).unwrap();
+    let Value::Vector(v) = r.value else { panic!("{r:?}") };
+    assert_eq!(v.len(), 2);
+    assert!(v.iter().all(|s| s.labels.get("__name__").is_none()));
+}
