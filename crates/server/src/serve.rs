@@ -178,6 +178,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_samples: args.query_max_samples,
         timeout: query_timeout,
         enable_features: args.enable_feature.clone(),
+        count_queryable_samples: false,
     });
     let api_opts = diamond_api::ApiOptions {
         enable_lifecycle: args.enable_lifecycle,

@@ -91,7 +91,12 @@ pub(crate) async fn instant(State(state): State<Arc<ApiState>>, p: Params) -> Re
     let timeout = timeout_param(&state, &p)?;
     let stats = !p.get("stats").is_empty();
     let res = run(state, timeout, move |st, cancel| {
-        st.engine.instant_query(st.backend.queryable(), &query, ts, cancel)
+        if stats {
+            let e = st.engine.counting_queryable_samples();
+            e.instant_query(st.backend.queryable(), &query, ts, cancel)
+        } else {
+            st.engine.instant_query(st.backend.queryable(), &query, ts, cancel)
+        }
     })
     .await?;
     Ok(encode(&res.0, stats.then_some(res.1)))
@@ -123,8 +128,13 @@ pub(crate) async fn range(State(state): State<Arc<ApiState>>, p: Params) -> Resu
     let query = p.get("query").to_owned();
     let stats = !p.get("stats").is_empty();
     let res = run(state, timeout, move |st, cancel| {
-        st.engine
-            .range_query(st.backend.queryable(), &query, start, end, step, cancel)
+        if stats {
+            let e = st.engine.counting_queryable_samples();
+            e.range_query(st.backend.queryable(), &query, start, end, step, cancel)
+        } else {
+            st.engine
+                .range_query(st.backend.queryable(), &query, start, end, step, cancel)
+        }
     })
     .await?;
     Ok(encode(&res.0, stats.then_some(res.1)))

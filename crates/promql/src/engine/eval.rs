@@ -817,10 +817,12 @@ impl Evaluator<'_> {
         };
         self.add_samples(series.iter().map(|s| s.points.len()).sum())?;
         let m = Matrix { series, windows };
-        self.stats.queryable_samples += if as_arg {
+        self.stats.queryable_samples += if !as_arg {
+            inner_total.saturating_mul(ts.len())
+        } else if self.opts.count_queryable_samples {
             m.window_points()
         } else {
-            inner_total.saturating_mul(ts.len())
+            0
         };
         Ok(Val::Matrix(m))
     }

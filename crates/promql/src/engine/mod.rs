@@ -61,6 +61,10 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Feature flags: [`EXPERIMENTAL_FUNCTIONS`], [`DELAYED_NAME_REMOVAL`].
     pub enable_features: Vec<String>,
+    /// Count `QueryStats::queryable_samples` in range windows too (the API's `stats` parameter). Off, only
+    /// the free part (vector selectors) is counted, so range queries pay nothing for stats nobody asked
+    /// for.
+    pub count_queryable_samples: bool,
 }
 
 impl Default for EngineOptions {
@@ -70,6 +74,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             enable_features: Vec::new(),
+            count_queryable_samples: false,
         }
     }
 }
@@ -195,7 +200,8 @@ pub struct QueryStats {
     pub peak_samples: usize,
     /// Prometheus's `totalQueryableSamples`: per step, one per point a vector selector yields plus the
     /// points in each range window a function reads (a subquery under a function counts its windows, a
-    /// bare subquery its inner total at every outer step).
+    /// bare subquery its inner total at every outer step). Range windows are counted only with
+    /// [`EngineOptions::count_queryable_samples`].
     pub queryable_samples: usize,
     /// Time spent parsing and checking the query (`queryPreparationTime`).
     pub prepare_time: std::time::Duration,
@@ -225,6 +231,14 @@ pub struct Engine {
 impl Engine {
     /// An engine with the given options.
     pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// This engine counting Prometheus's `totalQueryableSamples` exactly (see
+    /// [`EngineOptions::count_queryable_samples`]).
+    pub fn counting_queryable_samples(&self) -> Engine {
+        let mut opts = self.opts.clone();
+        opts.count_queryable_samples = true;
         Engine { opts }
     }
 

@@ -210,6 +210,8 @@ pub(crate) fn matrix(ev: &mut Evaluator<'_>, ms: &MatrixSelector, ts: &[i64]) ->
         })
         .collect();
     let m = Matrix { series, windows };
-    ev.stats.queryable_samples += m.window_points();
+    if ev.opts.count_queryable_samples {
+        ev.stats.queryable_samples += m.window_points();
+    }
     Ok(Val::Matrix(m))
 }
