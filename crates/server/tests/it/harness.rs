@@ -374,3 +374,22 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// Sends `series` to `url` as one snappy-compressed remote-write 1.0 request; asserts the 204.
+pub fn remote_write(url: &str, series: Vec<diamond_wire::TimeSeries>) {
+    let body = diamond_wire::compress_snappy(&diamond_wire::encode_remote_write_v1(&diamond_wire::WriteBatch {
+        series,
+        metadata: Vec::new(),
+        rejected: Vec::new(),
+    }));
+    let st = client()
+        .post(url)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .body(body)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(st, 204, "remote write to {url}");
+}

@@ -3,10 +3,10 @@
 //! without identifying labels), and every query must give the same result, or the same error.
 
 use diamond_model::{Labels, Sample};
-use diamond_wire::{TimeSeries, WriteBatch};
+use diamond_wire::TimeSeries;
 use serde_json::Value;
 
-use crate::harness::{Diamond, RefPrometheus, enc, now_ms};
+use crate::harness::{Diamond, RefPrometheus, enc, now_ms, remote_write as write};
 
 const FLAG: &str = "--enable-feature=promql-experimental-functions";
 
@@ -18,24 +18,6 @@ fn series(pairs: &[(&str, &str)], t: i64, v: f64) -> TimeSeries {
         histograms_dropped: 0,
         metadata: None,
     }
-}
-
-fn write(url: &str, series: Vec<TimeSeries>) {
-    let body = diamond_wire::compress_snappy(&diamond_wire::encode_remote_write_v1(&WriteBatch {
-        series,
-        metadata: Vec::new(),
-        rejected: Vec::new(),
-    }));
-    let st = crate::harness::client()
-        .post(url)
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .body(body)
-        .send()
-        .unwrap()
-        .status()
-        .as_u16();
-    assert_eq!(st, 204, "remote write to {url}");
 }
 
 /// The result as comparable text: sorted `labels value` lines, or the error type and message.

@@ -5,28 +5,10 @@
 //! its own evaluation order).
 
 use diamond_model::{Labels, STALE_NAN, Sample};
-use diamond_wire::{TimeSeries, WriteBatch};
+use diamond_wire::TimeSeries;
 use serde_json::Value;
 
-use crate::harness::{Diamond, RefPrometheus, enc, now_ms};
-
-fn write(url: &str, series: Vec<TimeSeries>) {
-    let body = diamond_wire::compress_snappy(&diamond_wire::encode_remote_write_v1(&WriteBatch {
-        series,
-        metadata: Vec::new(),
-        rejected: Vec::new(),
-    }));
-    let st = crate::harness::client()
-        .post(url)
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .body(body)
-        .send()
-        .unwrap()
-        .status()
-        .as_u16();
-    assert_eq!(st, 204, "remote write to {url}");
-}
+use crate::harness::{Diamond, RefPrometheus, enc, now_ms, remote_write as write};
 
 fn get(base: &str, path: &str) -> Value {
     let url = format!("http://{base}{path}");
