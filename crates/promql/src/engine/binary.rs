@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use diamond_model::{Labels, METRIC_NAME};
+use diamond_model::{LabelStr, Labels, METRIC_NAME};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::Error;
@@ -109,7 +109,10 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: &[i64]) ->
         (Val::Scalar(l), Val::Vector(r)) => Ok(Val::Vector(vector_scalar(op, r, &l, true, return_bool))),
         (Val::Vector(l), Val::Vector(r)) => {
             let mut out = Vec::with_capacity(ts.len());
-            let mut cache = MatchCache::default();
+            let mut cache = MatchCache {
+                remember: ts.len() > 1,
+                ..MatchCache::default()
+            };
             for (ls, rs) in l.into_iter().zip(r) {
                 ev.check()?;
                 out.push(vector_vector(op, b, ls, rs, return_bool, &mut cache)?);
@@ -157,19 +160,19 @@ struct Matching<'a> {
 }
 
 impl Matching<'_> {
-    fn signature(&self, l: &Labels) -> Vec<(String, String)> {
+    fn signature(&self, l: &Labels) -> Vec<(LabelStr, LabelStr)> {
         if self.on {
-            let mut v: Vec<(String, String)> = self
+            let mut v: Vec<(LabelStr, LabelStr)> = self
                 .labels
                 .iter()
-                .filter_map(|n| l.get(n).map(|v| (n.clone(), v.to_owned())))
+                .filter_map(|n| l.get(n).map(|v| (LabelStr::from(n.as_str()), LabelStr::from(v))))
                 .collect();
             v.sort();
             v
         } else {
             l.iter()
                 .filter(|x| x.name != METRIC_NAME && !self.labels.iter().any(|n| n.as_str() == x.name.as_str()))
-                .map(|x| (x.name.to_string(), x.value.to_string()))
+                .map(|x| (x.name.clone(), x.value.clone()))
                 .collect()
         }
     }
@@ -194,33 +197,51 @@ impl Matching<'_> {
 struct MatchCache {
     /// Labels address -> (the labels, kept alive; the interned signature id).
     sig_by_series: AddrMap<usize, (Arc<Labels>, usize)>,
-    sig_ids: AddrMap<Vec<(String, String)>, usize>,
+    sig_ids: AddrMap<Vec<(LabelStr, LabelStr)>, usize>,
     /// (many-side address, one-side address) -> interned result labels.
     results: AddrMap<(usize, usize), Arc<Labels>>,
     interned: AddrMap<Labels, Arc<Labels>>,
+    /// Whether more than one step follows: only then are signatures and results remembered per input
+    /// series (a single step meets each series once).
+    remember: bool,
 }
 
 impl MatchCache {
     fn sig(&mut self, matching: &Matching<'_>, l: &Arc<Labels>) -> usize {
         let addr = Arc::as_ptr(l) as usize;
-        if let Some(&(_, id)) = self.sig_by_series.get(&addr) {
+        if self.remember
+            && let Some(&(_, id)) = self.sig_by_series.get(&addr)
+        {
             return id;
         }
         let sig = matching.signature(l);
         let n = self.sig_ids.len();
         let id = *self.sig_ids.entry(sig).or_insert(n);
-        self.sig_by_series.insert(addr, (Arc::clone(l), id));
+        if self.remember {
+            self.sig_by_series.insert(addr, (Arc::clone(l), id));
+        }
         id
     }
 
     fn result(&mut self, many: &Arc<Labels>, one: &Arc<Labels>, f: impl FnOnce() -> Labels) -> Arc<Labels> {
         let key = (Arc::as_ptr(many) as usize, Arc::as_ptr(one) as usize);
-        if let Some(r) = self.results.get(&key) {
+        if self.remember
+            && let Some(r) = self.results.get(&key)
+        {
             return Arc::clone(r);
         }
         let l = f();
-        let r = Arc::clone(self.interned.entry(l.clone()).or_insert_with(|| Arc::new(l)));
-        self.results.insert(key, Arc::clone(&r));
+        let r = match self.interned.get(&l) {
+            Some(r) => Arc::clone(r),
+            None => {
+                let r = Arc::new(l.clone());
+                self.interned.insert(l, Arc::clone(&r));
+                r
+            }
+        };
+        if self.remember {
+            self.results.insert(key, Arc::clone(&r));
+        }
         r
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use diamond_model::storage::Queryable;
 use diamond_model::{Labels, METRIC_NAME};
-use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr};
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use super::hash::AddrMap;
 use super::{CancelToken, EngineOptions, Error, ErrorKind, QueryResult, QueryStats, RangeSeries, Value, VectorSample};
@@ -197,13 +197,24 @@ pub(crate) struct Evaluator<'a> {
     pub cache_series: bool,
 }
 
-/// The number of vector and range selectors in `e`, counted without recursion.
-fn count_selectors(e: &Expr) -> usize {
-    let mut n = 0;
+/// Whether two selectors of `e` may select the same series, so that caching decoded series pays: there
+/// are at least two, and not every one names a metric different from all the others' (a selector without
+/// a fixed name may match anything). Walked without recursion.
+fn selectors_may_share_series(e: &Expr) -> bool {
+    let mut names: Vec<Option<String>> = Vec::new();
     let mut stack = vec![e];
     while let Some(e) = stack.pop() {
+        let vs = match e {
+            Expr::VectorSelector(vs) => Some(vs),
+            Expr::MatrixSelector(ms) => Some(&ms.vs),
+            _ => None,
+        };
+        if let Some(vs) = vs {
+            names.push(fixed_metric_name(vs));
+            continue;
+        }
         match e {
-            Expr::VectorSelector(_) | Expr::MatrixSelector(_) => n += 1,
+            Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {}
             Expr::Aggregate(a) => {
                 stack.push(&a.expr);
                 if let Some(p) = &a.param {
@@ -221,7 +232,27 @@ fn count_selectors(e: &Expr) -> usize {
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
         }
     }
-    n
+    if names.len() < 2 || names.iter().any(Option::is_none) {
+        return names.len() >= 2;
+    }
+    names.sort();
+    names.windows(2).any(|w| w[0] == w[1])
+}
+
+/// The metric name every series a selector matches must have, when it fixes one (`name{...}` or
+/// `{__name__="name"}`).
+fn fixed_metric_name(vs: &VectorSelector) -> Option<String> {
+    if let Some(n) = &vs.name {
+        return Some(n.clone());
+    }
+    if !vs.matchers.or_matchers.is_empty() {
+        return None;
+    }
+    vs.matchers
+        .matchers
+        .iter()
+        .find(|m| m.name == "__name__" && matches!(m.op, promql_parser::label::MatchOp::Equal))
+        .map(|m| m.value.clone())
 }
 
 /// Runs a parsed query; `instant` selects the result shape.
@@ -274,7 +305,7 @@ pub(crate) fn run(
         read_range: read_range(expr, ts[0], ts[ts.len() - 1], start, end, opts.lookback_delta_ms),
         querier: None,
         series_cache: AddrMap::default(),
-        cache_series: count_selectors(expr) > 1,
+        cache_series: selectors_may_share_series(expr),
     };
     // The root's pending name removals are left to the shaping below, which removes names once per result
     // series and refuses duplicate label sets just as `remove_names_now` would.
@@ -950,5 +981,25 @@ pub(crate) fn system_time_ms(st: &std::time::SystemTime) -> i64 {
     match st.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => dur_ms(&d),
         Err(e) => -dur_ms(&e.duration()),
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::selectors_may_share_series;
+
+    fn shares(q: &str) -> bool {
+        selectors_may_share_series(&crate::parser::parse(q).unwrap())
+    }
+
+    #[test]
+    fn series_are_cached_only_when_selectors_may_overlap() {
+        assert!(!shares("rate(a[5m])"));
+        assert!(!shares("rate(a[5m]) * on (instance) group_left (version) b"));
+        assert!(!shares(r#"a / {__name__="b", job="x"}"#));
+        assert!(shares("a / a offset 1m"));
+        assert!(shares(r#"a / {__name__=~"a|b"}"#));
+        assert!(shares(r#"a / {job="x"}"#));
+        assert!(shares("max_over_time(rate(a[1m])[5m:1m]) - rate(a[5m])"));
     }
 }
