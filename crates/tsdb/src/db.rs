@@ -791,21 +791,25 @@ impl DbQuerier {
     /// The head's series alone when no block overlaps the range (in creation order unless `sorted`), else
     /// the sorted merge of the blocks' and the head's.
     fn select_parts(&self, matchers: &[Matcher], sorted: bool) -> Result<Vec<Series>, ReadError> {
+        // The head is read before the block list: a block cut in between then shows up in both (merged
+        // away) instead of in neither (its samples already truncated from the head, the block not yet
+        // listed), which lost acknowledged samples from queries during compaction.
+        let h = self.head();
+        let head = if sorted {
+            h.select(matchers)?
+        } else {
+            h.select_unsorted(matchers)?
+        };
         let blocks = self.blocks();
         if blocks.is_empty() {
-            let h = self.head();
-            return if sorted {
-                h.select(matchers)
-            } else {
-                h.select_unsorted(matchers)
-            };
+            return Ok(head);
         }
         let mut lists = Vec::with_capacity(blocks.len() + 1);
         for q in &blocks {
             lists.push(q.select(matchers)?);
         }
         // The head last: on equal timestamps its sample wins. The merge sorts, so its own order is free.
-        lists.push(self.head().select_unsorted(matchers)?);
+        lists.push(head);
         Ok(merge_selected(lists))
     }
 
