@@ -45,7 +45,9 @@ before(async () => {
     { labels: { traceID: T_FOUND_UPPER }, value: 0.55, ts: (now - 1200) * 1000, expect: 'found' },
     { labels: { trace_id: T_MISSING }, value: 0.7, ts: (now - 900) * 1000, expect: 'missing' },
     { labels: { trace_id: 'javascript:alert(1)', note: HOSTILE_NOTE }, value: 0.3, ts: (now - 600) * 1000, expect: 'unparsable' },
-    { labels: { user: 'a\'b"c' }, value: 0.2, ts: (now - 300) * 1000, expect: 'none' },
+    // Faint diamonds are see-through, so this one sits below the series' range (0.15..0.35):
+    // at 0.2 the /cart line crossed its centre for some values of `now` and the pixel read opaque.
+    { labels: { user: 'a\'b"c' }, value: 0.1, ts: (now - 300) * 1000, expect: 'none' },
   ];
   await remoteWrite(srv.base, [
     {
