@@ -91,6 +91,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: &[i64]) ->
     let return_bool = b.return_bool();
     let lhs = ev.eval(&b.lhs, ts)?;
     let rhs = ev.eval(&b.rhs, ts)?;
+    ev.note_gathered(&[&lhs, &rhs]);
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.into_iter()

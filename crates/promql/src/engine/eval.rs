@@ -153,6 +153,50 @@ impl Matrix {
     }
 }
 
+/// Whether `e` is a vector selector, in parentheses or not.
+fn is_vector_selector(e: Option<&Expr>) -> bool {
+    let Some(mut e) = e else { return false };
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    matches!(e, Expr::VectorSelector(_))
+}
+
+/// The windows of a function's range argument: a bound on any one window's size and, when worked out, per
+/// series (in order) its labels' address, largest window and last window.
+pub(crate) struct PendingWindows {
+    bound: usize,
+    series: Option<Vec<(usize, usize, usize)>>,
+}
+
+/// The most samples a function over a range holds at once in Prometheus's order: series by series, its
+/// output so far plus the current window (the last window stays held until the next series starts).
+/// `v` is the function's value; its samples are matched to their input series by label address, and any
+/// that match none count from the start.
+fn window_peak(series: &[(usize, usize, usize)], v: &Val, out: usize) -> usize {
+    let mut idx: AddrMap<usize, usize> = AddrMap::default();
+    for (i, s) in series.iter().enumerate() {
+        idx.entry(s.0).or_insert(i);
+    }
+    let mut per = vec![0usize; series.len()];
+    let mut unmatched = out;
+    if let Val::Vector(steps) = v {
+        for smp in steps.iter().flatten() {
+            if let Some(&i) = idx.get(&(Arc::as_ptr(&smp.labels) as usize)) {
+                per[i] += 1;
+                unmatched -= 1;
+            }
+        }
+    }
+    let mut prefix = unmatched;
+    let mut peak = prefix;
+    for (i, &(_, max, last)) in series.iter().enumerate() {
+        peak = peak.max(prefix + max).max(prefix + per[i] + last);
+        prefix += per[i];
+    }
+    peak.max(out)
+}
+
 /// A node's value at every step.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
@@ -183,7 +227,12 @@ pub(crate) struct Evaluator<'a> {
     warnings: Vec<(String, Option<Anchor>)>,
     infos: Vec<(String, Option<Anchor>)>,
     pub stats: QueryStats,
+    /// Samples held by the evaluation so far, counted as Prometheus counts them (see [`Evaluator::account`]).
     cur_samples: usize,
+    /// The windows of the range argument of the function being evaluated, for [`Evaluator::account`].
+    pending_windows: Option<PendingWindows>,
+    /// The inputs of the node being evaluated at its last step, for [`Evaluator::account`].
+    gathered: usize,
     /// The time range every selector of the query reads within (Prometheus's FindMinMaxTime), over which
     /// one querier is opened and each series decoded once.
     pub read_range: Option<(i64, i64)>,
@@ -301,6 +350,8 @@ pub(crate) fn run(
         infos: Vec::new(),
         stats: QueryStats::default(),
         cur_samples: 0,
+        pending_windows: None,
+        gathered: 0,
         delayed_name_removal: opts.enable_features.iter().any(|f| f == super::DELAYED_NAME_REMOVAL),
         read_range: read_range(expr, ts[0], ts[ts.len() - 1], start, end, opts.lookback_delta_ms),
         querier: None,
@@ -678,7 +729,15 @@ impl Evaluator<'_> {
         Ok(v)
     }
 
+    /// Evaluates one node and accounts for the samples its value holds.
     fn eval_node(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
+        let before = self.cur_samples;
+        let v = self.eval_node_inner(e, ts)?;
+        self.account(e, &v, before)?;
+        Ok(v)
+    }
+
+    fn eval_node_inner(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
         self.check()?;
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; ts.len()])),
@@ -728,10 +787,112 @@ impl Evaluator<'_> {
         match inner {
             Expr::Subquery(sq) => {
                 self.check()?;
-                self.subquery(sq, ts, true)
+                // The subquery's result is held while the function runs, as in Prometheus.
+                let before = self.cur_samples;
+                let v = self.subquery(sq, ts, true)?;
+                self.account(inner, &v, before)?;
+                self.note_windows(&v, ts.len());
+                Ok(v)
+            }
+            Expr::MatrixSelector(ms) => {
+                // Not held as a whole: Prometheus holds one window of one series at a time.
+                let v = super::selector::matrix(self, ms, ts)?;
+                self.note_windows(&v, ts.len());
+                Ok(v)
             }
             _ => self.eval(e, ts),
         }
+    }
+
+    /// Records the inputs of an operator or function at its last step: Prometheus counts the input vectors
+    /// gathered at a step (one sample for a scalar) on top of the outputs so far.
+    pub(crate) fn note_gathered(&mut self, args: &[&Val]) {
+        self.gathered = args
+            .iter()
+            .map(|v| match v {
+                Val::Scalar(_) => 1,
+                Val::Vector(steps) => steps.last().map_or(0, Vec::len),
+                Val::Matrix(_) | Val::String(_) => 0,
+            })
+            .sum();
+    }
+
+    /// Records the windows of a function's range argument for [`Evaluator::account`]. The per-series
+    /// details (a pass over every window) are worked out only when they can matter: when stats were asked
+    /// for, or when the cheap bound could pass the sample limit.
+    fn note_windows(&mut self, v: &Val, steps: usize) {
+        let Val::Matrix(m) = v else { return };
+        let bound = m.series.iter().map(|s| s.points.len()).max().unwrap_or(0);
+        let worst = self
+            .cur_samples
+            .saturating_add(steps.saturating_mul(m.series.len()))
+            .saturating_add(bound);
+        let series = (self.opts.count_queryable_samples || worst > self.opts.max_samples).then(|| {
+            (0..m.series.len())
+                .map(|s| {
+                    let mut c = m.cursor(s);
+                    let mut max = 0;
+                    let mut last = 0;
+                    for i in 0..m.windows.len() {
+                        last = c.window(i).len();
+                        max = max.max(last);
+                    }
+                    (Arc::as_ptr(&m.series[s].labels) as usize, max, last)
+                })
+                .collect()
+        });
+        self.pending_windows = Some(PendingWindows { bound, series });
+    }
+
+    /// Accounts for the value `v` of node `e`, evaluated from `before` samples held, the way Prometheus's
+    /// evaluator counts (so that `--query.max-samples` refuses the queries Prometheus refuses, and
+    /// `peakSamples` reads like its figure): a node's result is held from when it is produced until its
+    /// parent is done; while a node is produced, its children's results are held too. A function over a
+    /// range holds, besides its output so far, one window of one series at a time (series after series),
+    /// not the whole range vector.
+    fn account(&mut self, e: &Expr, v: &Val, before: usize) -> Result<(), Error> {
+        let out = match v {
+            Val::Scalar(x) => x.len(),
+            Val::Vector(steps) => steps.iter().map(Vec::len).sum(),
+            Val::Matrix(m) if matches!(e, Expr::MatrixSelector(_)) => m.window_points(),
+            Val::Matrix(m) => m.series.iter().map(|s| s.points.len()).sum(),
+            Val::String(_) => 0,
+        };
+        let gathered = std::mem::take(&mut self.gathered);
+        let peak = match e {
+            // Values passed on or regrouped, not copied.
+            Expr::Paren(_) | Expr::Unary(_) | Expr::Subquery(_) => before.saturating_add(out),
+            // Prometheus aggregates step by step into its output without counting that output on top of
+            // its inputs (its topk and sum by peaks are their inputs').
+            Expr::Aggregate(_) => self.cur_samples.max(before.saturating_add(out)),
+            // `timestamp` over a selector reads the series itself, one step's vector at a time: its output
+            // plus the last step's vector.
+            Expr::Call(c)
+                if c.func.name == "timestamp" && is_vector_selector(c.args.args.first().map(|b| b.as_ref())) =>
+            {
+                let last = match v {
+                    Val::Vector(steps) => steps.last().map_or(0, Vec::len),
+                    _ => 0,
+                };
+                before.saturating_add(out).saturating_add(last)
+            }
+            Expr::Call(_) => {
+                let held = self.cur_samples;
+                match self.pending_windows.take() {
+                    None => held.saturating_add(out).saturating_add(gathered),
+                    Some(PendingWindows { series: None, bound }) => held.saturating_add(out).saturating_add(bound),
+                    Some(PendingWindows {
+                        series: Some(series), ..
+                    }) => held.saturating_add(window_peak(&series, v, out)),
+                }
+            }
+            Expr::Binary(_) => self.cur_samples.saturating_add(out).saturating_add(gathered),
+            _ => self.cur_samples.saturating_add(out),
+        };
+        self.cur_samples = peak;
+        self.add_samples(0)?;
+        self.cur_samples = before.saturating_add(out);
+        self.add_samples(0)
     }
 
     /// Evaluates a subquery: the inner expression on its own step grid, gathered into range buffers.
@@ -846,7 +1007,6 @@ impl Evaluator<'_> {
             }],
             _ => return Err(Error::bad_data("subquery is only allowed on instant vector")),
         };
-        self.add_samples(series.iter().map(|s| s.points.len()).sum())?;
         let m = Matrix { series, windows };
         self.stats.queryable_samples += if !as_arg {
             inner_total.saturating_mul(ts.len())
@@ -1001,5 +1161,45 @@ mod cache_tests {
         assert!(shares(r#"a / {__name__=~"a|b"}"#));
         assert!(shares(r#"a / {job="x"}"#));
         assert!(shares("max_over_time(rate(a[1m])[5m:1m]) - rate(a[5m])"));
+    }
+}
+
+#[cfg(test)]
+mod accounting_tests {
+    use super::{Sample, Val, window_peak};
+    use diamond_model::Labels;
+    use std::sync::Arc;
+
+    fn series(name: &str) -> Arc<Labels> {
+        Arc::new(Labels::from_pairs(&[("__name__", name)]))
+    }
+
+    fn sample(l: &Arc<Labels>) -> Sample {
+        Sample {
+            labels: Arc::clone(l),
+            v: 1.0,
+            drop_name: true,
+        }
+    }
+
+    /// Worked by hand in Prometheus's order: series a (largest window 20, last 20, 1 output), then b
+    /// (18, 18, 1), then c (11, 11, 1): a peaks at 20 + 1 = 21 once its output joins its held window; b at
+    /// 1 + 18 + 1 = 20; c at 2 + 11 + 1 = 14. This is `count_over_time(x[5m])` in the stats test.
+    #[test]
+    fn window_peak_follows_series_order() {
+        let (a, b, c) = (series("a"), series("b"), series("c"));
+        let ptr = |l: &Arc<Labels>| Arc::as_ptr(l) as usize;
+        let windows = vec![(ptr(&a), 20, 20), (ptr(&b), 18, 18), (ptr(&c), 11, 11)];
+        let out = Val::Vector(vec![vec![sample(&a), sample(&b), sample(&c)]]);
+        assert_eq!(window_peak(&windows, &out, 3), 21);
+        // Outputs that match no input series count from the start.
+        let stranger = series("d");
+        let out = Val::Vector(vec![vec![sample(&stranger), sample(&c)]]);
+        assert_eq!(window_peak(&windows, &out, 2), 21);
+        // Several steps: a's 3 outputs are held while b's window of 18 is, and b's last window (5) is
+        // held with its own 3 outputs: max(20, 3 + 18, 3 + 3 + 5) = 21.
+        let windows = vec![(ptr(&a), 20, 2), (ptr(&b), 18, 5)];
+        let out = Val::Vector((0..3).map(|_| vec![sample(&a), sample(&b)]).collect());
+        assert_eq!(window_peak(&windows, &out, 6), 21);
     }
 }

@@ -62,7 +62,6 @@ pub(crate) fn load(
                 hint = buf.len();
                 ev.stats.series_loaded += 1;
                 ev.stats.samples_loaded += buf.len();
-                ev.add_samples(buf.len())?;
                 let labels = Arc::new(s.labels);
                 if ev.cache_series {
                     ev.series_cache.insert(Arc::clone(&labels), Arc::clone(&buf));
@@ -78,7 +77,6 @@ pub(crate) fn load(
         } else {
             Points::Owned(buf[a..b].iter().filter(|p| !is_stale_nan(p.1)).copied().collect())
         };
-        ev.add_samples(pts.len())?;
         out.push((labels, pts));
     }
     Ok(out)
@@ -139,7 +137,6 @@ pub(crate) fn load_uncached(
         let pts = decode(&s, mint, maxt, keep_stale, 0);
         ev.stats.series_loaded += 1;
         ev.stats.samples_loaded += pts.len();
-        ev.add_samples(pts.len())?;
         out.push((Arc::new(s.labels), Points::Owned(pts)));
     }
     Ok(out)
@@ -168,7 +165,6 @@ pub(crate) fn vector(ev: &mut Evaluator<'_>, vs: &VectorSelector, ts: &[i64]) ->
             }
         }
     }
-    ev.add_samples(produced)?;
     ev.stats.queryable_samples += produced;
     Ok(Val::Vector(steps))
 }

@@ -41,6 +41,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
     for a in &args {
         vals.push(ev.eval_range_arg(a, ts)?);
     }
+    ev.note_gathered(&vals.iter().collect::<Vec<_>>());
     match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
             rate::call(ev, name, vals, ts)
