@@ -153,6 +153,40 @@ impl Matrix {
     }
 }
 
+/// Functions whose value depends on the evaluation time even when their arguments do not (Prometheus's
+/// `AtModifierUnsafeFunctions`).
+const STEP_UNSAFE_FUNCTIONS: [&str; 11] = [
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// Whether `e` has the same value at every step, by Prometheus's rules (its `preprocessExprHelper`):
+/// literals; selectors and subqueries pinned by `@`; operators, aggregations and step-safe functions
+/// over such.
+fn step_invariant(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
+        Expr::VectorSelector(vs) => vs.at.is_some(),
+        Expr::MatrixSelector(ms) => ms.vs.at.is_some(),
+        Expr::Subquery(sq) => sq.at.is_some(),
+        Expr::Paren(p) => step_invariant(&p.expr),
+        Expr::Unary(u) => step_invariant(&u.expr),
+        Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
+        Expr::Aggregate(a) => step_invariant(&a.expr) && a.param.as_deref().is_none_or(step_invariant),
+        Expr::Call(c) => !STEP_UNSAFE_FUNCTIONS.contains(&c.func.name) && c.args.args.iter().all(|a| step_invariant(a)),
+        Expr::Extension(_) => false,
+    }
+}
+
 /// Whether `e` is a vector selector, in parentheses or not.
 fn is_vector_selector(e: Option<&Expr>) -> bool {
     let Some(mut e) = e else { return false };
@@ -732,8 +766,48 @@ impl Evaluator<'_> {
     /// Evaluates one node and accounts for the samples its value holds.
     fn eval_node(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
         let before = self.cur_samples;
+        if ts.len() > 1
+            && matches!(
+                e,
+                Expr::Binary(_) | Expr::Aggregate(_) | Expr::Call(_) | Expr::Unary(_) | Expr::VectorSelector(_)
+            )
+            && step_invariant(e)
+        {
+            return self.eval_invariant(e, ts, before);
+        }
         let v = self.eval_node_inner(e, ts)?;
         self.account(e, &v, before)?;
+        Ok(v)
+    }
+
+    /// A step-invariant node in a range (its value does not depend on the step: `@`-pinned selectors,
+    /// literals, and what is built from them with step-safe functions) is evaluated at the first step and
+    /// copied to the others, as Prometheus does. Its samples count as Prometheus counts them: the
+    /// queryable ones once per step, the peak of the one evaluation or of the copies.
+    fn eval_invariant(&mut self, e: &Expr, ts: &[i64], before: usize) -> Result<Val, Error> {
+        let counted_before = self.stats.queryable_samples;
+        let one = self.eval_node(e, &ts[..1])?;
+        let per_step = self.stats.queryable_samples - counted_before;
+        self.stats.queryable_samples = counted_before.saturating_add(per_step.saturating_mul(ts.len()));
+        let v = match one {
+            Val::Scalar(x) => Val::Scalar(vec![x.first().copied().unwrap_or(f64::NAN); ts.len()]),
+            Val::Vector(mut steps) => {
+                let step = steps.pop().unwrap_or_default();
+                let out = step.len().saturating_mul(ts.len());
+                // Checked before copying: the copies are what would pass the limit.
+                self.cur_samples = before.saturating_add(out);
+                self.add_samples(0)?;
+                Val::Vector(vec![step; ts.len()])
+            }
+            other => other,
+        };
+        let out = match &v {
+            Val::Scalar(x) => x.len(),
+            Val::Vector(steps) => steps.iter().map(Vec::len).sum(),
+            _ => 0,
+        };
+        self.cur_samples = before.saturating_add(out);
+        self.add_samples(0)?;
         Ok(v)
     }
 

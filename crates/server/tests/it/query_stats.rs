@@ -1,9 +1,8 @@
 //! The `stats` parameter of `/api/v1/query` and `/api/v1/query_range` side by side with the reference
 //! Prometheus: both receive the same series by remote write (one with a gap, one ending in a staleness
 //! marker), and for every query `totalQueryableSamples` must be equal and the `stats` object must have the
-//! same members. `peakSamples` must be equal too, apart from the listed step-invariant range queries
-//! (Prometheus evaluates those at one step and copies the result; Diamond evaluates every step). Then both
-//! run again with a tight `--query.max-samples`, and must accept and refuse the same queries.
+//! same members, and `peakSamples` must be equal too. Then both run again with a tight
+//! `--query.max-samples`, and must accept and refuse the same queries with the same error.
 
 use diamond_model::{Labels, STALE_NAN, Sample};
 use diamond_wire::TimeSeries;
@@ -95,6 +94,10 @@ fn query_stats_match_the_reference_prometheus() {
         "vector(1)",
         "absent(nothing_here)",
         "req_total @ end()",
+        "sum by (job) (rate(req_total[2m] @ end()))",
+        "req_total @ start() * 2",
+        "time() - timestamp(req_total @ end())",
+        "day_of_week()",
         "last_over_time(req_total[10m])",
     ];
     let mut paths = Vec::new();
@@ -136,38 +139,17 @@ fn query_stats_match_the_reference_prometheus() {
             ));
         }
     }
-    // Known: step-invariant range queries (literals only here), which Prometheus evaluates once.
-    let known: Vec<String> = ["1 + 1", "vector(1)"]
-        .iter()
-        .map(|q| {
-            format!(
-                "/api/v1/query_range?start={start}&end={at}&step=30&stats=all&query={}",
-                enc(q)
-            )
-        })
-        .collect();
-    let unknown: Vec<&String> = peak_differ
-        .iter()
-        .filter(|l| !known.iter().any(|k| l.starts_with(&format!("{k}:"))))
-        .collect();
     assert!(
-        unknown.is_empty(),
-        "peakSamples differs in {} of {} (besides the known step-invariant ones):\n{}",
-        unknown.len(),
+        peak_differ.is_empty(),
+        "peakSamples differs in {} of {}:\n{}",
+        peak_differ.len(),
         paths.len(),
         peak_differ.join("\n")
     );
-    assert_eq!(
-        peak_differ.len(),
-        known.len(),
-        "a known peakSamples difference is gone: update the list\n{}",
-        peak_differ.join("\n")
-    );
 
-    // The same limit accepts and refuses the same queries, with the same error (bar the known ones: Diamond
-    // counts a literal at every step, so it refuses `1 + 1` over 11 steps where Prometheus does not).
+    // The same limit accepts and refuses the same queries, with the same error.
     let mut refused = 0;
-    for path in paths.iter().filter(|p| !known.contains(p)) {
+    for path in &paths {
         let a = get(&p2.addr, path);
         let b = get(&d2.addr, path);
         assert_eq!(
@@ -191,7 +173,7 @@ fn query_stats_match_the_reference_prometheus() {
         differ.join("\n")
     );
     // Not a trivial pass: most queries read samples.
-    assert!(nonzero >= paths.len() - 6, "only {nonzero} queries counted samples");
+    assert!(nonzero >= paths.len() - 8, "only {nonzero} queries counted samples");
 
     // Without the parameter there is no `stats` member, as in Prometheus.
     let plain = get(&d.addr, &format!("/api/v1/query?time={at}&query=req_total"));
