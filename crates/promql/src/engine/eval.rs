@@ -801,12 +801,7 @@ impl Evaluator<'_> {
             }
             other => other,
         };
-        let out = match &v {
-            Val::Scalar(x) => x.len(),
-            Val::Vector(steps) => steps.iter().map(Vec::len).sum(),
-            _ => 0,
-        };
-        self.cur_samples = before.saturating_add(out);
+        self.cur_samples = before.saturating_add(instant_samples(&v));
         self.add_samples(0)?;
         Ok(v)
     }
@@ -926,11 +921,9 @@ impl Evaluator<'_> {
     /// not the whole range vector.
     fn account(&mut self, e: &Expr, v: &Val, before: usize) -> Result<(), Error> {
         let out = match v {
-            Val::Scalar(x) => x.len(),
-            Val::Vector(steps) => steps.iter().map(Vec::len).sum(),
             Val::Matrix(m) if matches!(e, Expr::MatrixSelector(_)) => m.window_points(),
             Val::Matrix(m) => m.series.iter().map(|s| s.points.len()).sum(),
-            Val::String(_) => 0,
+            _ => instant_samples(v),
         };
         let gathered = std::mem::take(&mut self.gathered);
         let peak = match e {
@@ -1215,6 +1208,16 @@ pub(crate) fn system_time_ms(st: &std::time::SystemTime) -> i64 {
     match st.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => dur_ms(&d),
         Err(e) => -dur_ms(&e.duration()),
+    }
+}
+
+/// The samples an instant-typed value holds over all steps: one per step for a scalar, every sample of
+/// every step for a vector; none for a string or a range vector (counted by their own rules).
+fn instant_samples(v: &Val) -> usize {
+    match v {
+        Val::Scalar(x) => x.len(),
+        Val::Vector(steps) => steps.iter().map(Vec::len).sum(),
+        Val::Matrix(_) | Val::String(_) => 0,
     }
 }
 
