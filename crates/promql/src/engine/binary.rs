@@ -292,6 +292,11 @@ fn vector_vector(
         }
         _ => {}
     }
+    // With nothing on one side nothing can match, and Prometheus returns at once: duplicates on the other
+    // side are then no error.
+    if lhs.is_empty() || rhs.is_empty() {
+        return Ok(Vec::new());
+    }
     let include: &[String] = match card {
         VectorMatchCardinality::ManyToOne(l) | VectorMatchCardinality::OneToMany(l) => &l.labels,
         _ => &[],
@@ -329,6 +334,10 @@ fn vector_vector(
             v = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
+        // Prometheus drops a filtered comparison before it checks the match's uniqueness.
+        if !keep {
+            continue;
+        }
         let metric = cache.result(&ms.labels, &os.labels, || {
             result_labels(&ms.labels, &os.labels, on, labels, one_to_one, include)
         });
@@ -346,9 +355,6 @@ fn vector_vector(
                     "multiple matches for labels: grouping labels must ensure unique matches",
                 ));
             }
-        }
-        if !keep {
-            continue;
         }
         // The comparison result keeps the left side's value in a one-to-many match too.
         let drop_name = ms.drop_name || return_bool || !op.is_comparison();

@@ -42,7 +42,8 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
         ev.check()?;
         if name == "histogram_quantile" {
             let q = params[0][i];
-            if !(0.0..=1.0).contains(&q) && !step.is_empty() {
+            // Prometheus warns at every step, with or without buckets to read.
+            if !(0.0..=1.0).contains(&q) {
                 ev.warn(
                     format!("quantile value should be between 0 and 1, got {}", go_float(q)),
                     Anchor::CallArg {

@@ -10,6 +10,7 @@ use regex::Regex;
 use super::{string_arg, vector_arg};
 use crate::engine::Error;
 use crate::engine::eval::{Evaluator, Sample, Val};
+use crate::engine::hash::AddrMap;
 
 /// Dispatches one label or sort function.
 pub(crate) fn call(_ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, _ts: &[i64]) -> Result<Val, Error> {
@@ -27,23 +28,15 @@ pub(crate) fn call(_ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, _ts: &[i
                 )));
             }
             let v = vector_arg(vals, 0)?;
-            Ok(Val::Vector(
-                v.into_iter()
-                    .map(|step| {
-                        step.into_iter()
-                            .map(|s| {
-                                let sv = s.labels.get(&src).unwrap_or("");
-                                let Some(caps) = re.captures(sv) else { return s };
-                                let mut res = String::new();
-                                caps.expand(&repl, &mut res);
-                                let mut b = s.labels.builder();
-                                b.set(&dst, &res);
-                                relabelled(s, b.build(), &dst)
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ))
+            relabel_all(v, &dst, |l| {
+                let sv = l.get(&src).unwrap_or("");
+                let caps = re.captures(sv)?;
+                let mut res = String::new();
+                caps.expand(&repl, &mut res);
+                let mut b = l.builder();
+                b.set(&dst, &res);
+                Some(b.build())
+            })
         }
         "label_join" => {
             let dst = string_arg(&vals, 1)?.to_owned();
@@ -62,21 +55,12 @@ pub(crate) fn call(_ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, _ts: &[i
                 }
             }
             let v = vector_arg(vals, 0)?;
-            Ok(Val::Vector(
-                v.into_iter()
-                    .map(|step| {
-                        step.into_iter()
-                            .map(|s| {
-                                let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
-                                let joined = joined.join(&sep);
-                                let mut b = s.labels.builder();
-                                b.set(&dst, &joined);
-                                relabelled(s, b.build(), &dst)
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ))
+            relabel_all(v, &dst, |l| {
+                let joined: Vec<&str> = srcs.iter().map(|n| l.get(n).unwrap_or("")).collect();
+                let mut b = l.builder();
+                b.set(&dst, &joined.join(&sep));
+                Some(b.build())
+            })
         }
         "sort" | "sort_desc" => {
             let desc = name == "sort_desc";
@@ -118,13 +102,50 @@ pub(crate) fn call(_ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, _ts: &[i
     }
 }
 
-/// A sample with new labels; writing `__name__` explicitly cancels a pending name removal.
-fn relabelled(s: Sample, labels: Labels, dst: &str) -> Sample {
-    Sample {
-        labels: Arc::new(labels),
-        v: s.v,
-        drop_name: s.drop_name && dst != METRIC_NAME,
+/// Relabels every sample of every step with `f` (`None`: the labels stay as they are). Each series is
+/// relabelled once, and its steps share the result. As Prometheus does for these functions, two series of
+/// the whole evaluation (not only of one step) that end up with the same labels are an error. Writing
+/// `__name__` (where `f` relabels) cancels a pending name removal.
+fn relabel_all(steps: Vec<Vec<Sample>>, dst: &str, f: impl Fn(&Labels) -> Option<Labels>) -> Result<Val, Error> {
+    // Input series by the address of its shared labels (kept alive here, so the address is not reused)
+    // -> its relabelled labels.
+    let mut by_series: AddrMap<usize, (Arc<Labels>, Arc<Labels>, bool)> = AddrMap::default();
+    // Relabelled labels -> the input labels that gave them: another input giving the same is a duplicate.
+    let mut outputs: AddrMap<Arc<Labels>, Arc<Labels>> = AddrMap::default();
+    let keeps_name = dst == METRIC_NAME;
+    let mut out = Vec::with_capacity(steps.len());
+    for step in steps {
+        let mut o = Vec::with_capacity(step.len());
+        for s in step {
+            let addr = Arc::as_ptr(&s.labels) as usize;
+            let (labels, changed) = match by_series.get(&addr) {
+                Some((_, l, changed)) => (Arc::clone(l), *changed),
+                None => {
+                    let new = f(&s.labels);
+                    let changed = new.is_some();
+                    let l = new.map_or_else(|| Arc::clone(&s.labels), Arc::new);
+                    match outputs.get(&l) {
+                        Some(input) if **input != *s.labels => {
+                            return Err(Error::exec("vector cannot contain metrics with the same labelset"));
+                        }
+                        Some(_) => {}
+                        None => {
+                            outputs.insert(Arc::clone(&l), Arc::clone(&s.labels));
+                        }
+                    }
+                    by_series.insert(addr, (Arc::clone(&s.labels), Arc::clone(&l), changed));
+                    (l, changed)
+                }
+            };
+            o.push(Sample {
+                labels,
+                v: s.v,
+                drop_name: s.drop_name && !(changed && keeps_name),
+            });
+        }
+        out.push(o);
     }
+    Ok(Val::Vector(out))
 }
 
 /// Label names are any non-empty valid UTF-8 in Prometheus 3 (UTF-8 names are allowed).

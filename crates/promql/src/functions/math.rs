@@ -63,42 +63,51 @@ pub(crate) fn call(_ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i6
         }
         "clamp" => {
             let (lo, hi) = (scalar_arg(&vals, 1)?.to_vec(), scalar_arg(&vals, 2)?.to_vec());
+            // A step whose bounds cross has no output; NaN bounds do not cross.
             map(vals, |v, i| {
-                (lo[i] <= hi[i] || lo[i].is_nan() || hi[i].is_nan())
-                    .then(|| v.max(lo[i]).min(hi[i]))
-                    .map(|x| nan_clamp(v, lo[i], hi[i], x))
+                (hi[i] >= lo[i] || lo[i].is_nan() || hi[i].is_nan()).then(|| go_max(lo[i], go_min(hi[i], v)))
             })
         }
         "clamp_min" => {
             let lo = scalar_arg(&vals, 1)?.to_vec();
-            map(vals, |v, i| {
-                Some(if v.is_nan() || lo[i].is_nan() {
-                    f64::NAN
-                } else {
-                    v.max(lo[i])
-                })
-            })
+            map(vals, |v, i| Some(go_max(lo[i], v)))
         }
         "clamp_max" => {
             let hi = scalar_arg(&vals, 1)?.to_vec();
-            map(vals, |v, i| {
-                Some(if v.is_nan() || hi[i].is_nan() {
-                    f64::NAN
-                } else {
-                    v.min(hi[i])
-                })
-            })
+            map(vals, |v, i| Some(go_min(hi[i], v)))
         }
         other => Err(Error::bad_data(format!("unknown function {other:?}"))),
     }
 }
 
-/// Go's math.Max/Min propagate NaN, Rust's ignore it: restore Go's behaviour.
-fn nan_clamp(v: f64, lo: f64, hi: f64, x: f64) -> f64 {
-    if v.is_nan() || lo.is_nan() || hi.is_nan() {
+/// Go's `math.Max`, which Prometheus's clamps use: an infinite operand wins over NaN (Rust's `f64::max`
+/// instead ignores NaN), NaN otherwise propagates, and +0 is larger than -0.
+fn go_max(x: f64, y: f64) -> f64 {
+    if x == f64::INFINITY || y == f64::INFINITY {
+        f64::INFINITY
+    } else if x.is_nan() || y.is_nan() {
         f64::NAN
-    } else {
+    } else if x == 0.0 && y == 0.0 {
+        if x.is_sign_negative() { y } else { x }
+    } else if x > y {
         x
+    } else {
+        y
+    }
+}
+
+/// Go's `math.Min`: the mirror of [`go_max`] (-Inf wins over NaN, -0 is smaller than +0).
+fn go_min(x: f64, y: f64) -> f64 {
+    if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && y == 0.0 {
+        if x.is_sign_negative() { x } else { y }
+    } else if x < y {
+        x
+    } else {
+        y
     }
 }
 
@@ -119,4 +128,28 @@ fn map(vals: Vec<Val>, f: impl Fn(f64, usize) -> Option<f64>) -> Result<Val, Err
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{go_max, go_min};
+
+    /// The special cases of Go's math.Max and math.Min, which the clamp functions inherit from Prometheus.
+    #[test]
+    fn go_min_max_special_cases() {
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        assert_eq!(go_max(nan, inf), inf);
+        assert_eq!(go_max(-inf, inf), inf);
+        assert!(go_max(nan, -inf).is_nan());
+        assert!(go_max(0.9, nan).is_nan());
+        assert_eq!(go_min(nan, -inf), -inf);
+        assert!(go_min(nan, inf).is_nan());
+        assert!(go_min(2.0, nan).is_nan());
+        assert!(go_max(-0.0, 0.0).is_sign_positive());
+        assert!(go_min(0.0, -0.0).is_sign_negative());
+        assert_eq!(go_max(1.0, 2.0), 2.0);
+        assert_eq!(go_min(1.0, 2.0), 1.0);
+        // clamp(-Inf, 0.9, NaN) in Prometheus: Max(0.9, Min(NaN, -Inf)) = 0.9.
+        assert_eq!(go_max(0.9, go_min(nan, -inf)), 0.9);
+    }
 }

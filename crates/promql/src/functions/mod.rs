@@ -133,7 +133,11 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
 
 /// The labels `absent`/`absent_over_time` give their output: the selector's `=` matchers, except names
 /// matched more than once (Prometheus keeps that historic behaviour).
-fn absent_sample(arg: Option<&Expr>) -> Sample {
+fn absent_sample(mut arg: Option<&Expr>) -> Sample {
+    // Prometheus looks through parentheses for the selector.
+    while let Some(Expr::Paren(p)) = arg {
+        arg = Some(&p.expr);
+    }
     let vs = match arg {
         Some(Expr::VectorSelector(vs)) => Some(vs),
         Some(Expr::MatrixSelector(ms)) => Some(&ms.vs),

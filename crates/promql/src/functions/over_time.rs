@@ -23,21 +23,6 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
         ),
         _ => (matrix_arg(&vals, 0)?, Vec::new()),
     };
-    if name == "quantile_over_time" {
-        for &q in params[0] {
-            if !(0.0..=1.0).contains(&q) {
-                ev.warn(
-                    format!("quantile value should be between 0 and 1, got {}", go_float(q)),
-                    Anchor::CallArg {
-                        func: "quantile_over_time".to_owned(),
-                        arg: 0,
-                        metric: None,
-                        number: Some(q),
-                    },
-                );
-            }
-        }
-    }
     if matches!(name, "double_exponential_smoothing" | "holt_winters") {
         for (&sf, &tf) in params[0].iter().zip(params[1]) {
             if !(sf > 0.0 && sf < 1.0) {
@@ -125,6 +110,22 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
                     v,
                     drop_name: series.drop_name || !keep_name,
                 });
+            }
+        }
+    }
+    if name == "quantile_over_time" {
+        // Prometheus warns about the quantile only where some series has samples in its window.
+        for (&q, step) in params[0].iter().zip(&out) {
+            if !(0.0..=1.0).contains(&q) && !step.is_empty() {
+                ev.warn(
+                    format!("quantile value should be between 0 and 1, got {}", go_float(q)),
+                    Anchor::CallArg {
+                        func: "quantile_over_time".to_owned(),
+                        arg: 0,
+                        metric: None,
+                        number: Some(q),
+                    },
+                );
             }
         }
     }
