@@ -1,7 +1,10 @@
 //! Number formatting exactly as the Prometheus HTTP API writes it.
 
-/// Formats a sample value as Prometheus's API does (Go's `strconv.FormatFloat(v, 'f', -1, 64)`, with
-/// `NaN`, `+Inf`, `-Inf`): the shortest decimal that round-trips, never an exponent.
+/// Formats a sample value as Prometheus's API does (its `jsonutil.MarshalFloat`: Go's
+/// `strconv.FormatFloat` with the shortest digits that round-trip, in fixed notation, switching to an
+/// exponent (`1e+21`, `1e-07`) when `|v| < 1e-6` or `|v| >= 1e21`; `NaN`, `+Inf`, `-Inf` spelt out).
+/// Checked against the reference Prometheus 3.5, which prints `exp(vector(709))` as
+/// `8.218407461554972e+307`.
 pub fn format_value(v: f64) -> String {
     let mut s = String::new();
     write_value(&mut s, v);
@@ -14,9 +17,35 @@ pub fn format_value(v: f64) -> String {
 /// Integers below 2^53 go through `itoa`; other finite values take `zmij`'s shortest round-trip digits (the
 /// digits Go prints: ties between two shortest candidates go to the even one, where Rust's `Display` rounds
 /// up). `zmij` prints `[1e-5, 1e16)` in fixed notation, which non-integers there use as they are; outside
-/// that range it switches to an exponent, which is laid out in fixed notation here, as Prometheus never
-/// prints one.
+/// that range its output is laid out again in Go's notation.
 pub fn write_value(buf: &mut String, v: f64) {
+    write_with(buf, v, Layout::Json);
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent. This is
+/// how PromQL's `count_values` spells a value as a label.
+pub fn format_value_fixed(v: f64) -> String {
+    let mut s = String::new();
+    write_with(&mut s, v, Layout::Fixed);
+    s
+}
+
+/// Go's `%g` (`strconv.FormatFloat(v, 'g', -1, 64)`): an exponent when the decimal exponent is below -4
+/// or at least 6 (`1e+06`, `1e-05`), else fixed. PromQL's annotations print numbers this way.
+pub fn format_value_g(v: f64) -> String {
+    let mut s = String::new();
+    write_with(&mut s, v, Layout::G);
+    s
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Json,
+    Fixed,
+    G,
+}
+
+fn write_with(buf: &mut String, v: f64, layout: Layout) {
     if v.is_nan() {
         buf.push_str("NaN");
     } else if v == f64::INFINITY {
@@ -25,72 +54,130 @@ pub fn write_value(buf: &mut String, v: f64) {
         buf.push_str("-Inf");
     } else if v == 0.0 {
         buf.push_str(if v.is_sign_negative() { "-0" } else { "0" });
-    } else if v.trunc() == v && v.abs() < 9_007_199_254_740_992.0 {
+    } else if v.trunc() == v && v.abs() < 9_007_199_254_740_992.0 && (layout != Layout::G || v.abs() < 1e6) {
         // Exact: |v| < 2^53 is an integer that i64 holds.
         buf.push_str(itoa::Buffer::new().format(v as i64));
     } else {
         let mut b = zmij::Buffer::new();
         let s = b.format_finite(v);
         let a = v.abs();
-        if (1e-5..9_007_199_254_740_992.0).contains(&a) {
+        let exponent = match layout {
+            Layout::Json => !(1e-6..1e21).contains(&a),
+            Layout::Fixed => false,
+            // Decided on the decimal exponent of the shortest digits, below.
+            Layout::G => true,
+        };
+        if !exponent && (1e-5..9_007_199_254_740_992.0).contains(&a) {
             // A non-integer in zmij's fixed range: digits, a point and no trailing zero.
             buf.push_str(s);
         } else {
-            push_fixed(buf, s);
+            let d = Decimal::parse(s);
+            let e = d.point - 1;
+            if exponent && (layout != Layout::G || !(-4..6).contains(&e)) {
+                d.push_exp(buf);
+            } else {
+                d.push_fixed(buf);
+            }
         }
     }
 }
 
-/// Appends `zmij`'s output (`[-]D[.D*][e[-]X]`) in fixed notation without trailing zeros.
-fn push_fixed(buf: &mut String, s: &str) {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (mantissa, exp) = match s.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    // All significant digits, and where the decimal point goes among them.
-    let mut digits = [0u8; 40];
-    let mut n = 0usize;
-    for &d in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
-        if n < digits.len() {
-            digits[n] = d;
-            n += 1;
+/// Significant digits of a finite non-zero value and where the decimal point goes among them:
+/// the value is `0.DIGITS × 10^point`, without leading or trailing zeros.
+struct Decimal {
+    neg: bool,
+    digits: [u8; 40],
+    n: usize,
+    point: i32,
+}
+
+impl Decimal {
+    /// From `zmij`'s output (`[-]D[.D*][e[-]X]`).
+    fn parse(s: &str) -> Decimal {
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (mantissa, exp) = match s.split_once('e') {
+            Some((m, e)) => (m, e.trim_start_matches('+').parse::<i32>().unwrap_or(0)),
+            None => (s, 0),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut all = [0u8; 40];
+        let mut n = 0usize;
+        for &d in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
+            if n < all.len() {
+                all[n] = d;
+                n += 1;
+            }
+        }
+        let mut point = int_part.len() as i32 + exp;
+        let mut start = 0usize;
+        while start + 1 < n && all[start] == b'0' {
+            start += 1;
+            point -= 1;
+        }
+        while n > start + 1 && all[n - 1] == b'0' {
+            n -= 1;
+        }
+        let mut digits = [0u8; 40];
+        digits[..n - start].copy_from_slice(&all[start..n]);
+        Decimal {
+            neg,
+            digits,
+            n: n - start,
+            point,
         }
     }
-    let mut point = int_part.len() as i32 + exp;
-    let mut start = 0usize;
-    while start + 1 < n && digits[start] == b'0' {
-        start += 1;
-        point -= 1;
+
+    fn digits(&self) -> &str {
+        // `digits` holds ASCII digits only.
+        std::str::from_utf8(&self.digits[..self.n]).unwrap_or("0")
     }
-    while n > start + 1 && digits[n - 1] == b'0' {
-        n -= 1;
+
+    fn push_fixed(&self, buf: &mut String) {
+        if self.neg {
+            buf.push('-');
+        }
+        let d = self.digits();
+        let point = self.point;
+        if point <= 0 {
+            buf.push_str("0.");
+            for _ in 0..-point {
+                buf.push('0');
+            }
+            buf.push_str(d);
+        } else if point as usize >= d.len() {
+            buf.push_str(d);
+            for _ in 0..(point as usize - d.len()) {
+                buf.push('0');
+            }
+        } else {
+            buf.push_str(&d[..point as usize]);
+            buf.push('.');
+            buf.push_str(&d[point as usize..]);
+        }
     }
-    let d = &digits[start..n];
-    if neg {
-        buf.push('-');
-    }
-    // `d` holds ASCII digits only.
-    let d = std::str::from_utf8(d).unwrap_or("0");
-    if point <= 0 {
-        buf.push_str("0.");
-        for _ in 0..-point {
+
+    /// Go's `%e` with the shortest digits: `D[.DDD]e±XX`, at least two exponent digits.
+    fn push_exp(&self, buf: &mut String) {
+        if self.neg {
+            buf.push('-');
+        }
+        let d = self.digits();
+        buf.push_str(&d[..1]);
+        if d.len() > 1 {
+            buf.push('.');
+            buf.push_str(&d[1..]);
+        }
+        let e = self.point - 1;
+        buf.push('e');
+        buf.push(if e < 0 { '-' } else { '+' });
+        let e = e.unsigned_abs();
+        if e < 10 {
             buf.push('0');
         }
-        buf.push_str(d);
-    } else if point as usize >= d.len() {
-        buf.push_str(d);
-        for _ in 0..(point as usize - d.len()) {
-            buf.push('0');
-        }
-    } else {
-        buf.push_str(&d[..point as usize]);
-        buf.push('.');
-        buf.push_str(&d[point as usize..]);
+        buf.push_str(itoa::Buffer::new().format(e));
     }
 }
 
@@ -147,8 +234,16 @@ mod tests {
     fn values() {
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(1.5), "1.5");
-        assert_eq!(format_value(1e21), "1000000000000000000000");
-        assert_eq!(format_value(1e-7), "0.0000001");
+        assert_eq!(format_value(1e21), "1e+21");
+        assert_eq!(format_value(1e20), "100000000000000000000");
+        assert_eq!(format_value(1e-6), "0.000001");
+        assert_eq!(format_value(1e-7), "1e-07");
+        assert_eq!(format_value(-1.5e-7), "-1.5e-07");
+        assert_eq!(format_value(123456789012345678901234.0), "1.2345678901234569e+23");
+        assert_eq!(format_value(8.218407461554972e307), "8.218407461554972e+307");
+        assert_eq!(format_value(f64::from_bits(1)), "5e-324");
+        assert_eq!(format_value_fixed(1e21), "1000000000000000000000");
+        assert_eq!(format_value_fixed(1e-7), "0.0000001");
         assert_eq!(format_value(f64::NAN), "NaN");
         assert_eq!(format_value(f64::INFINITY), "+Inf");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
@@ -176,7 +271,27 @@ mod tests {
             ((-1234.5678f64).to_bits(), "-1234.5678"),
             (9_007_199_254_740_993.0f64.to_bits(), "9007199254740992"),
         ] {
-            assert_eq!(format_value(f64::from_bits(bits)), go, "{bits}");
+            assert_eq!(format_value_fixed(f64::from_bits(bits)), go, "{bits}");
+        }
+    }
+
+    /// Go's `%g`, as the reference Prometheus prints the quantile of its "quantile value should be
+    /// between 0 and 1" warning.
+    #[test]
+    fn values_as_go_g() {
+        for (v, go) in [
+            (1e6, "1e+06"),
+            (123_456.5, "123456.5"),
+            (999_999.0, "999999"),
+            (1_234_567.5, "1.2345675e+06"),
+            (-1e-5, "-1e-05"),
+            (-0.0001, "-0.0001"),
+            (1e21, "1e+21"),
+            (1.5, "1.5"),
+            (-2.0, "-2"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(format_value_g(v), go, "{v}");
         }
     }
 
@@ -195,20 +310,40 @@ mod tests {
         /// Round-trips, never uses an exponent, and is as short as Rust's shortest `Display` (which differs
         /// from Go only in how it breaks ties between equally short candidates).
         #[test]
-        fn values_round_trip_shortest(bits in proptest::num::u64::ANY) {
+        fn fixed_values_round_trip_shortest(bits in proptest::num::u64::ANY) {
             let v = f64::from_bits(bits);
             if v.is_finite() {
-                let s = format_value(v);
+                let s = format_value_fixed(v);
                 proptest::prop_assert!(!s.contains(['e', 'E']), "{}", s);
                 proptest::prop_assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()));
                 proptest::prop_assert_eq!(sig_digits(&s), sig_digits(&format!("{v}")));
             }
         }
 
+        /// The API's layout: the fixed digits inside `[1e-6, 1e21)`, else the same digits with an exponent.
+        #[test]
+        fn api_values_round_trip(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() && v != 0.0 {
+                let s = format_value(v);
+                proptest::prop_assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()));
+                let a = v.abs();
+                if (1e-6..1e21).contains(&a) {
+                    proptest::prop_assert_eq!(&s, &format_value_fixed(v));
+                } else {
+                    let (m, e) = s.split_once('e').expect("an exponent");
+                    proptest::prop_assert!(e.starts_with(['+', '-']) && e.len() >= 3, "{}", s);
+                    let m = m.trim_start_matches('-');
+                    proptest::prop_assert!(m.len() == 1 || m.as_bytes()[1] == b'.', "{}", s);
+                    proptest::prop_assert_eq!(sig_digits(m), sig_digits(&format_value_fixed(v)));
+                }
+            }
+        }
+
         #[test]
         fn decimal_values_match_display(m in -10_000_000i64..10_000_000, e in -12i32..12) {
             let v = m as f64 * 10f64.powi(e);
-            proptest::prop_assert_eq!(format_value(v), format!("{v}"));
+            proptest::prop_assert_eq!(format_value_fixed(v), format!("{v}"));
         }
 
         #[test]
@@ -232,7 +367,7 @@ mod tests {
         for line in text.lines() {
             let (bits, go) = line.split_once('\t').expect("tab");
             let v = f64::from_bits(bits.parse().expect("bits"));
-            assert_eq!(format_value(v), go, "{bits}");
+            assert_eq!(format_value_fixed(v), go, "{bits}");
             n += 1;
         }
         assert!(n > 0);

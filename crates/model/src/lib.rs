@@ -27,7 +27,9 @@ pub mod storage;
 pub mod traceid;
 
 pub use exemplar::{EXEMPLAR_MAX_LABEL_SET_RUNES, Exemplar};
-pub use format::{format_timestamp, format_value, parse_value, write_timestamp, write_value};
+pub use format::{
+    format_timestamp, format_value, format_value_fixed, format_value_g, parse_value, write_timestamp, write_value,
+};
 pub use labels::{Label, LabelStr, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use metadata::{Metadata, MetricType};
