@@ -5,7 +5,7 @@ use crate::parser::Anchor;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use diamond_model::{Labels, METRIC_NAME, format_value};
+use diamond_model::{Labels, METRIC_NAME, format_value_fixed, format_value_g};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::Error;
@@ -180,9 +180,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
     Ok(Val::Vector(out))
 }
 
-/// Formats a float as Go's `%g`-ish default formatting Prometheus uses in annotations.
+/// Formats a float as Go's `%g`, which Prometheus uses in annotations.
 pub(crate) fn go_float(v: f64) -> String {
-    format_value(v)
+    format_value_g(v)
 }
 
 /// Grouping keys per input series, computed once per aggregation rather than once per step: the steps of a
@@ -489,10 +489,19 @@ fn heap_down(h: &mut [Sample], i0: usize, topk: bool) -> bool {
 fn count_values(step: Vec<Sample>, label: &str, modifier: &Option<LabelModifier>) -> Vec<Sample> {
     let mut order: Vec<Labels> = Vec::new();
     let mut counts: HashMap<Labels, f64> = HashMap::new();
+    let without = matches!(modifier, Some(LabelModifier::Exclude(_)));
     for s in step {
-        let mut b = grouping_labels(&s.labels, modifier).builder();
-        b.set(label, &format_value(s.v));
-        let key = b.build();
+        // Prometheus sets the value label on each input series before grouping, so `without`
+        // naming that label removes it again and the values fold together; `by` always keeps it.
+        let key = if without {
+            let mut b = s.labels.builder();
+            b.set(label, &format_value_fixed(s.v));
+            grouping_labels(&b.build(), modifier)
+        } else {
+            let mut b = grouping_labels(&s.labels, modifier).builder();
+            b.set(label, &format_value_fixed(s.v));
+            b.build()
+        };
         let c = counts.entry(key.clone()).or_insert_with(|| {
             order.push(key);
             0.0

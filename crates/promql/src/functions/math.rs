@@ -11,7 +11,7 @@ fn simple(name: &str) -> Option<fn(f64) -> f64> {
         "abs" => f64::abs,
         "ceil" => f64::ceil,
         "floor" => f64::floor,
-        "exp" => f64::exp,
+        "exp" => go_exp,
         "sqrt" => f64::sqrt,
         "ln" => f64::ln,
         "log2" => f64::log2,
@@ -31,8 +31,8 @@ fn simple(name: &str) -> Option<fn(f64) -> f64> {
         "asin" => f64::asin,
         "acos" => f64::acos,
         "atan" => f64::atan,
-        "sinh" => f64::sinh,
-        "cosh" => f64::cosh,
+        "sinh" => go_sinh,
+        "cosh" => go_cosh,
         "tanh" => f64::tanh,
         "asinh" => f64::asinh,
         "acosh" => f64::acosh,
@@ -111,6 +111,36 @@ fn go_min(x: f64, y: f64) -> f64 {
     }
 }
 
+/// Go's `math.Exp` as Prometheus runs on amd64: the assembly there rounds `x·log2(e)` to the nearest
+/// integer exponent first, so every `x` from 1023.5·ln 2 ≈ 709.436 up overflows to +Inf, although `e^x`
+/// is finite up to ≈ 709.78 (measured on the reference Prometheus 3.5: `exp(vector(709.4361393031039))`
+/// is finite, `exp(vector(709.436139303104))` is `+Inf`). Elsewhere the result is libm's.
+fn go_exp(x: f64) -> f64 {
+    if x * std::f64::consts::LOG2_E >= 1023.5 {
+        f64::INFINITY
+    } else {
+        x.exp()
+    }
+}
+
+/// Go's `math.Sinh`, which takes `Exp(|x|)/2` above 21 and so inherits [`go_exp`]'s overflow.
+fn go_sinh(x: f64) -> f64 {
+    if x.abs() > 21.0 {
+        (go_exp(x.abs()) * 0.5).copysign(x)
+    } else {
+        x.sinh()
+    }
+}
+
+/// Go's `math.Cosh`: `Exp(|x|)/2` above 21, like [`go_sinh`].
+fn go_cosh(x: f64) -> f64 {
+    if x.abs() > 21.0 {
+        go_exp(x.abs()) * 0.5
+    } else {
+        x.cosh()
+    }
+}
+
 /// Applies `f` to every element of the first argument; `None` drops the element.
 fn map(vals: Vec<Val>, f: impl Fn(f64, usize) -> Option<f64>) -> Result<Val, Error> {
     let v = vector_arg(vals, 0)?;
@@ -132,7 +162,24 @@ fn map(vals: Vec<Val>, f: impl Fn(f64, usize) -> Option<f64>) -> Result<Val, Err
 
 #[cfg(test)]
 mod tests {
-    use super::{go_max, go_min};
+    use super::{go_cosh, go_exp, go_max, go_min, go_sinh};
+
+    /// The overflow edge of Go's amd64 `math.Exp`, as measured on the reference Prometheus.
+    #[test]
+    fn go_exp_overflows_where_go_does() {
+        assert_eq!(go_exp(709.4361393031039), 709.4361393031039f64.exp());
+        assert!(go_exp(709.4361393031039).is_finite());
+        assert_eq!(go_exp(709.436139303104), f64::INFINITY);
+        assert_eq!(go_exp(f64::INFINITY), f64::INFINITY);
+        assert_eq!(go_exp(f64::NEG_INFINITY), 0.0);
+        assert!(go_exp(f64::NAN).is_nan());
+        assert_eq!(go_exp(-745.13), 5e-324);
+        assert_eq!(go_sinh(709.7), f64::INFINITY);
+        assert_eq!(go_sinh(-709.7), f64::NEG_INFINITY);
+        assert_eq!(go_cosh(-709.7), f64::INFINITY);
+        assert_eq!(go_sinh(1.0), 1f64.sinh());
+        assert!(go_sinh(-0.0).is_sign_negative());
+    }
 
     /// The special cases of Go's math.Max and math.Min, which the clamp functions inherit from Prometheus.
     #[test]

@@ -147,8 +147,15 @@ fn absent_sample(mut arg: Option<&Expr>) -> Sample {
     if let Some(vs) = vs
         && let Ok(ms) = crate::parser::selector_matchers(vs)
     {
+        // Measured against Prometheus 3.5: a name with a negative matcher (`!=`, `!~`) never reaches
+        // the output, wherever that matcher stands (`{a!="x", a="y"}` gives `{}` just as
+        // `{a="y", a!="x"}` does), while `=~` only removes the name if it follows the `=`. Processing
+        // the negative matchers after all others gives exactly that.
+        let (pos, neg): (Vec<_>, Vec<_>) = ms
+            .into_iter()
+            .partition(|m| !matches!(m.op, MatchOp::NotEqual | MatchOp::NotRegex));
         let mut has = std::collections::HashSet::new();
-        for m in ms {
+        for m in pos.into_iter().chain(neg) {
             if m.name == METRIC_NAME {
                 continue;
             }

@@ -1036,7 +1036,7 @@ impl<'a> Parser<'a> {
                         return Err(self.unexpected_in("offset", "number or duration"));
                     }
                     let _ = neg;
-                    let d = self.duration_expr("offset", "number or duration")?;
+                    let d = self.offset_duration()?;
                     self.literal_duration(d.0)?;
                     let start = self.nodes[e].start;
                     match &mut self.nodes[e].kind {
@@ -1127,6 +1127,30 @@ impl<'a> Parser<'a> {
         self.catchers.pop();
         let v = r?;
         Ok((start, v))
+    }
+
+    /// The duration after `offset`: one signed literal (or a parenthesised expression), so that
+    /// `x offset 5m * 2` is `(x offset 5m) * 2`, as Prometheus parses it.
+    fn offset_duration(&mut self) -> R<(usize, Option<f64>)> {
+        self.catchers.push(("offset", "number or duration"));
+        self.dur_complex = false;
+        let start = self.tok.pos;
+        let r = self.offset_literal();
+        self.catchers.pop();
+        Ok((start, r?))
+    }
+
+    fn offset_literal(&mut self) -> R<Option<f64>> {
+        let neg = match self.tok.t {
+            T::Op if self.tok.val == "-" || self.tok.val == "+" => {
+                let neg = self.tok.val == "-";
+                self.advance()?;
+                neg
+            }
+            _ => false,
+        };
+        let v = self.dur_unary()?;
+        Ok(v.map(|v| if neg { -v } else { v }))
     }
 
     fn dur_binary(&mut self, min: u8) -> R<Option<f64>> {
@@ -1621,6 +1645,28 @@ mod tests {
             err("x + on(a) group_left"),
             "1:21: parse error: unexpected end of input in grouping opts, expected \"(\""
         );
+    }
+
+    /// `x offset 17s * 1` is `(x offset 17s) * 1`: the offset takes one literal, so the tree the
+    /// annotations are placed in still parses (the sweep against the reference found the warning
+    /// losing its position here).
+    #[test]
+    fn an_offset_takes_one_literal() {
+        use crate::parser::{Anchor, position_annotations};
+        let q = "quantile(1.5, x) - y offset 17s * 1";
+        assert!(matches!(super::diagnose(q), super::Diagnosis::Parsed(_)));
+        let placed = position_annotations(
+            q,
+            vec![(
+                "w".to_owned(),
+                Some(Anchor::AggParam {
+                    op: "quantile",
+                    number: Some(1.5),
+                }),
+            )],
+        );
+        assert_eq!(placed, vec!["w (1:10)".to_owned()]);
+        assert_eq!(err("y offset -17s * 2"), "OK");
     }
 
     #[test]

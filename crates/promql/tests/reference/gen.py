@@ -52,6 +52,19 @@ BLOCKS = [
         },
         "times": ["5m", "17m", "33m", "59m"],
         "queries": [
+            # Found by the random differential sweep (2026-12-07): negative matchers in absent(), a
+            # count_values label named in without(), Go's amd64 exp() overflow, an offset followed by `*`.
+            'absent(nonexistent{instance!="x", instance="a"})',
+            'absent_over_time(nonexistent{job!~"w.*", job="api"}[5m])',
+            'absent(nonexistent{job=~"a.*", job="api"})',
+            'count_values without (job) ("job", gauge)',
+            'count_values without (instance) ("job", info_metric)',
+            'count_values("v", gauge * 1e-8)',
+            "exp(gauge * 0 + 709.44)",
+            "exp(gauge * 0 + 709.43)",
+            "sinh(gauge * 0 - 709.7)",
+            "cosh(gauge * 0 - 709.7)",
+            "quantile(1.5, gauge) - gauge offset 1m * 1",
             "rate(http_requests_total[5m])",
             "irate(http_requests_total[5m])",
             "increase(http_requests_total[10m])",
