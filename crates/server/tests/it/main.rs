@@ -21,6 +21,8 @@
 //! - `query_stats`: the `stats` parameter of the query API (`totalQueryableSamples`) side by side with
 //!   Prometheus.
 //! - `reload`: `/-/reload` and SIGHUP with good and bad files.
+//! - `promql_sweep`: random typed PromQL (fixed seed) and past mismatches against the reference Prometheus
+//!   on the same remote-written data.
 //! - `parse_errors`: query errors (status, errorType, text) side by side with Prometheus.
 //! - `trace_links`: `/api/diamond/v1/exemplars/links` against a Jaeger-shaped HTTP server, metrics, reload.
 //! - `traces`: the embedded trace store fed by the real OpenTelemetry Python SDK, read in Jaeger's and
@@ -38,6 +40,7 @@ mod go_client;
 mod harness;
 mod parse_errors;
 mod promql_info;
+mod promql_sweep;
 mod query_stats;
 mod reload;
 mod scrape_e2e;
