@@ -275,6 +275,9 @@ pub(crate) struct Evaluator<'a> {
     /// Every series decoded so far, over the whole `read_range`, staleness markers included. Selectors
     /// that select the same series again slice this buffer instead of decoding its chunks again.
     pub series_cache: AddrMap<Arc<Labels>, Arc<Vec<(i64, f64)>>>,
+    /// The series the last instant-vector selector loaded, in storage order (their label Arcs'
+    /// addresses), for a subquery over a selector to keep that order as Prometheus does.
+    pub last_selector_order: Option<Vec<usize>>,
     /// Whether to fill `series_cache`: only worth it when the query has more than one selector (each
     /// selector is evaluated once, so a lone selector never reads a series twice).
     pub cache_series: bool,
@@ -390,6 +393,7 @@ pub(crate) fn run(
         read_range: read_range(expr, ts[0], ts[ts.len() - 1], start, end, opts.lookback_delta_ms),
         querier: None,
         series_cache: AddrMap::default(),
+        last_selector_order: None,
         cache_series: selectors_may_share_series(expr),
     };
     // The root's pending name removals are left to the shaping below, which removes names once per result
@@ -1011,7 +1015,16 @@ impl Evaluator<'_> {
         }
         // Prometheus counts the inner evaluation's samples in a child that it then drops.
         let counted_before = self.stats.queryable_samples;
+        self.last_selector_order = None;
         let val = self.eval(&sq.expr, &inner)?;
+        let mut inner_expr = &*sq.expr;
+        while let Expr::Paren(p) = inner_expr {
+            inner_expr = &p.expr;
+        }
+        let selector_order = match inner_expr {
+            Expr::VectorSelector(_) => self.last_selector_order.take(),
+            _ => None,
+        };
         let inner_total = self.stats.queryable_samples - counted_before;
         self.stats.queryable_samples = counted_before;
         let series = match val {
@@ -1064,7 +1077,21 @@ impl Evaluator<'_> {
                         drop_name,
                     })
                     .collect();
-                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                match selector_order {
+                    // Prometheus range-evaluates a selector series by series in the order storage
+                    // returns them (postings order in the head), and that order reaches what
+                    // consumes the subquery (`limitk` keeps the first series it meets).
+                    Some(order) => {
+                        let rank: AddrMap<usize, usize> = order.into_iter().enumerate().map(|(i, a)| (a, i)).collect();
+                        series.sort_by_key(|s| {
+                            rank.get(&(Arc::as_ptr(&s.labels) as usize))
+                                .copied()
+                                .unwrap_or(usize::MAX)
+                        });
+                    }
+                    // Other inner expressions come out of a map in Prometheus, in no fixed order.
+                    None => series.sort_by(|a, b| a.labels.cmp(&b.labels)),
+                }
                 series
             }
             Val::Scalar(v) => vec![RangeBuf {

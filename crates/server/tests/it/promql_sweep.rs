@@ -9,10 +9,7 @@
 //! first expressions of seed 7777. In the random set, a difference is tolerated only where the reference
 //! is not deterministic itself: ties broken by `topk`/`bottomk`/`limitk`/`limit_ratio`, and `stddev`/
 //! `stdvar`, whose last digits depend on the order Prometheus happens to visit series in. Tolerated
-//! differences are printed with their count, never hidden. One known deterministic gap hides in that
-//! class: `limitk` over a subquery of a plain selector (`limitk(2, last_over_time(x[45s:10s]))`) keeps
-//! the first series in storage order in Prometheus, while Diamond sorts a subquery's series by labels
-//! (`Evaluator::subquery`), so the pick differs; it is listed in the closing note of 2026-12-07.
+//! differences are printed with their count, never hidden.
 
 use std::path::Path;
 use std::process::Command;
