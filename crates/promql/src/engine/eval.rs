@@ -275,8 +275,9 @@ pub(crate) struct Evaluator<'a> {
     /// Every series decoded so far, over the whole `read_range`, staleness markers included. Selectors
     /// that select the same series again slice this buffer instead of decoding its chunks again.
     pub series_cache: AddrMap<Arc<Labels>, Arc<Vec<(i64, f64)>>>,
-    /// The series the last instant-vector selector loaded, in storage order (their label Arcs'
-    /// addresses), for a subquery over a selector to keep that order as Prometheus does.
+    /// Set to `Some` by a subquery over a plain selector before it evaluates it; the selector then
+    /// fills in the series it loaded, in storage order (their label Arcs' addresses), so the subquery
+    /// keeps that order as Prometheus does. `None` otherwise, so other selectors record nothing.
     pub last_selector_order: Option<Vec<usize>>,
     /// Whether to fill `series_cache`: only worth it when the query has more than one selector (each
     /// selector is evaluated once, so a lone selector never reads a series twice).
@@ -1015,16 +1016,14 @@ impl Evaluator<'_> {
         }
         // Prometheus counts the inner evaluation's samples in a child that it then drops.
         let counted_before = self.stats.queryable_samples;
-        self.last_selector_order = None;
-        let val = self.eval(&sq.expr, &inner)?;
         let mut inner_expr = &*sq.expr;
         while let Expr::Paren(p) = inner_expr {
             inner_expr = &p.expr;
         }
-        let selector_order = match inner_expr {
-            Expr::VectorSelector(_) => self.last_selector_order.take(),
-            _ => None,
-        };
+        self.last_selector_order = matches!(inner_expr, Expr::VectorSelector(_)).then(Vec::new);
+        let val = self.eval(&sq.expr, &inner);
+        let selector_order = self.last_selector_order.take();
+        let val = val?;
         let inner_total = self.stats.queryable_samples - counted_before;
         self.stats.queryable_samples = counted_before;
         let series = match val {

@@ -151,7 +151,10 @@ pub(crate) fn vector(ev: &mut Evaluator<'_>, vs: &VectorSelector, ts: &[i64]) ->
         return Ok(Val::Vector(Vec::new()));
     };
     let series = load(ev, vs, lo.saturating_sub(lookback).saturating_add(1), hi, true)?;
-    ev.last_selector_order = Some(series.iter().map(|(l, _)| Arc::as_ptr(l) as usize).collect());
+    if let Some(order) = &mut ev.last_selector_order {
+        order.clear();
+        order.extend(series.iter().map(|(l, _)| Arc::as_ptr(l) as usize));
+    }
     let mut steps = ev.step_vectors(ts.len(), series.len());
     let mut produced = 0usize;
     for (labels, pts) in &series {
