@@ -87,17 +87,32 @@ impl HeadQuerier {
 }
 
 /// The chunks of a series overlapping `[mint, maxt]`: closed ones shared, the open one copied.
+///
+/// Closed chunks are ascending and end before the open one starts, so when the open chunk already starts
+/// at or before `mint` (the common case of a query over recent data) no closed chunk is looked at, and
+/// otherwise they are scanned from the newest back only until one ends before `mint`. Each look at a closed
+/// chunk follows a pointer to its own allocation; a front-to-back scan of every series' chunks was 18 % of
+/// an instant `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07).
 fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Vec<Arc<Chunk>> {
-    let mut v: Vec<Arc<Chunk>> = st
-        .closed
-        .iter()
-        .filter(|c| c.max_time >= mint && c.min_time <= maxt)
-        .cloned()
-        .collect();
-    if let Some(h) = &st.open
-        && h.app.last_t() >= mint
-        && h.min_time() <= maxt
-    {
+    let open = st
+        .open
+        .as_ref()
+        .filter(|h| h.app.last_t() >= mint && h.min_time() <= maxt);
+    let open_covers_start = st.open.as_ref().is_some_and(|h| h.min_time() <= mint);
+    let mut v: Vec<Arc<Chunk>> = Vec::new();
+    if !open_covers_start {
+        // Newest first, then reversed back to ascending order.
+        for c in st.closed.iter().rev() {
+            if c.max_time < mint {
+                break;
+            }
+            if c.min_time <= maxt {
+                v.push(Arc::clone(c));
+            }
+        }
+        v.reverse();
+    }
+    if let Some(h) = open {
         v.push(Arc::new(Chunk {
             min_time: h.min_time(),
             max_time: h.app.last_t(),
@@ -301,5 +316,39 @@ impl SampleIter for ChunksIter<'_> {
             }
         }
         self.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The early exits of `snapshot_chunks` (open chunk covers the start; newest-first scan) pick exactly
+    /// the chunks a plain overlap filter picks, in the same order.
+    #[test]
+    fn snapshot_picks_the_overlapping_chunks_in_order() {
+        let mut st = SeriesState::default();
+        // 200 samples 10 ms apart, chunk range 500 ms: closed chunks cut by time, one open chunk.
+        for i in 0..200 {
+            assert!(st.append(i * 10, i as f64, 500));
+        }
+        assert!(st.closed.len() >= 3, "{} closed chunks", st.closed.len());
+        let open = st.open.as_ref().map(|h| (h.min_time(), h.app.last_t()));
+        let all: Vec<(i64, i64)> = st.closed.iter().map(|c| (c.min_time, c.max_time)).chain(open).collect();
+        for mint in (-20..2020).step_by(35) {
+            for len in [0, 5, 10, 240, 700, 3000] {
+                let maxt = mint + len;
+                let want: Vec<(i64, i64)> = all
+                    .iter()
+                    .copied()
+                    .filter(|&(lo, hi)| hi >= mint && lo <= maxt)
+                    .collect();
+                let got: Vec<(i64, i64)> = snapshot_chunks(&st, mint, maxt)
+                    .iter()
+                    .map(|c| (c.min_time, c.max_time))
+                    .collect();
+                assert_eq!(got, want, "[{mint}, {maxt}]");
+            }
+        }
     }
 }
