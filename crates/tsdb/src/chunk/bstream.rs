@@ -141,6 +141,26 @@ impl<'a> BitReader<'a> {
         Some(v)
     }
 
+    /// The bits not read yet.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        (self.buf.len() * 8).saturating_sub(self.pos)
+    }
+
+    /// At least the next 57 bits, most significant first, without reading them; bits past the end (and
+    /// the low `pos % 8` bits of the word) are zero, so a caller checks [`Self::remaining`] before it
+    /// [`Self::skip`]s what it used.
+    #[inline]
+    pub fn window(&self) -> u64 {
+        self.peek64(self.pos >> 3) << (self.pos & 7)
+    }
+
+    /// Consumes `n` bits already looked at through [`Self::window`].
+    #[inline]
+    pub fn skip(&mut self, n: usize) {
+        self.pos += n;
+    }
+
     /// Reads a byte.
     #[inline]
     pub fn read_byte(&mut self) -> Option<u8> {
