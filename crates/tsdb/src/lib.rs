@@ -49,6 +49,7 @@ pub mod fuzzing;
 mod head;
 pub mod index;
 mod mem;
+pub use mem::tune_allocator;
 mod querier;
 pub mod record;
 pub mod tombstones;
