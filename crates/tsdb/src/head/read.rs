@@ -13,7 +13,22 @@ use crate::index::postings_for_matchers;
 use crate::tombstones::{DeletedFilter, Intervals};
 
 /// A series, its chunks in range and its deleted intervals.
-type Snapshot = (Arc<MemSeries>, Vec<Arc<Chunk>>, Option<Arc<Intervals>>);
+type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
+
+/// A series' chunks overlapping a range: the closed ones shared, a copy of the open one owned (one
+/// allocation for its bytes, none for the list when no closed chunk is in range, the common case of a
+/// query over recent data).
+#[derive(Default)]
+struct Chunks {
+    closed: Vec<Arc<Chunk>>,
+    open: Option<Chunk>,
+}
+
+impl Chunks {
+    fn iter(&self) -> impl Iterator<Item = &Chunk> {
+        self.closed.iter().map(|c| &**c).chain(self.open.as_ref())
+    }
+}
 
 /// A reader over `[mint, maxt]` of the head. Holds no lock between calls.
 pub(crate) struct HeadQuerier {
@@ -93,7 +108,7 @@ impl HeadQuerier {
 /// otherwise they are scanned from the newest back only until one ends before `mint`. Each look at a closed
 /// chunk follows a pointer to its own allocation; a front-to-back scan of every series' chunks was 18 % of
 /// an instant `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07).
-fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Vec<Arc<Chunk>> {
+fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks {
     let open = st
         .open
         .as_ref()
@@ -112,18 +127,18 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Vec<Ar
         }
         v.reverse();
     }
-    if let Some(h) = open {
-        v.push(Arc::new(Chunk {
+    Chunks {
+        closed: v,
+        open: open.map(|h| Chunk {
             min_time: h.min_time(),
             max_time: h.app.last_t(),
             data: h.app.bytes().into(),
-        }));
+        }),
     }
-    v
 }
 
 /// Whether any chunk has a sample in `[mint, maxt]`, decoding only chunks that span the whole range.
-fn has_sample_in(chunks: &[Arc<Chunk>], mint: Timestamp, maxt: Timestamp) -> bool {
+fn has_sample_in(chunks: &Chunks, mint: Timestamp, maxt: Timestamp) -> bool {
     chunks.iter().any(|c| {
         if (mint..=maxt).contains(&c.min_time) || (mint..=maxt).contains(&c.max_time) {
             return true;
@@ -133,7 +148,7 @@ fn has_sample_in(chunks: &[Arc<Chunk>], mint: Timestamp, maxt: Timestamp) -> boo
 }
 
 /// Whether any sample in `[mint, maxt]` is outside the deleted intervals.
-fn has_live_sample_in(chunks: &[Arc<Chunk>], deleted: &Intervals, mint: Timestamp, maxt: Timestamp) -> bool {
+fn has_live_sample_in(chunks: &Chunks, deleted: &Intervals, mint: Timestamp, maxt: Timestamp) -> bool {
     if deleted.covers(mint, maxt) {
         return false;
     }
@@ -226,7 +241,7 @@ impl Querier for HeadQuerier {
 
 /// A series' chunk snapshot, readable any number of times.
 pub(crate) struct ChunkSeries {
-    chunks: Vec<Arc<Chunk>>,
+    chunks: Chunks,
     mint: Timestamp,
     maxt: Timestamp,
     /// Deleted intervals (tombstones), skipped by the iterator.
@@ -244,8 +259,8 @@ impl SeriesData for ChunkSeries {
 }
 
 /// Iterates samples of consecutive chunks in `[mint, maxt]`, decoding lazily.
-pub struct ChunksIter<'a> {
-    chunks: &'a [Arc<Chunk>],
+struct ChunksIter<'a> {
+    chunks: &'a Chunks,
     next_chunk: usize,
     cur: Option<(XorIter<'a>, Timestamp)>,
     mint: Timestamp,
@@ -255,7 +270,7 @@ pub struct ChunksIter<'a> {
 
 impl<'a> ChunksIter<'a> {
     /// An iterator over `chunks` (ascending, non-overlapping) restricted to `[mint, maxt]`.
-    pub fn new(chunks: &'a [Arc<Chunk>], mint: Timestamp, maxt: Timestamp) -> Self {
+    fn new(chunks: &'a Chunks, mint: Timestamp, maxt: Timestamp) -> Self {
         ChunksIter {
             chunks,
             next_chunk: 0,
@@ -263,6 +278,18 @@ impl<'a> ChunksIter<'a> {
             mint,
             maxt,
             done: mint > maxt,
+        }
+    }
+}
+
+impl<'a> ChunksIter<'a> {
+    /// The `i`-th chunk: the closed ones, then the open one.
+    fn chunk(&self, i: usize) -> Option<&'a Chunk> {
+        let closed = &self.chunks.closed;
+        match closed.get(i) {
+            Some(c) => Some(c),
+            None if i == closed.len() => self.chunks.open.as_ref(),
+            None => None,
         }
     }
 }
@@ -288,7 +315,7 @@ impl SampleIter for ChunksIter<'_> {
                 }
                 continue;
             }
-            let c = self.chunks.get(self.next_chunk)?;
+            let c = self.chunk(self.next_chunk)?;
             self.next_chunk += 1;
             if c.max_time < self.mint {
                 continue;
@@ -311,7 +338,7 @@ impl SampleIter for ChunksIter<'_> {
             self.cur = None;
         }
         if self.cur.is_none() {
-            while self.chunks.get(self.next_chunk).is_some_and(|c| c.max_time < self.mint) {
+            while self.chunk(self.next_chunk).is_some_and(|c| c.max_time < self.mint) {
                 self.next_chunk += 1;
             }
         }
