@@ -575,3 +575,39 @@ fn name_removal_duplicates_instant_and_range() {
     assert_eq!(v.len(), 2);
     assert!(v.iter().all(|s| s.labels.get("__name__").is_none()));
 }
+
+/// Selectors over more series than one decode batch go through the parallel decoder (several batches,
+/// split over rayon's pool) and through the decoded-series cache when two selectors share series; every
+/// series must still get its own samples and each be decoded once.
+#[test]
+fn parallel_decode_gives_each_series_its_own_samples() {
+    let db = MemStorage::new();
+    let n = 2 * super::selector::DECODE_BATCH + 300;
+    for i in 0..n {
+        let l = Labels::from_pairs(&[("__name__", "x"), ("i", &i.to_string())]);
+        // Series i: value i * 1000 + k at k * 15 s; every series has its own values.
+        let pts: Vec<(i64, f64)> = (0..40).map(|k| (k * 15_000, (i * 1000) as f64 + k as f64)).collect();
+        db.add(l, &pts);
+    }
+    let at = 300_000; // k = 20
+    type Want = fn(f64) -> f64;
+    let cases: [(&str, Want); 3] = [
+        ("x", |i| i * 1000.0 + 20.0),
+        ("x - x offset 1m", |_| 4.0),
+        ("sum_over_time(x[1m])", |i| {
+            4.0 * i * 1000.0 + f64::from(17 + 18 + 19 + 20)
+        }),
+    ];
+    for (expr, want) in cases {
+        let r = engine().instant_query(&db, expr, at, &CancelToken::new()).unwrap();
+        let Value::Vector(v) = r.value else {
+            panic!("vector expected")
+        };
+        assert_eq!(v.len(), n, "{expr}");
+        for s in &v {
+            let i: f64 = s.labels.get("i").unwrap().parse().unwrap();
+            assert_eq!(s.v, want(i), "{expr} for series {i}");
+        }
+        assert_eq!(r.stats.series_loaded, n, "{expr}: each series decoded once");
+    }
+}
