@@ -201,7 +201,7 @@ struct MatchCache {
     sig_ids: AddrMap<Vec<(LabelStr, LabelStr)>, usize>,
     /// (many-side address, one-side address) -> interned result labels.
     results: AddrMap<(usize, usize), Arc<Labels>>,
-    interned: AddrMap<Labels, Arc<Labels>>,
+    interned: AddrSet<Arc<Labels>>,
     /// Whether more than one step follows: only then are signatures and results remembered per input
     /// series (a single step meets each series once).
     remember: bool,
@@ -232,17 +232,20 @@ impl MatchCache {
             return Arc::clone(r);
         }
         let l = f();
+        if !self.remember {
+            // A single step: each result is made once, so interning would only hash it for nothing; the
+            // caller checks uniqueness by label hash instead.
+            return Arc::new(l);
+        }
         let r = match self.interned.get(&l) {
             Some(r) => Arc::clone(r),
             None => {
-                let r = Arc::new(l.clone());
-                self.interned.insert(l, Arc::clone(&r));
+                let r = Arc::new(l);
+                self.interned.insert(Arc::clone(&r));
                 r
             }
         };
-        if self.remember {
-            self.results.insert(key, Arc::clone(&r));
-        }
+        self.results.insert(key, Arc::clone(&r));
         r
     }
 }
@@ -321,9 +324,13 @@ fn vector_vector(
         one_sigs.insert(sig, i);
     }
 
-    let mut out = Vec::new();
+    let mut out: Vec<Sample> = Vec::new();
     // Signature -> the result label sets (interned, so compared by address) produced for it at this step.
     let mut matched: AddrMap<usize, AddrSet<usize>> = AddrMap::default();
+    // The same for a single step, where results are not interned: (signature, label-set hash) -> index
+    // in `out`, and further indexes whose labels share both (a hash collision: almost never).
+    let mut matched_by_hash: AddrMap<(usize, u64), usize> = AddrMap::default();
+    let mut collided: Vec<((usize, u64), usize)> = Vec::new();
     for ms in &many {
         let sig = cache.sig(&matching, &ms.labels);
         let Some(&oi) = one_sigs.get(&sig) else { continue };
@@ -348,12 +355,24 @@ fn vector_vector(
                 ));
             }
             matched.insert(sig, AddrSet::default());
-        } else {
+        } else if cache.remember {
             let set = matched.entry(sig).or_default();
             if !set.insert(Arc::as_ptr(&metric) as usize) {
-                return Err(Error::exec(
-                    "multiple matches for labels: grouping labels must ensure unique matches",
-                ));
+                return Err(Error::exec(NOT_UNIQUE));
+            }
+        } else {
+            let key = (sig, label_hash(&metric));
+            let same = |j: &usize| out[*j].labels == metric;
+            match matched_by_hash.get(&key) {
+                None => {
+                    matched_by_hash.insert(key, out.len());
+                }
+                Some(j) => {
+                    if same(j) || collided.iter().any(|(k, j)| *k == key && same(j)) {
+                        return Err(Error::exec(NOT_UNIQUE));
+                    }
+                    collided.push((key, out.len()));
+                }
             }
         }
         // The comparison result keeps the left side's value in a one-to-many match too.
@@ -365,6 +384,15 @@ fn vector_vector(
         });
     }
     Ok(out)
+}
+
+const NOT_UNIQUE: &str = "multiple matches for labels: grouping labels must ensure unique matches";
+
+fn label_hash(l: &Labels) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = super::hash::AddrHasher::default();
+    l.hash(&mut h);
+    h.finish()
 }
 
 /// The labels of a vector-vector result: the "many" side's labels, reduced by `on`/`ignoring` for one-to-one

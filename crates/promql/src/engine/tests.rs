@@ -611,3 +611,32 @@ fn parallel_decode_gives_each_series_its_own_samples() {
         assert_eq!(r.stats.series_loaded, n, "{expr}: each series decoded once");
     }
 }
+
+/// `group_left` results that come out equal are an error, at one step (results not interned, checked by
+/// label hash) as at many (interned, checked by address); different results sharing a signature are not.
+#[test]
+fn group_left_duplicate_results_are_refused_at_one_step_and_many() {
+    let db = MemStorage::new();
+    let pts: Vec<(i64, f64)> = (0..40).map(|k| (k * 15_000, k as f64)).collect();
+    for y in ["1", "2"] {
+        db.add(Labels::from_pairs(&[("__name__", "a"), ("x", "1"), ("y", y)]), &pts);
+    }
+    db.add(Labels::from_pairs(&[("__name__", "b"), ("x", "1"), ("y", "9")]), &pts);
+    db.add(Labels::from_pairs(&[("__name__", "c"), ("x", "1"), ("z", "9")]), &pts);
+    let c = CancelToken::new();
+    let want = "multiple matches for labels: grouping labels must ensure unique matches";
+    // b's y overwrites both a series' y: two equal results.
+    let bad = "a * on (x) group_left (y) b";
+    let err = engine().instant_query(&db, bad, 300_000, &c).unwrap_err();
+    assert_eq!((err.kind, err.message.as_str()), (ErrorKind::Execution, want));
+    let err = engine().range_query(&db, bad, 0, 300_000, 15_000, &c).unwrap_err();
+    assert_eq!((err.kind, err.message.as_str()), (ErrorKind::Execution, want));
+    // c has no y: the results keep a's y and differ.
+    let ok = "a * on (x) group_left (z) c";
+    let r = engine().instant_query(&db, ok, 300_000, &c).unwrap();
+    let Value::Vector(v) = r.value else {
+        panic!("vector expected")
+    };
+    assert_eq!(v.len(), 2);
+    assert!(engine().range_query(&db, ok, 0, 300_000, 15_000, &c).is_ok());
+}
