@@ -12,6 +12,9 @@ use crate::db::DbInner;
 use crate::index::postings_for_matchers;
 use crate::tombstones::{DeletedFilter, Intervals};
 
+/// Below this many series a select runs on the caller's thread alone.
+const PARALLEL_MIN: usize = 1024;
+
 /// A series, its chunks in range and its deleted intervals.
 type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
 
@@ -49,7 +52,7 @@ impl HeadQuerier {
 
     /// Series among `refs` with at least one (not deleted) sample in range, with their chunk snapshots and
     /// deleted intervals.
-    fn snapshot(&self, refs: &RoaringBitmap) -> Vec<Snapshot> {
+    fn snapshot(&self, refs: impl IntoIterator<Item = u32>) -> Vec<Snapshot> {
         let mut out = Vec::new();
         for r in refs {
             let Some(s) = self.db.head.series(u64::from(r)) else {
@@ -67,6 +70,24 @@ impl HeadQuerier {
             }
         }
         out
+    }
+
+    /// The series among `refs` with a sample in range, with their labels and chunk snapshots.
+    fn series_of(&self, refs: impl IntoIterator<Item = u32>) -> Vec<Series> {
+        let snaps = self.snapshot(refs);
+        let syms = self.db.head.symbols.read();
+        snaps
+            .into_iter()
+            .map(|(s, chunks, deleted)| Series {
+                labels: labels_from_ids(&syms, &s),
+                data: Arc::new(ChunkSeries {
+                    chunks,
+                    mint: self.mint,
+                    maxt: self.maxt,
+                    deleted,
+                }),
+            })
+            .collect()
     }
 
     /// Whether the series has a sample in range, without copying chunks when the bounds already tell.
@@ -165,25 +186,22 @@ impl Querier for HeadQuerier {
     }
 
     /// Series in ref order, i.e. creation order, like Prometheus's head postings.
+    ///
+    /// Many series are snapshotted in parallel (rayon's pool), in runs of refs whose results are joined
+    /// in order: taking each series' lock, copying its open chunk and its labels was, after the decode
+    /// went parallel, the largest serial part of an instant query over 10k series (16 %).
     fn select_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Series>, ReadError> {
+        use rayon::prelude::*;
         let refs = self.refs(matchers);
-        let snaps = self.snapshot(&refs);
-        let out: Vec<Series> = {
-            let syms = self.db.head.symbols.read();
-            snaps
-                .into_iter()
-                .map(|(s, chunks, deleted)| Series {
-                    labels: labels_from_ids(&syms, &s),
-                    data: Arc::new(ChunkSeries {
-                        chunks,
-                        mint: self.mint,
-                        maxt: self.maxt,
-                        deleted,
-                    }),
-                })
-                .collect()
-        };
-        Ok(out)
+        if refs.len() < PARALLEL_MIN as u64 || rayon::current_num_threads() < 2 {
+            return Ok(self.series_of(&refs));
+        }
+        let refs: Vec<u32> = refs.iter().collect();
+        let parts: Vec<Vec<Series>> = refs
+            .par_chunks(PARALLEL_MIN / 2)
+            .map(|run| self.series_of(run.iter().copied()))
+            .collect();
+        Ok(parts.into_iter().flatten().collect())
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, ReadError> {

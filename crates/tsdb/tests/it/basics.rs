@@ -485,3 +485,36 @@ fn exemplar_seal_age_decides_what_leaves_memory() {
         assert_eq!(got[0].exemplars.len(), 30, "seal age {seal_ms} ms");
     }
 }
+
+/// A select over thousands of series is snapshotted in parallel runs; it must still answer in creation
+/// order (Prometheus's head postings order, which `limitk` and friends see), skip series without samples
+/// in range, and give each series its own labels and samples.
+#[test]
+fn large_unsorted_select_keeps_creation_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let n = 5000usize;
+    let mut app = db.appender();
+    // Created in an order unrelated to label order; every 7th series only has a sample outside the range.
+    for i in 0..n {
+        let id = (i * 7919) % n;
+        let l = ls(&[("__name__", "x"), ("id", &format!("{id:05}"))]);
+        let t = if i % 7 == 3 { 100_000 } else { 1000 + i as i64 };
+        app.append(0, &l, t, id as f64).unwrap();
+    }
+    app.commit().unwrap();
+    let q = db.querier(0, 50_000).unwrap();
+    let got = q.select_unsorted(&[Matcher::equal("__name__", "x")]).unwrap();
+    let want: Vec<String> = (0..n)
+        .filter(|i| i % 7 != 3)
+        .map(|i| format!("{:05}", (i * 7919) % n))
+        .collect();
+    let ids: Vec<&str> = got.iter().map(|s| s.labels.get("id").unwrap()).collect();
+    assert_eq!(ids, want);
+    for s in &got {
+        let mut it = s.data.iter(0, 50_000);
+        let (_, v) = it.next().unwrap();
+        assert_eq!(v, s.labels.get("id").unwrap().parse::<f64>().unwrap());
+        assert!(it.next().is_none());
+    }
+}
