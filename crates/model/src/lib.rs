@@ -21,6 +21,7 @@ mod exemplar;
 mod format;
 mod labels;
 mod matcher;
+pub mod mem;
 mod metadata;
 mod sample;
 pub mod storage;

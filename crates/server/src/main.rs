@@ -18,8 +18,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     // reqwest is built without a default TLS provider (no aws-lc C build): choose ring once, up front.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // Before any thread allocates: fixed allocator thresholds (why: diamond_tsdb::tune_allocator).
-    diamond_tsdb::tune_allocator();
+    // Before any thread allocates: fixed allocator thresholds (why: diamond_model::mem::tune_allocator).
+    diamond_model::mem::tune_allocator();
     let cli = cli::Cli::parse();
     let result = match cli.command {
         None => serve::run(cli.serve),

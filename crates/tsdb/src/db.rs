@@ -863,7 +863,7 @@ fn spawn_compactor(db: std::sync::Weak<DbInner>, every: Duration) -> JoinHandle<
                 if let Err(e) = crate::compact::run_once(&db) {
                     tracing::error!(error = %crate::error_chain(&e), "block cut/compaction/retention failed");
                 }
-                crate::mem::release_free_memory();
+                diamond_model::mem::release_free_memory();
             }
         })
         .expect("spawning the compaction thread (only fails when the OS is out of threads)")

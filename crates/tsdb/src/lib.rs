@@ -48,8 +48,6 @@ pub mod fs;
 pub mod fuzzing;
 mod head;
 pub mod index;
-mod mem;
-pub use mem::tune_allocator;
 mod querier;
 pub mod record;
 pub mod tombstones;

@@ -320,7 +320,15 @@ impl Engine {
 /// lazily committed stack, so that a deeply nested query cannot overflow the caller's thread. (Evaluating
 /// shallow queries on the caller's thread instead was tried: it made small instant queries 2-3x slower in
 /// the server, probably because glibc's arenas of the blocking-pool threads hold the ingested data.)
+///
+/// Afterwards the process's free memory is trimmed once queries pause (`diamond_model::mem::trim_when_idle`).
 fn on_deep_stack<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
+    let r = deep_stack(f);
+    diamond_model::mem::trim_when_idle();
+    r
+}
+
+fn deep_stack<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(crate::parser::DEEP_STACK_BYTES)
