@@ -21,7 +21,6 @@ type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
 /// A series' chunks overlapping a range: the closed ones shared, a copy of the open one owned (one
 /// allocation for its bytes, none for the list when no closed chunk is in range, the common case of a
 /// query over recent data).
-#[derive(Default)]
 struct Chunks {
     closed: Vec<Arc<Chunk>>,
     open: Option<Chunk>,
