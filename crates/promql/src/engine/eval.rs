@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use diamond_model::storage::Queryable;
 use diamond_model::{Labels, METRIC_NAME};
-use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use super::hash::AddrMap;
 use super::{CancelToken, EngineOptions, Error, ErrorKind, QueryResult, QueryStats, RangeSeries, Value, VectorSample};
@@ -207,18 +207,29 @@ pub(crate) struct PendingWindows {
 /// output so far plus the current window (the last window stays held until the next series starts).
 /// `v` is the function's value; its samples are matched to their input series by label address, and any
 /// that match none count from the start.
-fn window_peak(series: &[(usize, usize, usize)], v: &Val, out: usize) -> usize {
+fn window_peak(series: &[(usize, usize, usize)], v: Produced<'_>, out: usize) -> usize {
     let mut idx: AddrMap<usize, usize> = AddrMap::default();
     for (i, s) in series.iter().enumerate() {
         idx.entry(s.0).or_insert(i);
     }
     let mut per = vec![0usize; series.len()];
     let mut unmatched = out;
-    if let Val::Vector(steps) = v {
-        for smp in steps.iter().flatten() {
-            if let Some(&i) = idx.get(&(Arc::as_ptr(&smp.labels) as usize)) {
-                per[i] += 1;
-                unmatched -= 1;
+    let mut count = |ptr: usize, n: usize| {
+        if let Some(&i) = idx.get(&ptr) {
+            per[i] += n;
+            unmatched -= n;
+        }
+    };
+    match v {
+        Produced::Val(Val::Vector(steps)) => {
+            for smp in steps.iter().flatten() {
+                count(Arc::as_ptr(&smp.labels) as usize, 1);
+            }
+        }
+        Produced::Val(_) => {}
+        Produced::Series(all) => {
+            for s in all {
+                count(Arc::as_ptr(&s.labels) as usize, s.points.len());
             }
         }
     }
@@ -229,6 +240,28 @@ fn window_peak(series: &[(usize, usize, usize)], v: &Val, out: usize) -> usize {
         prefix += per[i];
     }
     peak.max(out)
+}
+
+/// One series of an instant-vector value computed series by series: a range query's root function over a
+/// range (see [`crate::functions::Shape::Series`]) hands its value to the result in this form, which is
+/// the result's own, instead of step by step.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesOut {
+    /// The input series' labels.
+    pub labels: Arc<Labels>,
+    /// See [`Sample::drop_name`].
+    pub drop_name: bool,
+    /// (step time, value), ascending.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// What a node produced, for [`Evaluator::account`].
+#[derive(Clone, Copy)]
+pub(crate) enum Produced<'a> {
+    /// A value step by step.
+    Val(&'a Val),
+    /// An instant vector series by series.
+    Series(&'a [SeriesOut]),
 }
 
 /// A node's value at every step.
@@ -405,14 +438,28 @@ pub(crate) fn run(
     }
     let eval_began = Instant::now();
     ev.stats.prepare_time = eval_began.saturating_duration_since(began);
-    let val = ev.eval_node(root, &ts)?;
+    // A range query whose root is a function over a range (`rate(x[5m])`, the usual graph) computes its
+    // value series by series, which is the result's own shape: it is handed over as it is, not spread
+    // over the steps and gathered back.
+    let series_root = match root {
+        Expr::Call(c) if !instant && crate::functions::computes_by_series(c) && !step_invariant(root) => Some(c),
+        _ => None,
+    };
+    enum Root {
+        Steps(Val),
+        Series(Vec<SeriesOut>),
+    }
+    let val = match series_root {
+        Some(c) => Root::Series(ev.eval_by_series(root, c, &ts)?),
+        None => Root::Steps(ev.eval_node(root, &ts)?),
+    };
     // The decoded series are no longer needed: free them before the result is shaped.
     ev.series_cache = AddrMap::default();
     ev.querier = None;
-    let value = if instant {
-        shape_instant(val, start)?
-    } else {
-        shape_range(val, &ts)?
+    let value = match val {
+        Root::Series(by_series) => shape_series(by_series)?,
+        Root::Steps(val) if instant => shape_instant(val, start)?,
+        Root::Steps(val) => shape_range(val, &ts)?,
     };
     ev.stats.eval_time = eval_began.elapsed();
     Ok(QueryResult {
@@ -644,36 +691,47 @@ fn shape_range(val: Val, ts: &[i64]) -> Result<Value, Error> {
                     series[k].2.push((ts[i], s.v));
                 }
             }
-            // Series whose labels became equal are concatenated, then sorted once (the flag) at the end.
-            let mut merged: BTreeMap<Labels, (Vec<(i64, f64)>, bool)> = BTreeMap::new();
-            for (labels, drop, pts) in series {
-                let l = cleaned_owned(labels, drop);
-                match merged.get_mut(&l) {
-                    None => {
-                        merged.insert(l, (pts, false));
-                    }
-                    Some(existing) => {
-                        existing.0.extend(pts);
-                        existing.1 = true;
-                    }
-                }
-            }
-            let mut out = Vec::with_capacity(merged.len());
-            for (labels, (mut samples, unsorted)) in merged {
-                if unsorted {
-                    samples.sort_by_key(|p| p.0);
-                    if samples.windows(2).any(|w| w[0].0 == w[1].0) {
-                        return Err(Error::exec(DUPLICATE_LABELSET));
-                    }
-                }
-                out.push(RangeSeries { labels, samples });
-            }
-            Ok(Value::Matrix(out))
+            finish_range(series)
         }
         Val::Matrix(_) | Val::String(_) => Err(Error::bad_data(
             "invalid expression type for range query, must be Scalar or instant Vector",
         )),
     }
+}
+
+/// The result matrix of a range query from its series (labels, pending name removal, points): names
+/// removed, series whose labels became equal merged (refused where they share a step), sorted by labels.
+fn finish_range(series: Vec<Pending>) -> Result<Value, Error> {
+    // Series whose labels became equal are concatenated, then sorted once (the flag) at the end.
+    let mut merged: BTreeMap<Labels, (Vec<(i64, f64)>, bool)> = BTreeMap::new();
+    for (labels, drop, pts) in series {
+        let l = cleaned_owned(labels, drop);
+        match merged.get_mut(&l) {
+            None => {
+                merged.insert(l, (pts, false));
+            }
+            Some(existing) => {
+                existing.0.extend(pts);
+                existing.1 = true;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(merged.len());
+    for (labels, (mut samples, unsorted)) in merged {
+        if unsorted {
+            samples.sort_by_key(|p| p.0);
+            if samples.windows(2).any(|w| w[0].0 == w[1].0) {
+                return Err(Error::exec(DUPLICATE_LABELSET));
+            }
+        }
+        out.push(RangeSeries { labels, samples });
+    }
+    Ok(Value::Matrix(out))
+}
+
+/// The result matrix of a range query whose root was computed series by series.
+fn shape_series(outs: Vec<SeriesOut>) -> Result<Value, Error> {
+    finish_range(outs.into_iter().map(|s| (s.labels, s.drop_name, s.points)).collect())
 }
 
 /// Milliseconds of a promql-parser duration, saturating.
@@ -690,7 +748,14 @@ pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     }
 }
 
-impl Evaluator<'_> {
+/// A query's cancellation and deadline, checked from any thread.
+#[derive(Clone, Copy)]
+pub(crate) struct Checker<'a> {
+    cancel: &'a CancelToken,
+    deadline: Instant,
+}
+
+impl Checker<'_> {
     /// Fails with a timeout or cancellation error when either applies.
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.cancel.is_canceled() {
@@ -706,6 +771,21 @@ impl Evaluator<'_> {
             });
         }
         Ok(())
+    }
+}
+
+impl Evaluator<'_> {
+    /// Fails with a timeout or cancellation error when either applies.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.checker().check()
+    }
+
+    /// The query's cancellation and deadline, for work handed to other threads.
+    pub(crate) fn checker(&self) -> Checker<'_> {
+        Checker {
+            cancel: self.cancel,
+            deadline: self.deadline,
+        }
     }
 
     /// Accounts for `n` more samples held in memory; fails past `max_samples`.
@@ -783,6 +863,17 @@ impl Evaluator<'_> {
         let v = self.eval_node_inner(e, ts)?;
         self.account(e, &v, before)?;
         Ok(v)
+    }
+
+    /// Evaluates `e`, the call `c` of a function that computes its value series by series (see
+    /// [`crate::functions::computes_by_series`]), in that shape, accounting for it as [`Evaluator::eval_node`]
+    /// does.
+    fn eval_by_series(&mut self, e: &Expr, c: &Call, ts: &[i64]) -> Result<Vec<SeriesOut>, Error> {
+        self.check()?;
+        let before = self.cur_samples;
+        let out = crate::functions::call_by_series(self, c, ts)?;
+        self.account_produced(e, Produced::Series(&out), before)?;
+        Ok(out)
     }
 
     /// A step-invariant node in a range (its value does not depend on the step: `@`-pinned selectors,
@@ -925,10 +1016,16 @@ impl Evaluator<'_> {
     /// range holds, besides its output so far, one window of one series at a time (series after series),
     /// not the whole range vector.
     fn account(&mut self, e: &Expr, v: &Val, before: usize) -> Result<(), Error> {
-        let out = match v {
-            Val::Matrix(m) if matches!(e, Expr::MatrixSelector(_)) => m.window_points(),
-            Val::Matrix(m) => m.series.iter().map(|s| s.points.len()).sum(),
-            _ => instant_samples(v),
+        self.account_produced(e, Produced::Val(v), before)
+    }
+
+    /// [`Evaluator::account`] for a value in either form.
+    fn account_produced(&mut self, e: &Expr, p: Produced<'_>, before: usize) -> Result<(), Error> {
+        let out = match p {
+            Produced::Val(Val::Matrix(m)) if matches!(e, Expr::MatrixSelector(_)) => m.window_points(),
+            Produced::Val(Val::Matrix(m)) => m.series.iter().map(|s| s.points.len()).sum(),
+            Produced::Val(v) => instant_samples(v),
+            Produced::Series(all) => all.iter().map(|s| s.points.len()).sum(),
         };
         let gathered = std::mem::take(&mut self.gathered);
         let peak = match e {
@@ -942,8 +1039,8 @@ impl Evaluator<'_> {
             Expr::Call(c)
                 if c.func.name == "timestamp" && is_vector_selector(c.args.args.first().map(|b| b.as_ref())) =>
             {
-                let last = match v {
-                    Val::Vector(steps) => steps.last().map_or(0, Vec::len),
+                let last = match p {
+                    Produced::Val(Val::Vector(steps)) => steps.last().map_or(0, Vec::len),
                     _ => 0,
                 };
                 before.saturating_add(out).saturating_add(last)
@@ -955,7 +1052,7 @@ impl Evaluator<'_> {
                     Some(PendingWindows { series: None, bound }) => held.saturating_add(out).saturating_add(bound),
                     Some(PendingWindows {
                         series: Some(series), ..
-                    }) => held.saturating_add(window_peak(&series, v, out)),
+                    }) => held.saturating_add(window_peak(&series, p, out)),
                 }
             }
             Expr::Binary(_) => self.cur_samples.saturating_add(out).saturating_add(gathered),
@@ -1269,7 +1366,7 @@ mod cache_tests {
 
 #[cfg(test)]
 mod accounting_tests {
-    use super::{Sample, Val, window_peak};
+    use super::{Produced, Sample, Val, window_peak};
     use diamond_model::Labels;
     use std::sync::Arc;
 
@@ -1294,15 +1391,15 @@ mod accounting_tests {
         let ptr = |l: &Arc<Labels>| Arc::as_ptr(l) as usize;
         let windows = vec![(ptr(&a), 20, 20), (ptr(&b), 18, 18), (ptr(&c), 11, 11)];
         let out = Val::Vector(vec![vec![sample(&a), sample(&b), sample(&c)]]);
-        assert_eq!(window_peak(&windows, &out, 3), 21);
+        assert_eq!(window_peak(&windows, Produced::Val(&out), 3), 21);
         // Outputs that match no input series count from the start.
         let stranger = series("d");
         let out = Val::Vector(vec![vec![sample(&stranger), sample(&c)]]);
-        assert_eq!(window_peak(&windows, &out, 2), 21);
+        assert_eq!(window_peak(&windows, Produced::Val(&out), 2), 21);
         // Several steps: a's 3 outputs are held while b's window of 18 is, and b's last window (5) is
         // held with its own 3 outputs: max(20, 3 + 18, 3 + 3 + 5) = 21.
         let windows = vec![(ptr(&a), 20, 2), (ptr(&b), 18, 5)];
         let out = Val::Vector((0..3).map(|_| vec![sample(&a), sample(&b)]).collect());
-        assert_eq!(window_peak(&windows, &out, 6), 21);
+        assert_eq!(window_peak(&windows, Produced::Val(&out), 6), 21);
     }
 }

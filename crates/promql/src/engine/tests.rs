@@ -640,3 +640,110 @@ fn group_left_duplicate_results_are_refused_at_one_step_and_many() {
     assert_eq!(v.len(), 2);
     assert!(engine().range_query(&db, ok, 0, 300_000, 15_000, &c).is_ok());
 }
+
+/// A range query whose root is a function over a range hands its value over series by series (batched
+/// and in parallel past `functions::PARALLEL_MIN` series); the same function under `label_replace` (a
+/// no-op here) goes through the step-by-step path. Both must give the same matrix, bit for bit, over
+/// series with gaps, resets, NaN, a non-counter name, and the sample limit.
+#[test]
+fn root_functions_by_series_match_the_step_path() {
+    let db = MemStorage::new();
+    for i in 0..700i64 {
+        let name = if i % 2 == 0 { "y" } else { "x_total" };
+        let l = Labels::from_pairs(&[("__name__", name), ("i", &i.to_string())]);
+        // Series start and stop at different times; some reset, some hold a NaN.
+        let first = i % 13;
+        let last = 80 - i % 11;
+        let pts: Vec<(i64, f64)> = (first..last)
+            .filter(|k| i % 5 != 0 || k % 9 != 4)
+            .map(|k| {
+                let v = if i % 17 == 3 && k == 30 {
+                    f64::NAN
+                } else if i % 3 == 0 {
+                    ((k * (i + 1)) % 50) as f64
+                } else {
+                    (k * k + i) as f64 * 0.5
+                };
+                (k * 15_000, v)
+            })
+            .collect();
+        db.add(l, &pts);
+    }
+    let e = Engine::new(EngineOptions {
+        enable_features: vec![EXPERIMENTAL_FUNCTIONS.to_owned()],
+        ..EngineOptions::default()
+    });
+    let c = CancelToken::new();
+    let funcs = [
+        "rate(x_total[2m])",
+        "rate({__name__=~\"x_total|y\"}[2m])",
+        "increase(x_total[2m])",
+        "delta(y[3m])",
+        "irate(x_total[1m])",
+        "idelta(y[1m])",
+        "deriv(x_total[2m])",
+        "predict_linear(x_total[2m], 60)",
+        "avg_over_time(x_total[2m])",
+        "sum_over_time(y[2m])",
+        "count_over_time(x_total[1m])",
+        "min_over_time(x_total[2m])",
+        "max_over_time(x_total[2m])",
+        "last_over_time(x_total[2m])",
+        "first_over_time(x_total[2m])",
+        "present_over_time(y[1m])",
+        "stddev_over_time(x_total[2m])",
+        "stdvar_over_time(x_total[2m])",
+        "quantile_over_time(0.9, x_total[2m])",
+        "quantile_over_time(2, x_total[2m])",
+        "mad_over_time(x_total[2m])",
+        "changes(x_total[3m])",
+        "resets(x_total[3m])",
+        "double_exponential_smoothing(x_total[3m], 0.5, 0.3)",
+        "ts_of_max_over_time(x_total[2m])",
+        "rate(x_total[2m] offset 1m)",
+        "max_over_time(rate(x_total[1m])[3m:30s])",
+    ];
+    let bits = |v: &Value| match v {
+        Value::Matrix(m) => m
+            .iter()
+            .map(|s| {
+                let pts: Vec<(i64, u64)> = s.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                (s.labels.clone(), pts)
+            })
+            .collect::<Vec<_>>(),
+        other => panic!("matrix expected, got {other:?}"),
+    };
+    for f in funcs {
+        let by_step = format!(r#"label_replace({f}, "zz", "", "nope", "")"#);
+        let a = e.range_query(&db, f, 0, 1_200_000, 15_000, &c).unwrap();
+        let b = e.range_query(&db, &by_step, 0, 1_200_000, 15_000, &c).unwrap();
+        let (va, vb) = (bits(&a.value), bits(&b.value));
+        assert!(va.len() > 300, "{f}: {} series", va.len());
+        assert_eq!(va.len(), vb.len(), "{f}: series");
+        if let Some(k) = (0..va.len()).find(|&k| va[k] != vb[k]) {
+            panic!("{f}: series {k} differs: {:?} vs {:?}", va[k].0, vb[k].0);
+        }
+        let strip = |w: &[String]| {
+            w.iter()
+                .map(|m| m.split(" (1:").next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&a.warnings), strip(&b.warnings), "{f}");
+        assert_eq!(a.infos.len(), b.infos.len(), "{f}: {:?} vs {:?}", a.infos, b.infos);
+    }
+    // The sample limit refuses the value computed series by series exactly above its peak.
+    let peak = e
+        .counting_queryable_samples()
+        .range_query(&db, "rate(x_total[2m])", 0, 1_200_000, 15_000, &c)
+        .unwrap()
+        .stats
+        .peak_samples;
+    for (max_samples, ok) in [(peak, true), (peak - 1, false)] {
+        let e = Engine::new(EngineOptions {
+            max_samples,
+            ..EngineOptions::default()
+        });
+        let r = e.range_query(&db, "rate(x_total[2m])", 0, 1_200_000, 15_000, &c);
+        assert_eq!(r.is_ok(), ok, "max_samples {max_samples}");
+    }
+}

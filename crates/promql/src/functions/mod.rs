@@ -18,7 +18,7 @@ use diamond_model::{Labels, METRIC_NAME, MatchOp};
 use promql_parser::parser::{Call, Expr};
 
 use crate::engine::Error;
-use crate::engine::eval::{Evaluator, Matrix, Sample, Val};
+use crate::engine::eval::{Checker, Evaluator, Matrix, RangeBuf, Sample, SeriesOut, Val, WindowCursor};
 
 /// Evaluates a function call at every step.
 pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, Error> {
@@ -37,35 +37,10 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
         let v = ev.eval(first, ts)?;
         return info::call(ev, &args, vector_arg(vec![v], 0)?, ts);
     }
-    let mut vals = Vec::with_capacity(args.len());
-    for a in &args {
-        vals.push(ev.eval_range_arg(a, ts)?);
-    }
-    ev.note_gathered(&vals.iter().collect::<Vec<_>>());
+    let vals = eval_args(ev, &args, ts)?;
     match name {
-        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
-            rate::call(ev, name, vals, ts)
-        }
-        "avg_over_time"
-        | "sum_over_time"
-        | "count_over_time"
-        | "min_over_time"
-        | "max_over_time"
-        | "last_over_time"
-        | "first_over_time"
-        | "present_over_time"
-        | "stddev_over_time"
-        | "stdvar_over_time"
-        | "quantile_over_time"
-        | "mad_over_time"
-        | "changes"
-        | "resets"
-        | "double_exponential_smoothing"
-        | "holt_winters"
-        | "ts_of_max_over_time"
-        | "ts_of_min_over_time"
-        | "ts_of_last_over_time"
-        | "ts_of_first_over_time" => over_time::call(ev, name, vals, ts),
+        _ if RATE_FAMILY.contains(&name) => Ok(rate::call(ev, name, vals, ts, Shape::Steps)?.into_steps()),
+        _ if OVER_TIME_FAMILY.contains(&name) => Ok(over_time::call(ev, name, vals, ts, Shape::Steps)?.into_steps()),
         "absent_over_time" => {
             let m = matrix_arg(&vals, 0)?;
             let out = (0..ts.len())
@@ -129,6 +104,221 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; ts.len()])),
         _ => math::call(ev, name, vals, ts),
     }
+}
+
+/// The rate family ([`rate`]), computed series by series.
+const RATE_FAMILY: [&str; 7] = [
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "deriv",
+    "predict_linear",
+];
+
+/// The functions of each series' windows ([`over_time`]), computed series by series.
+const OVER_TIME_FAMILY: [&str; 20] = [
+    "avg_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "last_over_time",
+    "first_over_time",
+    "present_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "quantile_over_time",
+    "mad_over_time",
+    "changes",
+    "resets",
+    "double_exponential_smoothing",
+    "holt_winters",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+    "ts_of_last_over_time",
+    "ts_of_first_over_time",
+];
+
+/// Evaluates a call's arguments (range arguments as such) and notes them as gathered.
+fn eval_args(ev: &mut Evaluator<'_>, args: &[&Expr], ts: &[i64]) -> Result<Vec<Val>, Error> {
+    let mut vals = Vec::with_capacity(args.len());
+    for a in args {
+        vals.push(ev.eval_range_arg(a, ts)?);
+    }
+    ev.note_gathered(&vals.iter().collect::<Vec<_>>());
+    Ok(vals)
+}
+
+/// Whether `c` computes its value series by series, each series from its own windows, so that it can
+/// hand the value over in that shape ([`call_by_series`]).
+pub(crate) fn computes_by_series(c: &Call) -> bool {
+    RATE_FAMILY.contains(&c.func.name) || OVER_TIME_FAMILY.contains(&c.func.name)
+}
+
+/// Evaluates a call for which [`computes_by_series`] holds, giving its value series by series.
+pub(crate) fn call_by_series(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Vec<SeriesOut>, Error> {
+    let name = c.func.name;
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    let vals = eval_args(ev, &args, ts)?;
+    let out = if RATE_FAMILY.contains(&name) {
+        rate::call(ev, name, vals, ts, Shape::Series)?
+    } else {
+        over_time::call(ev, name, vals, ts, Shape::Series)?
+    };
+    match out {
+        Out::Series(s) => Ok(s),
+        Out::Steps(_) => Err(Error {
+            kind: crate::engine::ErrorKind::Internal,
+            message: format!("{name} gave its value by step where it was asked for it by series"),
+        }),
+    }
+}
+
+/// The shape a function computed series by series gives its value in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// One vector per step, as every node of the evaluator gives and takes.
+    Steps,
+    /// One [`SeriesOut`] per series that has values: for a range query's root only.
+    Series,
+}
+
+/// A value in the [`Shape`] asked for.
+pub(crate) enum Out {
+    /// See [`Shape::Steps`].
+    Steps(Vec<Vec<Sample>>),
+    /// See [`Shape::Series`].
+    Series(Vec<SeriesOut>),
+}
+
+impl Out {
+    /// The value step by step: spread over the steps `ts` when it was computed series by series.
+    fn into_steps(self) -> Val {
+        match self {
+            Out::Steps(steps) => Val::Vector(steps),
+            Out::Series(_) => unreachable!("only call_by_series asks for Shape::Series"),
+        }
+    }
+
+    /// Per step `ts[i]`, whether any series has a value there.
+    pub(crate) fn nonempty_steps(&self, ts: &[i64]) -> Vec<bool> {
+        match self {
+            Out::Steps(steps) => steps.iter().map(|s| !s.is_empty()).collect(),
+            Out::Series(all) => {
+                let mut any = vec![false; ts.len()];
+                for s in all {
+                    let mut j = 0;
+                    for &(t, _) in &s.points {
+                        j += ts[j..].iter().position(|&x| x == t).unwrap_or(0);
+                        any[j] = true;
+                    }
+                }
+                any
+            }
+        }
+    }
+}
+
+/// Series below which [`over_windows`] works on the calling thread.
+const PARALLEL_MIN: usize = 256;
+
+/// Applies `f` (window points, step index) to the non-empty window of every step of every series, and
+/// gives the values in `shape`, series in input order. The series are split into batches worked on in
+/// parallel on rayon's pool (Prometheus computes them one by one on the query's goroutine); a batch's
+/// per-series values are spread over the steps before the next batch starts, which bounds what is held
+/// twice. The series are taken by value so that each batch's buffers are freed once its values are
+/// computed. `produced` is called, in order, for each series that gets at least one value.
+#[allow(clippy::too_many_arguments)] // each is one concern of the caller's; a struct would only rename them
+pub(crate) fn over_windows<F>(
+    check: Checker<'_>,
+    series: Vec<RangeBuf>,
+    windows: &[(i64, i64)],
+    ts: &[i64],
+    shape: Shape,
+    step_capacity: impl FnOnce(usize) -> Vec<Vec<Sample>>,
+    drop_name: impl Fn(&RangeBuf) -> bool,
+    f: F,
+    mut produced: impl FnMut(&RangeBuf),
+) -> Result<Out, Error>
+where
+    F: Fn(&[(i64, f64)], usize) -> Option<f64> + Sync,
+{
+    use rayon::prelude::*;
+    let one = |buf: &RangeBuf| -> Vec<(i64, f64)> {
+        let mut cursor = WindowCursor::new(&buf.points, windows);
+        let mut pts = Vec::with_capacity(ts.len().min(buf.points.len().saturating_mul(4).max(16)));
+        for (i, &t) in ts.iter().enumerate() {
+            let w = cursor.window(i);
+            if w.is_empty() {
+                continue;
+            }
+            if let Some(v) = f(w, i) {
+                pts.push((t, v));
+            }
+        }
+        pts
+    };
+    let total = series.len();
+    let mut steps = match shape {
+        Shape::Steps => step_capacity(total),
+        Shape::Series => Vec::new(),
+    };
+    let mut by_series = Vec::with_capacity(if shape == Shape::Series { total } else { 0 });
+    // About four million points per batch at most, however many steps.
+    let batch = (4_000_000 / ts.len().max(1)).clamp(64, 8192);
+    let parallel = total >= PARALLEL_MIN && rayon::current_num_threads() > 1;
+    let mut rest = series.into_iter();
+    loop {
+        check.check()?;
+        let bufs: Vec<RangeBuf> = rest.by_ref().take(batch).collect();
+        if bufs.is_empty() {
+            break;
+        }
+        let values: Vec<Vec<(i64, f64)>> = if parallel {
+            bufs.par_iter().map(&one).collect()
+        } else {
+            bufs.iter().map(&one).collect()
+        };
+        for (buf, mut pts) in bufs.into_iter().zip(values) {
+            if pts.is_empty() {
+                continue;
+            }
+            produced(&buf);
+            let drop = drop_name(&buf);
+            match shape {
+                Shape::Steps => {
+                    let mut j = 0;
+                    for (t, v) in pts {
+                        // `ts` ascends and every point is at one of its times.
+                        while ts[j] != t {
+                            j += 1;
+                        }
+                        steps[j].push(Sample {
+                            labels: Arc::clone(&buf.labels),
+                            v,
+                            drop_name: drop,
+                        });
+                    }
+                }
+                Shape::Series => {
+                    if pts.len() < pts.capacity() / 2 {
+                        pts.shrink_to_fit();
+                    }
+                    by_series.push(SeriesOut {
+                        labels: buf.labels,
+                        drop_name: drop,
+                        points: pts,
+                    });
+                }
+            }
+        }
+    }
+    Ok(match shape {
+        Shape::Steps => Out::Steps(steps),
+        Shape::Series => Out::Series(by_series),
+    })
 }
 
 /// The labels `absent`/`absent_over_time` give their output: the selector's `=` matchers, except names

@@ -2,26 +2,34 @@
 //! `double_exponential_smoothing`.
 
 use crate::parser::Anchor;
-use std::sync::Arc;
 
-use super::{matrix_arg, scalar_arg};
+use super::{Out, Shape, matrix_arg, over_windows, scalar_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::{go_float, kahan_inc, quantile};
-use crate::engine::eval::{Evaluator, Sample, Val};
+use crate::engine::eval::{Evaluator, Matrix, Val};
 
 /// A function of one window's points and the step index.
-type WindowFn<'a> = dyn Fn(&[(i64, f64)], usize) -> Option<f64> + 'a;
+type WindowFn<'a> = dyn Fn(&[(i64, f64)], usize) -> Option<f64> + Sync + 'a;
 
 /// Dispatches one range-window function.
-pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
+pub(crate) fn call(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    mut vals: Vec<Val>,
+    ts: &[i64],
+    shape: Shape,
+) -> Result<Out, Error> {
     // quantile_over_time takes the scalar first; the others the range first.
-    let (m, params): (_, Vec<&[f64]>) = match name {
-        "quantile_over_time" => (matrix_arg(&vals, 1)?, vec![scalar_arg(&vals, 0)?]),
-        "double_exponential_smoothing" | "holt_winters" => (
-            matrix_arg(&vals, 0)?,
-            vec![scalar_arg(&vals, 1)?, scalar_arg(&vals, 2)?],
-        ),
-        _ => (matrix_arg(&vals, 0)?, Vec::new()),
+    let at = usize::from(name == "quantile_over_time");
+    matrix_arg(&vals, at)?;
+    // Taken by value, so that each series' buffer is freed as soon as its values are computed.
+    let Val::Matrix(m) = std::mem::replace(&mut vals[at], Val::Scalar(Vec::new())) else {
+        return Err(Error::bad_data(format!("expected range vector as argument {}", at + 1)));
+    };
+    let params: Vec<&[f64]> = match name {
+        "quantile_over_time" => vec![scalar_arg(&vals, 0)?],
+        "double_exponential_smoothing" | "holt_winters" => vec![scalar_arg(&vals, 1)?, scalar_arg(&vals, 2)?],
+        _ => Vec::new(),
     };
     if matches!(name, "double_exponential_smoothing" | "holt_winters") {
         for (&sf, &tf) in params[0].iter().zip(params[1]) {
@@ -94,29 +102,22 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
         }
         _ => Box::new(|w: &[(i64, f64)], i: usize| smoothing(w, params[0][i], params[1][i])),
     };
-    let mut out = ev.step_vectors(ts.len(), m.series.len());
-    for (si, series) in m.series.iter().enumerate() {
-        ev.check()?;
-        let mut cursor = m.cursor(si);
-        for (i, step) in out.iter_mut().enumerate() {
-            let w = cursor.window(i);
-            if w.is_empty() {
-                continue;
-            }
-            let v = f(w, i);
-            if let Some(v) = v {
-                step.push(Sample {
-                    labels: Arc::clone(&series.labels),
-                    v,
-                    drop_name: series.drop_name || !keep_name,
-                });
-            }
-        }
-    }
+    let Matrix { series, windows } = m;
+    let out = over_windows(
+        ev.checker(),
+        series,
+        &windows,
+        ts,
+        shape,
+        |n| ev.step_vectors(ts.len(), n),
+        |series| series.drop_name || !keep_name,
+        f,
+        |_| {},
+    )?;
     if name == "quantile_over_time" {
         // Prometheus warns about the quantile only where some series has samples in its window.
-        for (&q, step) in params[0].iter().zip(&out) {
-            if !(0.0..=1.0).contains(&q) && !step.is_empty() {
+        for (&q, any) in params[0].iter().zip(out.nonempty_steps(ts)) {
+            if !(0.0..=1.0).contains(&q) && any {
                 ev.warn(
                     format!("quantile value should be between 0 and 1, got {}", go_float(q)),
                     Anchor::CallArg {
@@ -129,7 +130,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, vals: Vec<Val>, ts: &[i64
             }
         }
     }
-    Ok(Val::Vector(out))
+    Ok(out)
 }
 
 /// The timestamp (s) of the last sample holding the extreme value (NaN values are skipped unless all are).

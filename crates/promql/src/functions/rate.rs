@@ -2,15 +2,20 @@
 //! `irate`, `idelta` (last two samples), `deriv` and `predict_linear` (least-squares regression).
 
 use crate::parser::Anchor;
-use std::sync::Arc;
 
-use super::{matrix_arg, scalar_arg};
+use super::{Out, Shape, matrix_arg, over_windows, scalar_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::kahan_inc;
-use crate::engine::eval::{Evaluator, Matrix, Sample, Val, WindowCursor};
+use crate::engine::eval::{Evaluator, Matrix, Val};
 
-/// Dispatches one rate-family function.
-pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &[i64]) -> Result<Val, Error> {
+/// Dispatches one rate-family function; its value in `shape`.
+pub(crate) fn call(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    mut vals: Vec<Val>,
+    ts: &[i64],
+    shape: Shape,
+) -> Result<Out, Error> {
     let func_name = name;
     matrix_arg(&vals, 0)?;
     // Taken by value, so that each series' buffer is freed as soon as its values are computed.
@@ -42,49 +47,48 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
         "deriv" => F::Deriv,
         _ => F::PredictLinear,
     };
-    let mut out = ev.step_vectors(ts.len(), all.len());
-    // Prometheus checks the name of every series a rate/increase reads, from a selector or a subquery.
-    let counter_check = matches!(f, F::Rate | F::Increase);
-    for series in all {
-        ev.check()?;
-        let mut produced = false;
-        let mut cursor = WindowCursor::new(&series.points, &windows);
-        for i in 0..ts.len() {
-            let w = cursor.window(i);
-            let (lo, hi) = windows[i];
-            let v = match f {
-                F::Rate => extrapolated(w, lo, hi, true, true),
-                F::Increase => extrapolated(w, lo, hi, true, false),
-                F::Delta => extrapolated(w, lo, hi, false, false),
-                F::Irate => instant_value(w, true),
-                F::Idelta => instant_value(w, false),
-                F::Deriv => {
-                    if w.len() < 2 {
-                        None
-                    } else {
-                        Some(linear_regression(w, w[0].0).0)
-                    }
+    let value = |w: &[(i64, f64)], i: usize| -> Option<f64> {
+        let (lo, hi) = windows[i];
+        match f {
+            F::Rate => extrapolated(w, lo, hi, true, true),
+            F::Increase => extrapolated(w, lo, hi, true, false),
+            F::Delta => extrapolated(w, lo, hi, false, false),
+            F::Irate => instant_value(w, true),
+            F::Idelta => instant_value(w, false),
+            F::Deriv => {
+                if w.len() < 2 {
+                    None
+                } else {
+                    Some(linear_regression(w, w[0].0).0)
                 }
-                F::PredictLinear => {
-                    let dur = param.and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
-                    if w.len() < 2 {
-                        None
-                    } else {
-                        let (slope, intercept) = linear_regression(w, ts[i]);
-                        Some(slope * dur + intercept)
-                    }
+            }
+            F::PredictLinear => {
+                let dur = param.and_then(|p| p.get(i)).copied().unwrap_or(f64::NAN);
+                if w.len() < 2 {
+                    None
+                } else {
+                    let (slope, intercept) = linear_regression(w, ts[i]);
+                    Some(slope * dur + intercept)
                 }
-            };
-            if let Some(v) = v {
-                produced = true;
-                out[i].push(Sample {
-                    labels: Arc::clone(&series.labels),
-                    v,
-                    drop_name: true,
-                });
             }
         }
-        if counter_check && produced {
+    };
+    // Prometheus checks the name of every series a rate/increase reads, from a selector or a subquery.
+    let counter_check = matches!(f, F::Rate | F::Increase);
+    let mut not_counters: Vec<String> = Vec::new();
+    let out = over_windows(
+        ev.checker(),
+        all,
+        &windows,
+        ts,
+        shape,
+        |n| ev.step_vectors(ts.len(), n),
+        |_| true,
+        value,
+        |series| {
+            if !counter_check {
+                return;
+            }
             let name = if series.drop_name {
                 ""
             } else {
@@ -94,20 +98,24 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, mut vals: Vec<Val>, ts: &
                 && !["_total", "_sum", "_count", "_bucket"]
                     .iter()
                     .any(|s| name.ends_with(s))
+                && !not_counters.iter().any(|n| n == name)
             {
-                ev.info(
-                    format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"),
-                    Anchor::CallArg {
-                        func: func_name.to_owned(),
-                        arg: 0,
-                        metric: Some(name.to_owned()),
-                        number: None,
-                    },
-                );
+                not_counters.push(name.to_owned());
             }
-        }
+        },
+    )?;
+    for name in not_counters {
+        ev.info(
+            format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"),
+            Anchor::CallArg {
+                func: func_name.to_owned(),
+                arg: 0,
+                metric: Some(name),
+                number: None,
+            },
+        );
     }
-    Ok(Val::Vector(out))
+    Ok(out)
 }
 
 /// Prometheus's extrapolated rate over the window `(range_start, range_end]`.
