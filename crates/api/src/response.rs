@@ -3,6 +3,7 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::Value;
 
 /// A successful answer.
@@ -130,6 +131,12 @@ pub(crate) fn success_raw(data: &str, warnings: &[String], infos: &[String]) -> 
 
 /// Closes an envelope begun with [`start_success`], adding warnings and infos when there are any.
 pub(crate) fn finish_success(mut body: String, warnings: &[String], infos: &[String]) -> Response {
+    close_success(&mut body, warnings, infos);
+    json_response(body)
+}
+
+/// Appends what [`finish_success`] appends, to any string.
+pub(crate) fn close_success(body: &mut String, warnings: &[String], infos: &[String]) {
     for (key, list) in [("warnings", warnings), ("infos", infos)] {
         if !list.is_empty() {
             body.push_str(",\"");
@@ -139,13 +146,37 @@ pub(crate) fn finish_success(mut body: String, warnings: &[String], infos: &[Str
                 if i > 0 {
                     body.push(',');
                 }
-                push_json_str(&mut body, w);
+                push_json_str(body, w);
             }
             body.push(']');
         }
     }
     body.push('}');
-    json_response(body)
+}
+
+/// A JSON response whose body is the parts received from `rx`, in order, until its sender is dropped.
+pub(crate) fn json_response_stream(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::new(Streamed(rx)),
+    )
+        .into_response()
+}
+
+/// See [`json_response_stream`].
+struct Streamed(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Streamed {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(http_body::Frame::data(b))))
+    }
 }
 
 #[cfg(test)]

@@ -690,3 +690,35 @@ async fn admin_api_disabled_enabled_and_bad_parameters() {
         ]
     );
 }
+
+/// A range result large enough to be streamed in parts arrives whole: valid JSON, every series and
+/// point in order.
+#[tokio::test]
+async fn large_range_result_is_sent_whole_in_parts() {
+    let (app, store) = app();
+    let mut a = store.appender();
+    for i in 0..40u32 {
+        let l = Labels::from_pairs(&[("__name__", "big"), ("i", &format!("{i:02}"))]);
+        for t in (0..=600_000).step_by(15_000) {
+            a.append(0, &l, t, f64::from(i) + t as f64 / 1e6).unwrap();
+        }
+    }
+    a.commit().unwrap();
+    let req = Request::get("/api/v1/query_range?query=big&start=0&end=600&step=0.1")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let result = v["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 40);
+    for (i, s) in result.iter().enumerate() {
+        assert_eq!(s["metric"]["i"], format!("{i:02}"));
+        let values = s["values"].as_array().unwrap();
+        assert_eq!(values.len(), 6001);
+        // At 15.05 s the lookback finds the sample at 15 s.
+        assert_eq!(values[150][0], json!(15));
+        assert_eq!(values[150][1], json!(format!("{}", i as f64 + 0.015)));
+    }
+}
