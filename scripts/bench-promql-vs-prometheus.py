@@ -188,7 +188,10 @@ def main():
                                          a.diamond or os.path.join(a.target_dir, "release/diamond"), a.prometheus)
             bvp.wait_ready(ports[system], procs[system])
         end_ms = int(time.time() // 60) * 60 * 1000
-        gen = [os.path.join(a.target_dir, "release/promql-data"), f"--end-ms={end_ms}", f"--sets={a.sets}"]
+        # One loader thread: both servers then create the series in the same order, which is what decides
+        # between tied series (topk, bottomk) as Prometheus selects them unsorted from its head.
+        gen = [os.path.join(a.target_dir, "release/promql-data"), f"--end-ms={end_ms}", f"--sets={a.sets}",
+               "--concurrency=1"]
         gen += [f"--url=http://127.0.0.1:{ports[s]}/api/v1/write" for s in ("diamond", "prometheus")]
         print("loading:", " ".join(gen), file=sys.stderr)
         load = json.loads(subprocess.check_output(gen, text=True).strip().splitlines()[-1])
