@@ -14,7 +14,8 @@ instant query at END and as range queries over [END-1h, END] and [END-6h, END] a
 
 Per case: warm-up requests on both, then repetitions alternating Diamond/Prometheus (so load changes on this
 shared machine hit both alike) until --reps or the time budget, at least --min-reps each.
-  latency: wall time of the HTTP request until the whole body is read (no gzip), median and p90;
+  latency: wall time of the HTTP request until the whole body is read (no gzip) into a reused buffer and
+           dropped (the answers are compared from the warm-up requests), median and p90;
   memory:  before each request the peak-RSS counter is reset (echo 5 > /proc/PID/clear_refs) and VmRSS
            read; after it, VmHWM - VmRSS(before) is the RSS growth the query caused; the median over the
            repetitions is reported (see the method notes in docs/bench-promql.md).
@@ -70,14 +71,29 @@ def start_server(system, data, port, cfg, diamond_bin, prom_bin):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def get(port, path, params):
-    """One GET; returns (seconds until the whole body is read, body bytes, HTTP status)."""
+_DRAIN = bytearray(1 << 20)
+
+
+def get(port, path, params, keep=True):
+    """One GET; returns (seconds until the whole body is read, body bytes, HTTP status). With keep=False
+    the body is read into one reused buffer and dropped (the timed repetitions): the client then costs
+    both servers the same, whether the answer comes as one piece or in chunks, instead of Python's
+    http.client joining chunks into a copy of a large answer while the clock runs."""
     q = urllib.parse.urlencode(params)
     t0 = time.perf_counter()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     c.request("GET", f"{path}?{q}")
     r = c.getresponse()
-    body = r.read()
+    if keep or r.status != 200:
+        body = r.read()
+    else:
+        n, view = 0, memoryview(_DRAIN)
+        while True:
+            k = r.readinto(view)
+            if not k:
+                break
+            n += k
+        body = b""
     dt = time.perf_counter() - t0
     c.close()
     return dt, body, r.status
@@ -263,7 +279,7 @@ def main():
                     pid = procs[system].pid
                     reset_hwm(pid)
                     rss0 = status_kb(pid, "VmRSS")
-                    dt, body, st = get(ports[system], path, params)
+                    dt, body, st = get(ports[system], path, params, keep=False)
                     hwm = status_kb(pid, "VmHWM")
                     if st != 200:
                         raise RuntimeError(f"{system} {expr}: HTTP {st}")
