@@ -155,6 +155,20 @@ impl<'a> BitReader<'a> {
         self.peek64(self.pos >> 3) << (self.pos & 7)
     }
 
+    /// The position in bits from the start of the buffer.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// A reader over `buf` at bit `pos`; a position past the end reads as the end.
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        BitReader {
+            buf,
+            pos: pos.min(buf.len() * 8),
+        }
+    }
+
     /// Consumes `n` bits already looked at through [`Self::window`].
     #[inline]
     pub fn skip(&mut self, n: usize) {

@@ -16,7 +16,7 @@
 pub mod bstream;
 pub mod xor;
 
-pub use xor::{XorAppender, XorIter};
+pub use xor::{XorAppender, XorCheckpoint, XorIter};
 
 /// Samples per chunk before the head cuts a new one (Prometheus's `samplesPerChunk`).
 pub const SAMPLES_PER_CHUNK: u16 = 120;

@@ -181,6 +181,32 @@ pub(crate) fn put_uvarint(buf: &mut [u8; 10], mut x: u64) -> usize {
     i + 1
 }
 
+/// A decoder's state after some sample of a chunk, from which [`XorIter::resume`] goes on without
+/// decoding the samples before. The head keeps one for the middle of each open chunk, so that a query
+/// over the last minutes decodes about half of it (see `head::HeadChunk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XorCheckpoint {
+    pos: u32,
+    i: u16,
+    leading: u8,
+    trailing: u8,
+    t: i64,
+    t_delta: u64,
+    v: u64,
+}
+
+impl XorCheckpoint {
+    /// The timestamp of the sample it was taken after: resuming yields only later samples.
+    pub fn t(&self) -> i64 {
+        self.t
+    }
+
+    /// The number of samples decoded before it.
+    pub fn samples(&self) -> u16 {
+        self.i
+    }
+}
+
 /// Decodes one XOR chunk lazily. Damaged input yields an error, never a panic.
 #[derive(Debug, Clone)]
 pub struct XorIter<'a> {
@@ -219,6 +245,39 @@ impl<'a> XorIter<'a> {
     /// The number of samples the header announces.
     pub fn num_samples(&self) -> u16 {
         self.total
+    }
+
+    /// The state after the samples decoded so far; `None` before the second sample (resuming then saves
+    /// nothing) and after a failure.
+    pub fn checkpoint(&self) -> Option<XorCheckpoint> {
+        (self.i >= 2 && !self.failed).then(|| XorCheckpoint {
+            pos: u32::try_from(self.r.position()).unwrap_or(u32::MAX),
+            i: self.i,
+            leading: self.leading,
+            trailing: self.trailing,
+            t: self.t,
+            t_delta: self.t_delta,
+            v: self.v,
+        })
+    }
+
+    /// An iterator over `bytes` (the chunk the checkpoint was taken of, or a longer version of it: an open
+    /// chunk only grows) that goes on after `cp`. A checkpoint that does not fit the bytes reads as an
+    /// empty chunk, never a panic.
+    pub fn resume(bytes: &'a [u8], cp: &XorCheckpoint) -> Self {
+        let mut it = XorIter::new(bytes);
+        let body = bytes.get(HEADER..).unwrap_or(&[]);
+        it.r = BitReader::at(body, cp.pos as usize);
+        it.i = cp.i;
+        it.leading = cp.leading;
+        it.trailing = cp.trailing;
+        it.t = cp.t;
+        it.t_delta = cp.t_delta;
+        it.v = cp.v;
+        if cp.i > it.total || cp.pos as usize > body.len() * 8 || cp.i < 2 {
+            it.failed = true;
+        }
+        it
     }
 
     /// The next sample, `Ok(None)` at the end.
@@ -605,5 +664,60 @@ mod tests {
             }
             prop_assert_eq!(decode(a.bytes()), want);
         }
+
+        /// A checkpoint taken after `k` samples of an open chunk, resumed on the chunk after more samples
+        /// were appended, yields exactly the samples after the `k`-th; resumed on any damaged or cut
+        /// version of the bytes it never panics.
+        #[test]
+        fn resuming_from_a_checkpoint_continues_exactly(deltas in proptest::collection::vec(0i64..1 << 40, 3..300),
+                                                       vals in proptest::collection::vec(any::<u64>(), 300),
+                                                       k in 2usize..300, cut in any::<usize>(), flip in any::<(usize, u8)>()) {
+            let k = k.min(deltas.len());
+            let mut a = XorAppender::new();
+            let mut want = Vec::new();
+            let mut t = 0i64;
+            let mut cp = None;
+            for (i, d) in deltas.iter().enumerate() {
+                t = t.saturating_add(*d);
+                let v = match i % 3 { 0 => vals[i], 1 => want.last().map(|w: &(i64, u64)| w.1).unwrap_or(0), _ => vals[i] & !0xffff };
+                a.append(t, f64::from_bits(v));
+                want.push((t, v));
+                if i + 1 == k {
+                    let mut it = XorIter::new(a.bytes());
+                    while let Ok(Some(_)) = it.next_sample() {}
+                    cp = it.checkpoint();
+                }
+            }
+            let cp = cp.expect("a checkpoint after two samples or more");
+            prop_assert_eq!(usize::from(cp.samples()), k);
+            prop_assert_eq!(cp.t(), want[k - 1].0);
+            let got: Vec<(i64, u64)> = XorIter::resume(a.bytes(), &cp)
+                .map(|r| r.map(|(t, v)| (t, v.to_bits())))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            prop_assert_eq!(&got[..], &want[k..]);
+            let mut b = a.bytes().to_vec();
+            let n = b.len();
+            b[flip.0 % n] ^= flip.1;
+            b.truncate(n - cut % n);
+            for r in XorIter::resume(&b, &cp) {
+                if r.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_checkpoint_before_the_second_sample() {
+        let mut a = XorAppender::new();
+        a.append(1, 1.0);
+        a.append(2, 2.0);
+        let mut it = XorIter::new(a.bytes());
+        assert!(it.checkpoint().is_none());
+        it.next_sample().unwrap();
+        assert!(it.checkpoint().is_none());
+        it.next_sample().unwrap();
+        assert_eq!(it.checkpoint().map(|c| c.t()), Some(2));
     }
 }

@@ -7,7 +7,7 @@ use diamond_model::{Matcher, Timestamp};
 use roaring::RoaringBitmap;
 
 use super::{Chunk, MemSeries, SeriesState, labels_from_ids};
-use crate::chunk::XorIter;
+use crate::chunk::{XorCheckpoint, XorIter};
 use crate::db::DbInner;
 use crate::index::postings_for_matchers;
 use crate::tombstones::{DeletedFilter, Intervals};
@@ -24,6 +24,8 @@ type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
 struct Chunks {
     closed: Vec<Arc<Chunk>>,
     open: Option<Chunk>,
+    /// The open chunk's mid-chunk decoder state (see `HeadChunk::mid`).
+    open_mid: Option<XorCheckpoint>,
 }
 
 impl Chunks {
@@ -149,6 +151,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
     }
     Chunks {
         closed: v,
+        open_mid: open.and_then(|h| h.mid.as_deref().copied()),
         open: open.map(|h| Chunk {
             min_time: h.min_time(),
             max_time: h.app.last_t(),
@@ -341,7 +344,14 @@ impl SampleIter for ChunksIter<'_> {
                 self.done = true;
                 return None;
             }
-            self.cur = Some((XorIter::new(&c.data), c.max_time));
+            // The open chunk is decoded from its middle when the range starts after it.
+            let it = match self.chunks.open_mid {
+                Some(cp) if self.next_chunk > self.chunks.closed.len() && cp.t() < self.mint => {
+                    XorIter::resume(&c.data, &cp)
+                }
+                _ => XorIter::new(&c.data),
+            };
+            self.cur = Some((it, c.max_time));
         }
         None
     }
@@ -392,6 +402,44 @@ mod tests {
                     .map(|c| (c.min_time, c.max_time))
                     .collect();
                 assert_eq!(got, want, "[{mint}, {maxt}]");
+            }
+        }
+    }
+
+    /// Reading the open chunk from its mid-chunk checkpoint (when the range starts after it) gives the
+    /// samples a plain filter gives, for ranges starting before, at and after the checkpoint, and with
+    /// seeks; a chunk too young for a checkpoint reads as before.
+    #[test]
+    fn open_chunk_reads_from_its_checkpoint_like_from_its_start() {
+        for n in [10i64, 59, 60, 61, 100, 119] {
+            let mut st = SeriesState::default();
+            // 120 + n samples 10 ms apart, the chunk range far beyond them: one closed chunk of 120
+            // samples, then an open one of n.
+            let all: Vec<(i64, f64)> = (0..120 + n).map(|i| (i * 10, (i * i) as f64 * 0.5 - 3.0)).collect();
+            for &(t, v) in &all {
+                assert!(st.append(t, v, 1 << 40));
+            }
+            let open = st.open.as_ref().unwrap();
+            assert_eq!(i64::from(open.app.num_samples()), n);
+            assert_eq!(
+                open.mid.is_some(),
+                n >= i64::from(super::super::CHECKPOINT_AT),
+                "n = {n}"
+            );
+            for mint in (1100..(120 + n) * 10 + 20).step_by(7) {
+                for maxt in [mint, mint + 35, mint + 400, i64::MAX] {
+                    let chunks = snapshot_chunks(&st, mint, maxt);
+                    let want: Vec<(i64, f64)> = all.iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
+                    let got: Vec<(i64, f64)> = {
+                        let mut it = ChunksIter::new(&chunks, mint, maxt);
+                        std::iter::from_fn(|| it.next()).collect()
+                    };
+                    assert_eq!(got, want, "n {n} [{mint}, {maxt}]");
+                    // A seek into the range from an earlier start reads the same.
+                    let mut it = ChunksIter::new(&chunks, 0, maxt);
+                    let first = it.seek(mint);
+                    assert_eq!(first, want.first().copied(), "seek n {n} [{mint}, {maxt}]");
+                }
             }
         }
     }
