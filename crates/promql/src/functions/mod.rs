@@ -39,8 +39,8 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
     }
     let vals = eval_args(ev, &args, ts)?;
     match name {
-        _ if RATE_FAMILY.contains(&name) => Ok(rate::call(ev, name, vals, ts, Shape::Steps)?.into_steps()),
-        _ if OVER_TIME_FAMILY.contains(&name) => Ok(over_time::call(ev, name, vals, ts, Shape::Steps)?.into_steps()),
+        _ if RATE_FAMILY.contains(&name) => rate::call(ev, name, vals, ts, Shape::Steps)?.into_steps(),
+        _ if OVER_TIME_FAMILY.contains(&name) => over_time::call(ev, name, vals, ts, Shape::Steps)?.into_steps(),
         "absent_over_time" => {
             let m = matrix_arg(&vals, 0)?;
             let out = (0..ts.len())
@@ -194,11 +194,14 @@ pub(crate) enum Out {
 }
 
 impl Out {
-    /// The value step by step: spread over the steps `ts` when it was computed series by series.
-    fn into_steps(self) -> Val {
+    /// The value step by step; asked for in [`Shape::Steps`], so it is in that shape.
+    fn into_steps(self) -> Result<Val, Error> {
         match self {
-            Out::Steps(steps) => Val::Vector(steps),
-            Out::Series(_) => unreachable!("only call_by_series asks for Shape::Series"),
+            Out::Steps(steps) => Ok(Val::Vector(steps)),
+            Out::Series(_) => Err(Error {
+                kind: crate::engine::ErrorKind::Internal,
+                message: "a function gave its value by series where it was asked for it by step".to_owned(),
+            }),
         }
     }
 
@@ -211,8 +214,10 @@ impl Out {
                 for s in all {
                     let mut j = 0;
                     for &(t, _) in &s.points {
-                        j += ts[j..].iter().position(|&x| x == t).unwrap_or(0);
-                        any[j] = true;
+                        if let Some(k) = ts[j..].iter().position(|&x| x == t) {
+                            j += k;
+                            any[j] = true;
+                        }
                     }
                 }
                 any
@@ -291,10 +296,11 @@ where
                 Shape::Steps => {
                     let mut j = 0;
                     for (t, v) in pts {
-                        // `ts` ascends and every point is at one of its times.
-                        while ts[j] != t {
-                            j += 1;
-                        }
+                        // `ts` ascends and every point is at one of its times, found from the last one on.
+                        let Some(k) = ts[j..].iter().position(|&x| x == t) else {
+                            continue;
+                        };
+                        j += k;
                         steps[j].push(Sample {
                             labels: Arc::clone(&buf.labels),
                             v,
