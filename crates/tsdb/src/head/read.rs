@@ -22,13 +22,13 @@ type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
 /// allocation for its bytes, none for the list when no closed chunk is in range, the common case of a
 /// query over recent data).
 struct Chunks {
-    closed: Vec<Arc<Chunk>>,
+    closed: Vec<Chunk>,
     open: Option<Chunk>,
 }
 
 impl Chunks {
     fn iter(&self) -> impl Iterator<Item = &Chunk> {
-        self.closed.iter().map(|c| &**c).chain(self.open.as_ref())
+        self.closed.iter().chain(self.open.as_ref())
     }
 }
 
@@ -125,16 +125,17 @@ impl HeadQuerier {
 ///
 /// Closed chunks are ascending and end before the open one starts, so when the open chunk already starts
 /// at or before `mint` (the common case of a query over recent data) no closed chunk is looked at, and
-/// otherwise they are scanned from the newest back only until one ends before `mint`. Each look at a closed
-/// chunk follows a pointer to its own allocation; a front-to-back scan of every series' chunks was 18 % of
-/// an instant `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07).
+/// otherwise they are scanned from the newest back only until one ends before `mint`. When closed chunks
+/// were each behind their own `Arc`, a front-to-back scan of every series' chunks was 18 % of an instant
+/// `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07); they are inline in the
+/// series' vector now, but the scan is still not needed.
 fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks {
     let open = st
         .open
         .as_ref()
         .filter(|h| h.app.last_t() >= mint && h.min_time() <= maxt);
     let open_covers_start = st.open.as_ref().is_some_and(|h| h.min_time() <= mint);
-    let mut v: Vec<Arc<Chunk>> = Vec::new();
+    let mut v: Vec<Chunk> = Vec::new();
     if !open_covers_start {
         // Newest first, then reversed back to ascending order.
         for c in st.closed.iter().rev() {
@@ -142,7 +143,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
                 break;
             }
             if c.min_time <= maxt {
-                v.push(Arc::clone(c));
+                v.push(c.clone());
             }
         }
         v.reverse();
@@ -152,7 +153,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
         open: open.map(|h| Chunk {
             min_time: h.min_time(),
             max_time: h.app.last_t(),
-            data: h.app.bytes().into(),
+            data: bytes::Bytes::copy_from_slice(h.app.bytes()),
         }),
     }
 }
@@ -371,10 +372,11 @@ mod tests {
     /// the chunks a plain overlap filter picks, in the same order.
     #[test]
     fn snapshot_picks_the_overlapping_chunks_in_order() {
+        let pages = super::super::ChunkPages::default();
         let mut st = SeriesState::default();
         // 200 samples 10 ms apart, chunk range 500 ms: closed chunks cut by time, one open chunk.
         for i in 0..200 {
-            assert!(st.append(i * 10, i as f64, 500));
+            assert!(st.append(i * 10, i as f64, 500, &pages));
         }
         assert!(st.closed.len() >= 3, "{} closed chunks", st.closed.len());
         let open = st.open.as_ref().map(|h| (h.min_time(), h.app.last_t()));
