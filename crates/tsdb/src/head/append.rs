@@ -287,7 +287,7 @@ impl Appender for HeadAppender {
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut appended = 0u64;
         for p in &this.samples {
-            if p.series.state.lock().append(p.t, p.v, head.chunk_range) {
+            if p.series.state.lock().append(p.t, p.v, head.chunk_range, &head.pages) {
                 appended += 1;
                 mint = mint.min(p.t);
                 maxt = maxt.max(p.t);

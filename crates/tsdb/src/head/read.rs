@@ -22,7 +22,7 @@ type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
 /// allocation for its bytes, none for the list when no closed chunk is in range, the common case of a
 /// query over recent data).
 struct Chunks {
-    closed: Vec<Arc<Chunk>>,
+    closed: Vec<Chunk>,
     open: Option<Chunk>,
     /// The open chunk's mid-chunk decoder state (see `HeadChunk::mid`).
     open_mid: Option<XorCheckpoint>,
@@ -30,7 +30,7 @@ struct Chunks {
 
 impl Chunks {
     fn iter(&self) -> impl Iterator<Item = &Chunk> {
-        self.closed.iter().map(|c| &**c).chain(self.open.as_ref())
+        self.closed.iter().chain(self.open.as_ref())
     }
 }
 
@@ -127,9 +127,10 @@ impl HeadQuerier {
 ///
 /// Closed chunks are ascending and end before the open one starts, so when the open chunk already starts
 /// at or before `mint` (the common case of a query over recent data) no closed chunk is looked at, and
-/// otherwise they are scanned from the newest back only until one ends before `mint`. Each look at a closed
-/// chunk follows a pointer to its own allocation; a front-to-back scan of every series' chunks was 18 % of
-/// an instant `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07).
+/// otherwise they are scanned from the newest back only until one ends before `mint`. When closed chunks
+/// were each behind their own `Arc`, a front-to-back scan of every series' chunks was 18 % of an instant
+/// `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07); they are inline in the
+/// series' vector now, but the scan is still not needed.
 fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks {
     // The open chunk's first timestamp is decoded from its bytes: once.
     let open_min = st.open.as_ref().map(|h| h.min_time());
@@ -139,7 +140,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
         .zip(open_min)
         .filter(|(h, min)| h.app.last_t() >= mint && *min <= maxt);
     let open_covers_start = open_min.is_some_and(|min| min <= mint);
-    let mut v: Vec<Arc<Chunk>> = Vec::new();
+    let mut v: Vec<Chunk> = Vec::new();
     if !open_covers_start {
         // Newest first, then reversed back to ascending order.
         for c in st.closed.iter().rev() {
@@ -147,7 +148,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
                 break;
             }
             if c.min_time <= maxt {
-                v.push(Arc::clone(c));
+                v.push(c.clone());
             }
         }
         v.reverse();
@@ -158,7 +159,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
         open: open.map(|(h, min_time)| Chunk {
             min_time,
             max_time: h.app.last_t(),
-            data: h.app.bytes().into(),
+            data: bytes::Bytes::copy_from_slice(h.app.bytes()),
         }),
     }
 }
@@ -384,10 +385,11 @@ mod tests {
     /// the chunks a plain overlap filter picks, in the same order.
     #[test]
     fn snapshot_picks_the_overlapping_chunks_in_order() {
+        let pages = super::super::ChunkPages::default();
         let mut st = SeriesState::default();
         // 200 samples 10 ms apart, chunk range 500 ms: closed chunks cut by time, one open chunk.
         for i in 0..200 {
-            assert!(st.append(i * 10, i as f64, 500));
+            assert!(st.append(i * 10, i as f64, 500, &pages));
         }
         assert!(st.closed.len() >= 3, "{} closed chunks", st.closed.len());
         let open = st.open.as_ref().map(|h| (h.min_time(), h.app.last_t()));
@@ -414,13 +416,14 @@ mod tests {
     /// seeks; a chunk too young for a checkpoint reads as before.
     #[test]
     fn open_chunk_reads_from_its_checkpoint_like_from_its_start() {
+        let pages = super::super::ChunkPages::default();
         for n in [10i64, 59, 60, 61, 100, 119] {
             let mut st = SeriesState::default();
             // 120 + n samples 10 ms apart, the chunk range far beyond them: one closed chunk of 120
             // samples, then an open one of n.
             let all: Vec<(i64, f64)> = (0..120 + n).map(|i| (i * 10, (i * i) as f64 * 0.5 - 3.0)).collect();
             for &(t, v) in &all {
-                assert!(st.append(t, v, 1 << 40));
+                assert!(st.append(t, v, 1 << 40, &pages));
             }
             let open = st.open.as_ref().unwrap();
             assert_eq!(i64::from(open.app.num_samples()), n);

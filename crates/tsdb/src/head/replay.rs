@@ -85,7 +85,7 @@ pub(crate) fn replay_wal(head: &Head, dir: &dyn Dir, exemplars: &dyn ExemplarSto
                     continue;
                 }
                 // Same rule as commit: a sample that lost a race with a concurrent commit is dropped again.
-                if series.state.lock().append(s.t, s.v, head.chunk_range) {
+                if series.state.lock().append(s.t, s.v, head.chunk_range, &head.pages) {
                     st.samples += 1;
                     mint = mint.min(s.t);
                     maxt = maxt.max(s.t);
