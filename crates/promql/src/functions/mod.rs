@@ -378,6 +378,16 @@ pub(crate) fn matrix_arg(vals: &[Val], i: usize) -> Result<&Matrix, Error> {
     }
 }
 
+/// Takes argument `i`, a range vector, by value (leaving an empty scalar), so that its series' buffers can
+/// be freed as soon as their values are computed.
+pub(crate) fn take_matrix_arg(vals: &mut [Val], i: usize) -> Result<Matrix, Error> {
+    matrix_arg(vals, i)?;
+    match std::mem::replace(&mut vals[i], Val::Scalar(Vec::new())) {
+        Val::Matrix(m) => Ok(m),
+        _ => Err(Error::bad_data(format!("expected range vector as argument {}", i + 1))),
+    }
+}
+
 /// Argument `i` as per-step scalars.
 pub(crate) fn scalar_arg(vals: &[Val], i: usize) -> Result<&[f64], Error> {
     match vals.get(i) {

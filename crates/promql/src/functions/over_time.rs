@@ -3,7 +3,7 @@
 
 use crate::parser::Anchor;
 
-use super::{Out, Shape, matrix_arg, over_windows, scalar_arg};
+use super::{Out, Shape, over_windows, scalar_arg, take_matrix_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::{go_float, kahan_inc, quantile};
 use crate::engine::eval::{Evaluator, Matrix, Val};
@@ -21,11 +21,7 @@ pub(crate) fn call(
 ) -> Result<Out, Error> {
     // quantile_over_time takes the scalar first; the others the range first.
     let at = usize::from(name == "quantile_over_time");
-    matrix_arg(&vals, at)?;
-    // Taken by value, so that each series' buffer is freed as soon as its values are computed.
-    let Val::Matrix(m) = std::mem::replace(&mut vals[at], Val::Scalar(Vec::new())) else {
-        return Err(Error::bad_data(format!("expected range vector as argument {}", at + 1)));
-    };
+    let m = take_matrix_arg(&mut vals, at)?;
     let params: Vec<&[f64]> = match name {
         "quantile_over_time" => vec![scalar_arg(&vals, 0)?],
         "double_exponential_smoothing" | "holt_winters" => vec![scalar_arg(&vals, 1)?, scalar_arg(&vals, 2)?],

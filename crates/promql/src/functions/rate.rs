@@ -3,7 +3,7 @@
 
 use crate::parser::Anchor;
 
-use super::{Out, Shape, matrix_arg, over_windows, scalar_arg};
+use super::{Out, Shape, over_windows, scalar_arg, take_matrix_arg};
 use crate::engine::Error;
 use crate::engine::aggregate::kahan_inc;
 use crate::engine::eval::{Evaluator, Matrix, Val};
@@ -17,12 +17,7 @@ pub(crate) fn call(
     shape: Shape,
 ) -> Result<Out, Error> {
     let func_name = name;
-    matrix_arg(&vals, 0)?;
-    // Taken by value, so that each series' buffer is freed as soon as its values are computed.
-    let Val::Matrix(m) = std::mem::replace(&mut vals[0], Val::Scalar(Vec::new())) else {
-        return Err(Error::bad_data("expected range vector as argument 1"));
-    };
-    let Matrix { series: all, windows } = m;
+    let Matrix { series: all, windows } = take_matrix_arg(&mut vals, 0)?;
     let param = if name == "predict_linear" {
         Some(scalar_arg(&vals, 1)?)
     } else {
