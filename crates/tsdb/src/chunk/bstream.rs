@@ -19,6 +19,11 @@ impl BitWriter {
         &self.buf
     }
 
+    /// The number of bits written, the initial bytes included.
+    pub fn bit_len(&self) -> usize {
+        self.buf.len() * 8 - usize::from(self.free)
+    }
+
     /// Mutable access to the bytes (for in-place header updates).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.buf

@@ -73,6 +73,29 @@ impl XorAppender {
         self.v
     }
 
+    /// The state a decoder of these bytes has after the last sample, without decoding them; `None` before
+    /// the second sample (see [`XorIter::checkpoint`], which it equals).
+    pub fn checkpoint(&self) -> Option<XorCheckpoint> {
+        if self.num < 2 {
+            return None;
+        }
+        // Before the first new window the decoder's leading and trailing are still its initial zeros.
+        let (leading, trailing) = if self.leading == UNSET {
+            (0, 0)
+        } else {
+            (self.leading, self.trailing)
+        };
+        Some(XorCheckpoint {
+            pos: u32::try_from(self.w.bit_len() - HEADER * 8).unwrap_or(u32::MAX),
+            i: self.num,
+            leading,
+            trailing,
+            t: self.t,
+            t_delta: self.t_delta,
+            v: self.v.to_bits(),
+        })
+    }
+
     /// The finished chunk bytes, shrunk to fit.
     pub fn into_bytes(self) -> Box<[u8]> {
         self.w.into_vec().into_boxed_slice()
@@ -689,6 +712,12 @@ mod tests {
                 }
             }
             let cp = cp.expect("a checkpoint after two samples or more");
+            // The appender knows the same state without decoding.
+            let mut short = XorAppender::new();
+            for &(t, v) in &want[..k] {
+                short.append(t, f64::from_bits(v));
+            }
+            prop_assert_eq!(short.checkpoint(), Some(cp));
             prop_assert_eq!(usize::from(cp.samples()), k);
             prop_assert_eq!(cp.t(), want[k - 1].0);
             let got: Vec<(i64, u64)> = XorIter::resume(a.bytes(), &cp)

@@ -42,7 +42,7 @@ pub(crate) use replay::replay_wal;
 mod checkpoint;
 pub(crate) use checkpoint::checkpoint_records;
 
-use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorCheckpoint, XorIter};
+use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorCheckpoint};
 use crate::index::{MemPostings, Symbols};
 
 /// A hasher for keys that are already well spread (label hashes) or dense ids (refs): one multiply.
@@ -207,10 +207,7 @@ impl SeriesState {
         });
         h.app.append(t, v);
         if h.app.num_samples() == CHECKPOINT_AT {
-            // Once per chunk: decode what was written to learn the decoder's state there.
-            let mut it = XorIter::new(h.app.bytes());
-            while let Ok(Some(_)) = it.next_sample() {}
-            h.mid = it.checkpoint().map(Box::new);
+            h.mid = h.app.checkpoint().map(Box::new);
         }
         true
     }
