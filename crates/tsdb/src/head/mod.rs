@@ -42,7 +42,7 @@ pub(crate) use replay::replay_wal;
 mod checkpoint;
 pub(crate) use checkpoint::checkpoint_records;
 
-use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorCheckpoint};
+use crate::chunk::{ChunkEnd, SAMPLES_PER_CHUNK, XorAppender, XorCheckpoint, range_end};
 use crate::index::{MemPostings, Symbols};
 
 /// A hasher for keys that are already well spread (label hashes) or dense ids (refs): one multiply.
@@ -97,7 +97,7 @@ pub struct Chunk {
 /// reader drops its chunks.
 #[derive(Default)]
 pub(crate) struct ChunkPages {
-    /// The page being filled, by the end of its chunk range (a chunk's `cut_at`).
+    /// The page being filled, by the end of its chunk range (`chunk::range_end` of a chunk's first sample).
     filling: Mutex<IdMap<i64, BytesMut>>,
 }
 
@@ -133,8 +133,9 @@ impl ChunkPages {
 /// The open chunk of a series.
 pub(crate) struct HeadChunk {
     app: XorAppender,
-    /// The chunk is cut before a sample at or after this time (the next chunk-range boundary).
-    cut_at: Timestamp,
+    /// When the chunk is cut: at the next chunk-range boundary, or earlier as predicted once it holds a
+    /// quarter of [`SAMPLES_PER_CHUNK`] (Prometheus's `nextAt`).
+    cut_at: ChunkEnd,
     /// The decoder's state after the first [`CHECKPOINT_AT`] samples, once there are that many: a query
     /// whose range starts after it decodes from there instead of from the chunk's start. An instant
     /// query reads the last minutes of the open chunk, and decoding from the start was most of its CPU
@@ -189,20 +190,20 @@ impl SeriesState {
         if self.appendable(t, v) != Appendable::Yes {
             return false;
         }
-        let must_cut = self
-            .open
-            .as_ref()
-            .is_some_and(|h| h.app.num_samples() >= SAMPLES_PER_CHUNK || t >= h.cut_at);
+        let must_cut = self.open.as_mut().is_some_and(|h| {
+            h.cut_at
+                .cut_before(h.app.num_samples(), h.app.first_t(), h.app.last_t(), t)
+        });
         if must_cut && let Some(h) = self.open.take() {
             self.closed.push(Chunk {
                 min_time: h.app.first_t(),
                 max_time: h.app.last_t(),
-                data: pages.store(h.cut_at, h.app.bytes()),
+                data: pages.store(range_end(h.app.first_t(), chunk_range), h.app.bytes()),
             });
         }
         let h = self.open.get_or_insert_with(|| HeadChunk {
             app: XorAppender::new(),
-            cut_at: t.div_euclid(chunk_range).saturating_add(1).saturating_mul(chunk_range),
+            cut_at: ChunkEnd::starting_at(t, chunk_range),
             mid: None,
         });
         h.app.append(t, v);
@@ -794,5 +795,33 @@ mod tests {
         assert!(st.append(1000, 1.0, 1000, &pages));
         assert_eq!(st.num_chunks(), 2);
         assert_eq!(st.closed[0].max_time, 999);
+    }
+
+    proptest::proptest! {
+        /// The head cuts its chunks exactly where `encode_chunks` (backfill, rewrites) cuts the same samples,
+        /// so both follow the one rule, Prometheus's (`chunk::ChunkEnd`), at any scrape interval and jitter.
+        #[test]
+        fn head_cuts_like_encode_chunks(
+            gaps in proptest::collection::vec(1i64..90_000, 1..1500),
+            start in 0i64..10_000_000,
+            range in proptest::sample::select(vec![60_000i64, 3_600_000, 7_200_000]),
+        ) {
+            let pages = ChunkPages::default();
+            let mut st = SeriesState::default();
+            let mut t = start;
+            let mut samples = Vec::new();
+            for (i, g) in gaps.iter().enumerate() {
+                t += g;
+                samples.push((t, i as f64));
+                proptest::prop_assert!(st.append(t, i as f64, range, &pages));
+            }
+            let mut head: Vec<(i64, i64)> = st.closed.iter().map(|c| (c.min_time, c.max_time)).collect();
+            head.extend(st.open.as_ref().map(|h| (h.min_time(), h.app.last_t())));
+            let encoded: Vec<(i64, i64)> = crate::chunk::encode_chunks(samples, range)
+                .iter()
+                .map(|c| (c.0, c.1))
+                .collect();
+            proptest::prop_assert_eq!(head, encoded);
+        }
     }
 }

@@ -419,11 +419,11 @@ mod tests {
         let pages = super::super::ChunkPages::default();
         for n in [10i64, 59, 60, 61, 100, 119] {
             let mut st = SeriesState::default();
-            // 120 + n samples 10 ms apart, the chunk range far beyond them: one closed chunk of 120
-            // samples, then an open one of n.
+            // 120 + n samples 10 ms apart in chunk ranges of 1200 ms: one closed chunk of 120 samples,
+            // then an open one of n.
             let all: Vec<(i64, f64)> = (0..120 + n).map(|i| (i * 10, (i * i) as f64 * 0.5 - 3.0)).collect();
             for &(t, v) in &all {
-                assert!(st.append(t, v, 1 << 40, &pages));
+                assert!(st.append(t, v, 1200, &pages));
             }
             let open = st.open.as_ref().unwrap();
             assert_eq!(i64::from(open.app.num_samples()), n);
