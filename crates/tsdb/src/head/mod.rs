@@ -136,16 +136,46 @@ pub(crate) struct HeadChunk {
     /// When the chunk is cut: at the next chunk-range boundary, or earlier as predicted once it holds a
     /// quarter of [`SAMPLES_PER_CHUNK`] (Prometheus's `nextAt`).
     cut_at: ChunkEnd,
-    /// The decoder's state after the first [`CHECKPOINT_AT`] samples, once there are that many: a query
-    /// whose range starts after it decodes from there instead of from the chunk's start. An instant
-    /// query reads the last minutes of the open chunk, and decoding from the start was most of its CPU
-    /// (BENCHMARKS.md); this halves that. Boxed: 8 bytes in every series, 32 more once its open chunk
-    /// holds that many samples.
-    mid: Option<Box<XorCheckpoint>>,
+    /// Decoder states inside the newest chunks, so that a query over the last minutes decodes only the
+    /// samples it reads and a few before (see [`Checkpoints`]). Kept when the chunk is cut: until the
+    /// new chunk has its own, they serve the newest closed chunk. Boxed: 8 bytes in every series, 72
+    /// more once it has a chunk of [`CHECKPOINT_EVERY`] samples.
+    cps: Option<Box<Checkpoints>>,
 }
 
-/// See [`HeadChunk::mid`]: half of [`SAMPLES_PER_CHUNK`].
-pub(crate) const CHECKPOINT_AT: u16 = SAMPLES_PER_CHUNK / 2;
+/// The two newest decoder checkpoints of a series, taken every [`CHECKPOINT_EVERY`] samples of its open
+/// chunk; they may belong to the open chunk or to the newest closed one (a checkpoint belongs to the
+/// chunk whose time range holds its timestamp). A read starting at `mint` resumes at the newest one
+/// before `mint` in its first chunk.
+///
+/// Why: an instant query reads the last few minutes of each series (`rate(x[5m])`: 20 samples at 15 s),
+/// and decoding its chunk from the start was most of that query's CPU (BENCHMARKS.md). With one
+/// checkpoint in the middle of the open chunk, what was decoded depended on where the query fell in the
+/// chunk: 53 samples a series at 52 samples into it, 25 at 84, 120 + n when the window began in the
+/// closed chunk before. With two, every 30 samples, a 20-sample window decodes at most 49.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checkpoints {
+    pub(crate) newer: XorCheckpoint,
+    pub(crate) older: Option<XorCheckpoint>,
+}
+
+impl Checkpoints {
+    /// The newest checkpoint of the chunk `[min_time, max_time]` taken before `mint`.
+    pub(crate) fn for_chunk(
+        &self,
+        min_time: Timestamp,
+        max_time: Timestamp,
+        mint: Timestamp,
+    ) -> Option<&XorCheckpoint> {
+        let fits = |cp: &&XorCheckpoint| cp.t() >= min_time && cp.t() <= max_time && cp.t() < mint;
+        Some(&self.newer)
+            .filter(fits)
+            .or_else(|| self.older.as_ref().filter(fits))
+    }
+}
+
+/// See [`Checkpoints`]: a quarter of [`SAMPLES_PER_CHUNK`].
+pub(crate) const CHECKPOINT_EVERY: u16 = SAMPLES_PER_CHUNK / 4;
 
 /// The mutable part of a series, behind its mutex.
 #[derive(Default)]
@@ -194,21 +224,31 @@ impl SeriesState {
             h.cut_at
                 .cut_before(h.app.num_samples(), h.app.first_t(), h.app.last_t(), t)
         });
+        let mut cps = None;
         if must_cut && let Some(h) = self.open.take() {
             self.closed.push(Chunk {
                 min_time: h.app.first_t(),
                 max_time: h.app.last_t(),
                 data: pages.store(range_end(h.app.first_t(), chunk_range), h.app.bytes()),
             });
+            cps = h.cps;
         }
         let h = self.open.get_or_insert_with(|| HeadChunk {
             app: XorAppender::new(),
             cut_at: ChunkEnd::starting_at(t, chunk_range),
-            mid: None,
+            cps,
         });
         h.app.append(t, v);
-        if h.app.num_samples() == CHECKPOINT_AT {
-            h.mid = h.app.checkpoint().map(Box::new);
+        if h.app.num_samples().is_multiple_of(CHECKPOINT_EVERY)
+            && let Some(cp) = h.app.checkpoint()
+        {
+            match &mut h.cps {
+                Some(c) => {
+                    c.older = Some(c.newer);
+                    c.newer = cp;
+                }
+                None => h.cps = Some(Box::new(Checkpoints { newer: cp, older: None })),
+            }
         }
         true
     }
@@ -233,6 +273,7 @@ impl SeriesState {
     pub(crate) fn drop_deleted(&mut self, deleted: &crate::tombstones::Intervals) -> u64 {
         let mut removed = 0u64;
         let mut out: Vec<Chunk> = Vec::with_capacity(self.closed.len());
+        let mut rewritten = false;
         for c in self.closed.drain(..) {
             let touched = deleted
                 .as_slice()
@@ -262,6 +303,7 @@ impl SeriesState {
                 continue;
             }
             removed += dropped;
+            rewritten = true;
             // One closed chunk never spans a chunk-range boundary, so neither do its pieces.
             for (min_time, max_time, data) in crate::chunk::encode_chunks(kept, i64::MAX) {
                 out.push(Chunk {
@@ -272,6 +314,19 @@ impl SeriesState {
             }
         }
         self.closed = out;
+        if rewritten {
+            // A checkpoint into a rewritten closed chunk would resume in bytes that are no longer there.
+            if let Some(h) = &mut self.open {
+                let open_min = h.app.first_t();
+                if let Some(c) = &mut h.cps {
+                    if c.newer.t() < open_min {
+                        h.cps = None;
+                    } else if c.older.is_some_and(|o| o.t() < open_min) {
+                        c.older = None;
+                    }
+                }
+            }
+        }
         removed
     }
 
@@ -740,7 +795,7 @@ mod tests {
     fn series_struct_stays_small() {
         let series = std::mem::size_of::<MemSeries>();
         let state = std::mem::size_of::<SeriesState>();
-        // 136: 128 plus the open chunk's boxed mid-chunk checkpoint (`HeadChunk::mid`), which halves the
+        // 136: 128 plus the open chunk's boxed decoder checkpoints (`HeadChunk::cps`), which cut the
         // decoding of an instant query.
         assert!(series <= 136, "MemSeries is {series} bytes");
         assert!(state <= 104, "SeriesState is {state} bytes");

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use diamond_model::storage::{Querier, ReadError, SampleIter, Series, SeriesData};
 use diamond_model::{Matcher, Timestamp};
 use roaring::RoaringBitmap;
+use smallvec::SmallVec;
 
-use super::{Chunk, MemSeries, SeriesState, labels_from_ids};
-use crate::chunk::{XorCheckpoint, XorIter};
+use super::{Checkpoints, Chunk, MemSeries, SeriesState, labels_from_ids};
+use crate::chunk::XorIter;
 use crate::db::DbInner;
 use crate::index::postings_for_matchers;
 use crate::tombstones::{DeletedFilter, Intervals};
@@ -18,14 +19,14 @@ const PARALLEL_MIN: usize = 1024;
 /// A series, its chunks in range and its deleted intervals.
 type Snapshot = (Arc<MemSeries>, Chunks, Option<Arc<Intervals>>);
 
-/// A series' chunks overlapping a range: the closed ones shared, a copy of the open one owned (one
-/// allocation for its bytes, none for the list when no closed chunk is in range, the common case of a
-/// query over recent data).
+/// A series' chunks overlapping a range: the closed ones shared, a copy of the open one owned (its bytes
+/// in the select's arena, see `copy_into`). A query over the last minutes that starts in the newest closed
+/// chunk holds that one inline: no allocation for the list.
 struct Chunks {
-    closed: Vec<Chunk>,
+    closed: SmallVec<[Chunk; 1]>,
     open: Option<Chunk>,
-    /// The open chunk's mid-chunk decoder state (see `HeadChunk::mid`).
-    open_mid: Option<XorCheckpoint>,
+    /// Decoder states in the newest chunks (see `head::Checkpoints`).
+    cps: Option<Checkpoints>,
 }
 
 impl Chunks {
@@ -55,13 +56,14 @@ impl HeadQuerier {
     /// deleted intervals.
     fn snapshot(&self, refs: impl IntoIterator<Item = u32>) -> Vec<Snapshot> {
         let mut out = Vec::new();
+        let mut arena = bytes::BytesMut::new();
         for r in refs {
             let Some(s) = self.db.head.series(u64::from(r)) else {
                 continue;
             };
             // A delete running concurrently is seen or not, per series; it never changes the chunks.
             let deleted = self.db.head.tombstones.get(r);
-            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt);
+            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt, &mut arena);
             let live = match &deleted {
                 None => has_sample_in(&chunks, self.mint, self.maxt),
                 Some(d) => has_live_sample_in(&chunks, d, self.mint, self.maxt),
@@ -94,7 +96,7 @@ impl HeadQuerier {
     /// Whether the series has a sample in range, without copying chunks when the bounds already tell.
     fn in_range(&self, s: &MemSeries) -> bool {
         if let Some(d) = self.db.head.tombstones.get(s.sref) {
-            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt);
+            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt, &mut bytes::BytesMut::new());
             return has_live_sample_in(&chunks, &d, self.mint, self.maxt);
         }
         let st = s.state.lock();
@@ -117,13 +119,14 @@ impl HeadQuerier {
         if !unsure {
             return false;
         }
-        let chunks = snapshot_chunks(&st, mint, maxt);
+        let chunks = snapshot_chunks(&st, mint, maxt, &mut bytes::BytesMut::new());
         drop(st);
         has_sample_in(&chunks, mint, maxt)
     }
 }
 
-/// The chunks of a series overlapping `[mint, maxt]`: closed ones shared, the open one copied.
+/// The chunks of a series overlapping `[mint, maxt]`: closed ones shared, the open one copied into `arena`
+/// (see [`copy_into`]).
 ///
 /// Closed chunks are ascending and end before the open one starts, so when the open chunk already starts
 /// at or before `mint` (the common case of a query over recent data) no closed chunk is looked at, and
@@ -131,7 +134,7 @@ impl HeadQuerier {
 /// were each behind their own `Arc`, a front-to-back scan of every series' chunks was 18 % of an instant
 /// `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07); they are inline in the
 /// series' vector now, but the scan is still not needed.
-fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks {
+fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp, arena: &mut bytes::BytesMut) -> Chunks {
     // The open chunk's first timestamp is decoded from its bytes: once.
     let open_min = st.open.as_ref().map(|h| h.min_time());
     let open = st
@@ -140,7 +143,7 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
         .zip(open_min)
         .filter(|(h, min)| h.app.last_t() >= mint && *min <= maxt);
     let open_covers_start = open_min.is_some_and(|min| min <= mint);
-    let mut v: Vec<Chunk> = Vec::new();
+    let mut v: SmallVec<[Chunk; 1]> = SmallVec::new();
     if !open_covers_start {
         // Newest first, then reversed back to ascending order.
         for c in st.closed.iter().rev() {
@@ -155,13 +158,28 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp) -> Chunks
     }
     Chunks {
         closed: v,
-        open_mid: open.and_then(|(h, _)| h.mid.as_deref().copied()),
+        cps: st.open.as_ref().and_then(|h| h.cps.as_deref().copied()),
         open: open.map(|(h, min_time)| Chunk {
             min_time,
             max_time: h.app.last_t(),
-            data: bytes::Bytes::copy_from_slice(h.app.bytes()),
+            data: copy_into(arena, h.app.bytes()),
         }),
     }
+}
+
+/// Bytes of open chunks copied per arena block: about a hundred chunks of a series scraped every 15 s.
+const ARENA_BYTES: usize = 16 << 10;
+
+/// A copy of `bytes` in `arena`, which a select shares among the series it snapshots: one allocation per
+/// hundred or so open chunks instead of one each (a malloc and a free per series were a visible part of an
+/// instant query over 10k series). The block is freed when the last chunk copied into it is dropped.
+fn copy_into(arena: &mut bytes::BytesMut, bytes: &[u8]) -> bytes::Bytes {
+    if arena.capacity() < bytes.len() {
+        // Never grown in place: the copies already handed out keep the old block alive.
+        *arena = bytes::BytesMut::with_capacity(ARENA_BYTES.max(bytes.len()));
+    }
+    arena.extend_from_slice(bytes);
+    arena.split().freeze()
 }
 
 /// Whether any chunk has a sample in `[mint, maxt]`, decoding only chunks that span the whole range.
@@ -348,12 +366,15 @@ impl SampleIter for ChunksIter<'_> {
                 self.done = true;
                 return None;
             }
-            // The open chunk is decoded from its middle when the range starts after it.
-            let it = match self.chunks.open_mid {
-                Some(cp) if self.next_chunk > self.chunks.closed.len() && cp.t() < self.mint => {
-                    XorIter::resume(&c.data, &cp)
-                }
-                _ => XorIter::new(&c.data),
+            // A newest chunk is decoded from its last checkpoint before the range starts.
+            let cp = self
+                .chunks
+                .cps
+                .as_ref()
+                .and_then(|cps| cps.for_chunk(c.min_time, c.max_time, self.mint));
+            let it = match cp {
+                Some(cp) => XorIter::resume(&c.data, cp),
+                None => XorIter::new(&c.data),
             };
             self.cur = Some((it, c.max_time));
         }
@@ -402,7 +423,7 @@ mod tests {
                     .copied()
                     .filter(|&(lo, hi)| hi >= mint && lo <= maxt)
                     .collect();
-                let got: Vec<(i64, i64)> = snapshot_chunks(&st, mint, maxt)
+                let got: Vec<(i64, i64)> = snapshot_chunks(&st, mint, maxt, &mut bytes::BytesMut::new())
                     .iter()
                     .map(|c| (c.min_time, c.max_time))
                     .collect();
@@ -411,13 +432,15 @@ mod tests {
         }
     }
 
-    /// Reading the open chunk from its mid-chunk checkpoint (when the range starts after it) gives the
-    /// samples a plain filter gives, for ranges starting before, at and after the checkpoint, and with
-    /// seeks; a chunk too young for a checkpoint reads as before.
+    /// Reading from the checkpoints (when the range starts after one, in the open chunk or in the newest
+    /// closed one) gives the samples a plain filter gives, for ranges starting before, at and after each
+    /// checkpoint, and with seeks; the checkpoints are where they should be, and a read through them
+    /// decodes no more than a checkpoint's spacing before its start.
     #[test]
-    fn open_chunk_reads_from_its_checkpoint_like_from_its_start() {
+    fn reads_from_checkpoints_like_from_the_start() {
+        use super::super::CHECKPOINT_EVERY;
         let pages = super::super::ChunkPages::default();
-        for n in [10i64, 59, 60, 61, 100, 119] {
+        for n in [1i64, 10, 29, 30, 31, 59, 60, 61, 89, 90, 100, 119] {
             let mut st = SeriesState::default();
             // 120 + n samples 10 ms apart in chunk ranges of 1200 ms: one closed chunk of 120 samples,
             // then an open one of n.
@@ -427,14 +450,24 @@ mod tests {
             }
             let open = st.open.as_ref().unwrap();
             assert_eq!(i64::from(open.app.num_samples()), n);
+            // Checkpoints after sample 90 and 120 of the closed chunk (indexes 89, 119), then every 30 of
+            // the open one: the newest two.
+            let every = i64::from(CHECKPOINT_EVERY);
+            let taken: Vec<i64> = (1..=(120 + n) / every)
+                .map(|k| k * every)
+                .filter(|&k| k <= 120 || (k - 120) % every == 0)
+                .collect();
+            let cps = open.cps.as_deref().unwrap();
+            let want_newer = (taken[taken.len() - 1] - 1) * 10;
+            let want_older = (taken[taken.len() - 2] - 1) * 10;
             assert_eq!(
-                open.mid.is_some(),
-                n >= i64::from(super::super::CHECKPOINT_AT),
+                (cps.newer.t(), cps.older.map(|o| o.t())),
+                (want_newer, Some(want_older)),
                 "n = {n}"
             );
-            for mint in (1100..(120 + n) * 10 + 20).step_by(7) {
+            for mint in (800..(120 + n) * 10 + 20).step_by(7) {
                 for maxt in [mint, mint + 35, mint + 400, i64::MAX] {
-                    let chunks = snapshot_chunks(&st, mint, maxt);
+                    let chunks = snapshot_chunks(&st, mint, maxt, &mut bytes::BytesMut::new());
                     let want: Vec<(i64, f64)> = all.iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
                     let got: Vec<(i64, f64)> = {
                         let mut it = ChunksIter::new(&chunks, mint, maxt);
@@ -447,6 +480,46 @@ mod tests {
                     assert_eq!(first, want.first().copied(), "seek n {n} [{mint}, {maxt}]");
                 }
             }
+            // A window of 20 samples ending at the newest decodes from a checkpoint at most 49 before it,
+            // or from the open chunk's start.
+            let newest = (120 + n - 1) * 10;
+            let mint = newest - 190;
+            let chunks = snapshot_chunks(&st, mint, newest, &mut bytes::BytesMut::new());
+            let first = chunks.iter().find(|c| c.max_time >= mint).unwrap();
+            let start = chunks
+                .cps
+                .as_ref()
+                .and_then(|c| c.for_chunk(first.min_time, first.max_time, mint))
+                .map_or(first.min_time, |cp| cp.t() + 10);
+            assert!(
+                mint - start <= 29 * 10 || start == 1200,
+                "n {n}: decodes from {start} for {mint}"
+            );
+        }
+    }
+
+    /// Cleaning tombstones out of the newest closed chunk drops the checkpoints into it, and reads stay
+    /// right.
+    #[test]
+    fn rewriting_a_closed_chunk_drops_its_checkpoints() {
+        let pages = super::super::ChunkPages::default();
+        let mut st = SeriesState::default();
+        let mut all: Vec<(i64, f64)> = (0..130).map(|i| (i * 10, i as f64 * 1.5)).collect();
+        for &(t, v) in &all {
+            assert!(st.append(t, v, 1200, &pages));
+        }
+        assert!(st.open.as_ref().unwrap().cps.as_deref().unwrap().newer.t() < 1200);
+        let mut deleted = crate::tombstones::Intervals::default();
+        deleted.add(500, 1000);
+        assert_eq!(st.drop_deleted(&deleted), 51);
+        assert!(st.open.as_ref().unwrap().cps.is_none());
+        all.retain(|&(t, _)| !(500..=1000).contains(&t));
+        for mint in (0..1300).step_by(13) {
+            let chunks = snapshot_chunks(&st, mint, i64::MAX, &mut bytes::BytesMut::new());
+            let mut it = ChunksIter::new(&chunks, mint, i64::MAX);
+            let got: Vec<(i64, f64)> = std::iter::from_fn(|| it.next()).collect();
+            let want: Vec<(i64, f64)> = all.iter().copied().filter(|&(t, _)| t >= mint).collect();
+            assert_eq!(got, want, "[{mint}, ..]");
         }
     }
 }
