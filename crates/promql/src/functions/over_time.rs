@@ -108,6 +108,7 @@ pub(crate) fn call(
         |n| ev.step_vectors(ts.len(), n),
         |series| series.drop_name || !keep_name,
         f,
+        |_| false,
         |_| {},
     )?;
     if name == "quantile_over_time" {

@@ -80,21 +80,10 @@ pub(crate) fn call(
         |n| ev.step_vectors(ts.len(), n),
         |_| true,
         value,
+        |series| counter_check && !series.drop_name && !counter_name(series.labels.metric_name().unwrap_or("")),
         |series| {
-            if !counter_check {
-                return;
-            }
-            let name = if series.drop_name {
-                ""
-            } else {
-                series.labels.metric_name().unwrap_or("")
-            };
-            if !name.is_empty()
-                && !["_total", "_sum", "_count", "_bucket"]
-                    .iter()
-                    .any(|s| name.ends_with(s))
-                && !not_counters.iter().any(|n| n == name)
-            {
+            let name = series.labels.metric_name().unwrap_or("");
+            if !not_counters.iter().any(|n| n == name) {
                 not_counters.push(name.to_owned());
             }
         },
@@ -111,6 +100,15 @@ pub(crate) fn call(
         );
     }
     Ok(out)
+}
+
+/// Whether a rate/increase over a series of this name raises no not-a-counter notice: no name, or one
+/// with a counter's suffix.
+fn counter_name(name: &str) -> bool {
+    name.is_empty()
+        || ["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|s| name.ends_with(s))
 }
 
 /// Prometheus's extrapolated rate over the window `(range_start, range_end]`.
