@@ -1,4 +1,4 @@
-//! The process's use of glibc's allocator: fixed trim/mmap thresholds, one arena per core, and handing
+//! The process's use of glibc's allocator: fixed trim/mmap thresholds, four arenas per core, and handing
 //! freed heap pages back to the kernel after a compaction round and when queries pause.
 //!
 //! A round frees much at once (the head's cut chunks and series, a block's index being built, the
@@ -26,7 +26,7 @@ pub fn release_free_memory() {
 pub fn release_free_memory() {}
 
 /// Fixes glibc's trim and mmap thresholds (16 MiB and 32 MiB) instead of its adaptive defaults, and
-/// caps its arenas at one per core.
+/// caps its arenas at four per core.
 ///
 /// Each query runs on its own thread, and its buffers (series lists, decoded samples, step vectors: a few
 /// MiB for an instant query over 10k series) live in that thread's arena. With the defaults, freeing them
@@ -37,14 +37,19 @@ pub fn release_free_memory() {}
 /// resident while queries run; [`trim_when_idle`] returns all of it once they pause, and
 /// [`release_free_memory`] after each compaction.
 ///
-/// It also caps glibc's arenas at one per core (at least two; `MALLOC_ARENA_MAX` in the environment
-/// still wins). glibc's default is up to eight per core, and a thread keeps the arena it first used:
-/// remote-write requests, queries and compaction run on tokio's blocking pool and rayon's workers,
-/// so their buffers and the head's chunks were spread over nine arenas on two cores, and the free
-/// memory of one arena serves no other. After a simulated day of 20k node series by remote write
-/// (BENCHMARKS.md, run of 2026-12-07 (node RSS)) Diamond held 77 MB anonymous with the default and
-/// 58 MB with two arenas, the same 47 MB of it live. More threads than arenas at once only wait on an
-/// arena lock, and no more threads than cores run at once.
+/// It also caps glibc's arenas at four per core (at least eight; `MALLOC_ARENA_MAX` in the environment
+/// still wins), against glibc's eight per core. A thread keeps the arena it first used: remote-write
+/// requests, queries and compaction run on tokio's blocking pool and rayon's workers, and the free memory
+/// of one arena serves no other.
+/// - One per core was tried first (05077e2): after a simulated day of 20k node series by remote write it
+///   held 58 MB anonymous against 77 MB with glibc's default, with the same 47 MB live (BENCHMARKS.md, run
+///   of 2026-12-07 (node RSS)). But every query's threads then queued on two arena locks: an instant `sum by
+///   (rate)` over 10k freshly written series took 37 ms with two arenas, 27 with four, 22 with eight and 21
+///   with sixteen (BENCHMARKS.md, "Fourth run of 2026-12-07").
+/// - With eight, the same day ends at 84 MiB resident against 91 with two (run-to-run noise; Prometheus
+///   220–238 MiB): the chunk pages (`ChunkPages` in the TSDB) had already removed most of what the cap
+///   saved, so the cap now costs the queries nothing measurable and still bounds the arenas on large
+///   machines.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn tune_allocator() {
@@ -54,7 +59,8 @@ pub fn tune_allocator() {
     const M_TRIM_THRESHOLD: std::ffi::c_int = -1;
     const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
     const M_ARENA_MAX: std::ffi::c_int = -8;
-    let arenas = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 64) as std::ffi::c_int;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let arenas = cores.saturating_mul(4).clamp(8, 256) as std::ffi::c_int;
     let arenas_from_env = std::env::var_os("MALLOC_ARENA_MAX").is_some();
     // SAFETY: mallopt only changes allocator parameters; it takes no pointers and locks the allocator
     // itself. A rejected value (returns 0) leaves glibc's defaults, which are also correct.
