@@ -63,7 +63,7 @@ impl HeadQuerier {
             };
             // A delete running concurrently is seen or not, per series; it never changes the chunks.
             let deleted = self.db.head.tombstones.get(r);
-            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt, &mut arena);
+            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt, Some(&mut arena));
             let live = match &deleted {
                 None => has_sample_in(&chunks, self.mint, self.maxt),
                 Some(d) => has_live_sample_in(&chunks, d, self.mint, self.maxt),
@@ -96,7 +96,7 @@ impl HeadQuerier {
     /// Whether the series has a sample in range, without copying chunks when the bounds already tell.
     fn in_range(&self, s: &MemSeries) -> bool {
         if let Some(d) = self.db.head.tombstones.get(s.sref) {
-            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt, &mut bytes::BytesMut::new());
+            let chunks = snapshot_chunks(&s.state.lock(), self.mint, self.maxt, None);
             return has_live_sample_in(&chunks, &d, self.mint, self.maxt);
         }
         let st = s.state.lock();
@@ -119,14 +119,14 @@ impl HeadQuerier {
         if !unsure {
             return false;
         }
-        let chunks = snapshot_chunks(&st, mint, maxt, &mut bytes::BytesMut::new());
+        let chunks = snapshot_chunks(&st, mint, maxt, None);
         drop(st);
         has_sample_in(&chunks, mint, maxt)
     }
 }
 
-/// The chunks of a series overlapping `[mint, maxt]`: closed ones shared, the open one copied into `arena`
-/// (see [`copy_into`]).
+/// The chunks of a series overlapping `[mint, maxt]`: closed ones shared, the open one copied, into `arena`
+/// when one is given (see [`copy_into`]).
 ///
 /// Closed chunks are ascending and end before the open one starts, so when the open chunk already starts
 /// at or before `mint` (the common case of a query over recent data) no closed chunk is looked at, and
@@ -134,7 +134,7 @@ impl HeadQuerier {
 /// were each behind their own `Arc`, a front-to-back scan of every series' chunks was 18 % of an instant
 /// `sum by (rate)` over 10k series (profile in BENCHMARKS.md, run of 2026-12-07); they are inline in the
 /// series' vector now, but the scan is still not needed.
-fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp, arena: &mut bytes::BytesMut) -> Chunks {
+fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp, arena: Option<&mut bytes::BytesMut>) -> Chunks {
     // The open chunk's first timestamp is decoded from its bytes: once.
     let open_min = st.open.as_ref().map(|h| h.min_time());
     let open = st
@@ -162,7 +162,12 @@ fn snapshot_chunks(st: &SeriesState, mint: Timestamp, maxt: Timestamp, arena: &m
         open: open.map(|(h, min_time)| Chunk {
             min_time,
             max_time: h.app.last_t(),
-            data: copy_into(arena, h.app.bytes()),
+            // A single series' snapshot (`in_range`, its range check) copies on its own: a block would be
+            // 16 KiB for one chunk.
+            data: match arena {
+                Some(a) => copy_into(a, h.app.bytes()),
+                None => bytes::Bytes::copy_from_slice(h.app.bytes()),
+            },
         }),
     }
 }
@@ -423,7 +428,7 @@ mod tests {
                     .copied()
                     .filter(|&(lo, hi)| hi >= mint && lo <= maxt)
                     .collect();
-                let got: Vec<(i64, i64)> = snapshot_chunks(&st, mint, maxt, &mut bytes::BytesMut::new())
+                let got: Vec<(i64, i64)> = snapshot_chunks(&st, mint, maxt, None)
                     .iter()
                     .map(|c| (c.min_time, c.max_time))
                     .collect();
@@ -467,7 +472,7 @@ mod tests {
             );
             for mint in (800..(120 + n) * 10 + 20).step_by(7) {
                 for maxt in [mint, mint + 35, mint + 400, i64::MAX] {
-                    let chunks = snapshot_chunks(&st, mint, maxt, &mut bytes::BytesMut::new());
+                    let chunks = snapshot_chunks(&st, mint, maxt, None);
                     let want: Vec<(i64, f64)> = all.iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
                     let got: Vec<(i64, f64)> = {
                         let mut it = ChunksIter::new(&chunks, mint, maxt);
@@ -484,7 +489,7 @@ mod tests {
             // or from the open chunk's start.
             let newest = (120 + n - 1) * 10;
             let mint = newest - 190;
-            let chunks = snapshot_chunks(&st, mint, newest, &mut bytes::BytesMut::new());
+            let chunks = snapshot_chunks(&st, mint, newest, None);
             let first = chunks.iter().find(|c| c.max_time >= mint).unwrap();
             let start = chunks
                 .cps
@@ -515,7 +520,7 @@ mod tests {
         assert!(st.open.as_ref().unwrap().cps.is_none());
         all.retain(|&(t, _)| !(500..=1000).contains(&t));
         for mint in (0..1300).step_by(13) {
-            let chunks = snapshot_chunks(&st, mint, i64::MAX, &mut bytes::BytesMut::new());
+            let chunks = snapshot_chunks(&st, mint, i64::MAX, None);
             let mut it = ChunksIter::new(&chunks, mint, i64::MAX);
             let got: Vec<(i64, f64)> = std::iter::from_fn(|| it.next()).collect();
             let want: Vec<(i64, f64)> = all.iter().copied().filter(|&(t, _)| t >= mint).collect();
