@@ -183,6 +183,15 @@ pub trait SampleIter {
             }
         }
     }
+
+    /// Appends every remaining sample to `out`, as calling [`Self::next`] until `None` would. Storages
+    /// override it with a loop that is not a dynamic call per sample (a selector reads whole series this
+    /// way, and the call per sample cost more than the XOR decoding it wrapped).
+    fn fill(&mut self, out: &mut Vec<(Timestamp, f64)>) {
+        while let Some(s) = self.next() {
+            out.push(s);
+        }
+    }
 }
 
 /// A [`SampleIter`] over an in-memory slice.
@@ -209,6 +218,11 @@ impl SampleIter for SliceIter<'_> {
         let rest = &self.samples[self.pos.min(self.samples.len())..];
         self.pos += rest.partition_point(|s| s.0 < target);
         self.next()
+    }
+
+    fn fill(&mut self, out: &mut Vec<(Timestamp, f64)>) {
+        out.extend_from_slice(self.samples.get(self.pos..).unwrap_or(&[]));
+        self.pos = self.samples.len();
     }
 }
 

@@ -149,13 +149,14 @@ fn select_all(querier: Option<&dyn Querier>, sets: &[Vec<Matcher>]) -> Result<Ve
 
 /// Iterates one series' samples in `[mint, maxt]` into a buffer.
 fn decode(s: &Series, mint: i64, maxt: i64, keep_stale: bool, capacity: usize) -> Vec<(i64, f64)> {
-    let mut it = s.data.iter(mint, maxt);
     let mut pts = Vec::with_capacity(capacity);
-    while let Some((t, v)) = it.next() {
-        if t < mint || t > maxt || (!keep_stale && is_stale_nan(v)) {
-            continue;
-        }
-        pts.push((t, v));
+    s.data.iter(mint, maxt).fill(&mut pts);
+    // Storage keeps to the range; should one not, its extra samples are dropped here.
+    if pts.first().is_some_and(|p| p.0 < mint) || pts.last().is_some_and(|p| p.0 > maxt) {
+        pts.retain(|p| p.0 >= mint && p.0 <= maxt);
+    }
+    if !keep_stale {
+        pts.retain(|p| !is_stale_nan(p.1));
     }
     if pts.capacity() > 2 * pts.len() + 16 {
         // The hint overshot: do not hold on to the excess for the whole query.

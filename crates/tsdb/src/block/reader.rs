@@ -448,6 +448,30 @@ struct BlockIter<'a> {
     done: bool,
 }
 
+impl BlockIter<'_> {
+    /// Moves to the next chunk overlapping the range; false when there is none.
+    fn open_next(&mut self) -> bool {
+        while !self.done {
+            let Some(c) = self.chunks.get(self.next_chunk) else {
+                self.done = true;
+                return false;
+            };
+            self.next_chunk += 1;
+            if c.max_time < self.mint {
+                continue;
+            }
+            if c.min_time > self.maxt {
+                self.done = true;
+                return false;
+            }
+            let data = read_chunk_unchecked(&self.block.chunks, c.chunk_ref);
+            self.cur = Some((XorIter::new(data), c.max_time));
+            return true;
+        }
+        false
+    }
+}
+
 impl SampleIter for BlockIter<'_> {
     fn next(&mut self) -> Option<(Timestamp, f64)> {
         while !self.done {
@@ -468,19 +492,34 @@ impl SampleIter for BlockIter<'_> {
                 }
                 continue;
             }
-            let c = self.chunks.get(self.next_chunk)?;
-            self.next_chunk += 1;
-            if c.max_time < self.mint {
-                continue;
-            }
-            if c.min_time > self.maxt {
-                self.done = true;
+            if !self.open_next() {
                 return None;
             }
-            let data = read_chunk_unchecked(&self.block.chunks, c.chunk_ref);
-            self.cur = Some((XorIter::new(data), c.max_time));
         }
         None
+    }
+
+    fn fill(&mut self, out: &mut Vec<(Timestamp, f64)>) {
+        if !self.tomb.is_empty() {
+            // Deleted samples are rare: the sample-by-sample path drops them.
+            while let Some(s) = self.next() {
+                out.push(s);
+            }
+            return;
+        }
+        while !self.done {
+            if let Some((it, _)) = &mut self.cur {
+                // As in `next`: an error (already ruled out by the CRC check) ends the chunk.
+                if it.decode_into(self.mint, self.maxt, out).unwrap_or(false) {
+                    self.done = true;
+                }
+                self.cur = None;
+                continue;
+            }
+            if !self.open_next() {
+                return;
+            }
+        }
     }
 
     fn seek(&mut self, target: Timestamp) -> Option<(Timestamp, f64)> {

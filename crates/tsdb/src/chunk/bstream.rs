@@ -135,15 +135,22 @@ impl<'a> BitReader<'a> {
             return None;
         }
         if n > 56 {
-            // A 64-bit window shifted by up to 7 bits holds at least 57 bits; split longer reads.
-            let hi = self.read_bits(32)?;
-            let lo = self.read_bits(n - 32)?;
-            return Some((hi << (n - 32)) | lo);
+            return self.read_long(n);
         }
         let w = self.peek64(self.pos >> 3);
         let v = (w << (self.pos & 7)) >> (64 - n);
         self.pos += usize::from(n);
         Some(v)
+    }
+
+    /// A read of 57 to 64 bits: a 64-bit window shifted by up to 7 bits holds at least 57, so it is split
+    /// in two. Out of line, so that [`Self::read_bits`] is not recursive and inlines into the decoders
+    /// (the recursion kept it a call per value).
+    #[inline(never)]
+    fn read_long(&mut self, n: u8) -> Option<u64> {
+        let hi = self.read_bits(32)?;
+        let lo = self.read_bits(n - 32)?;
+        Some((hi << (n - 32)) | lo)
     }
 
     /// The bits not read yet.

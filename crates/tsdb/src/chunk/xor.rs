@@ -320,6 +320,34 @@ impl<'a> XorIter<'a> {
         }
     }
 
+    /// Appends the samples with `mint <= t <= maxt` to `out` until the chunk ends or a sample is past
+    /// `maxt`; returns whether one was (the caller then needs no later chunk). The loop of a selector's
+    /// decode: [`Self::next_sample`] inlined, no call per sample.
+    pub fn decode_into(&mut self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) -> Result<bool, ChunkError> {
+        if self.failed {
+            return Ok(false);
+        }
+        while self.i < self.total {
+            match self.decode() {
+                Ok((t, v)) => {
+                    self.i += 1;
+                    if t > maxt {
+                        return Ok(true);
+                    }
+                    if t >= mint {
+                        out.push((t, v));
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    #[inline(always)]
     fn decode(&mut self) -> Result<(i64, f64), ChunkError> {
         let sample = self.i;
         let trunc = ChunkError::Truncated { sample };
@@ -389,6 +417,7 @@ impl<'a> XorIter<'a> {
         Err(ChunkError::BadVarint { sample })
     }
 
+    #[inline(always)]
     fn read_value(&mut self) -> Result<(), ChunkError> {
         let sample = self.i;
         // Control bits and a new leading/significant header (13 bits at most) come from one window.

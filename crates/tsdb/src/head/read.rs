@@ -341,6 +341,39 @@ impl<'a> ChunksIter<'a> {
     }
 }
 
+impl ChunksIter<'_> {
+    /// Moves to the next chunk overlapping the range; false when there is none.
+    fn open_next(&mut self) -> bool {
+        while !self.done {
+            let Some(c) = self.chunk(self.next_chunk) else {
+                self.done = true;
+                return false;
+            };
+            self.next_chunk += 1;
+            if c.max_time < self.mint {
+                continue;
+            }
+            if c.min_time > self.maxt {
+                self.done = true;
+                return false;
+            }
+            // A newest chunk is decoded from its last checkpoint before the range starts.
+            let cp = self
+                .chunks
+                .cps
+                .as_ref()
+                .and_then(|cps| cps.for_chunk(c.min_time, c.max_time, self.mint));
+            let it = match cp {
+                Some(cp) => XorIter::resume(&c.data, cp),
+                None => XorIter::new(&c.data),
+            };
+            self.cur = Some((it, c.max_time));
+            return true;
+        }
+        false
+    }
+}
+
 impl SampleIter for ChunksIter<'_> {
     fn next(&mut self) -> Option<(Timestamp, f64)> {
         while !self.done {
@@ -362,28 +395,27 @@ impl SampleIter for ChunksIter<'_> {
                 }
                 continue;
             }
-            let c = self.chunk(self.next_chunk)?;
-            self.next_chunk += 1;
-            if c.max_time < self.mint {
-                continue;
-            }
-            if c.min_time > self.maxt {
-                self.done = true;
+            if !self.open_next() {
                 return None;
             }
-            // A newest chunk is decoded from its last checkpoint before the range starts.
-            let cp = self
-                .chunks
-                .cps
-                .as_ref()
-                .and_then(|cps| cps.for_chunk(c.min_time, c.max_time, self.mint));
-            let it = match cp {
-                Some(cp) => XorIter::resume(&c.data, cp),
-                None => XorIter::new(&c.data),
-            };
-            self.cur = Some((it, c.max_time));
         }
         None
+    }
+
+    fn fill(&mut self, out: &mut Vec<(Timestamp, f64)>) {
+        while !self.done {
+            if let Some((it, _)) = &mut self.cur {
+                // As in `next`: a decode error ends the chunk.
+                if it.decode_into(self.mint, self.maxt, out).unwrap_or(false) {
+                    self.done = true;
+                }
+                self.cur = None;
+                continue;
+            }
+            if !self.open_next() {
+                return;
+            }
+        }
     }
 
     fn seek(&mut self, target: Timestamp) -> Option<(Timestamp, f64)> {
@@ -479,6 +511,14 @@ mod tests {
                         std::iter::from_fn(|| it.next()).collect()
                     };
                     assert_eq!(got, want, "n {n} [{mint}, {maxt}]");
+                    // The batch read agrees, from the start and after a first sample taken one by one.
+                    let mut filled = Vec::new();
+                    ChunksIter::new(&chunks, mint, maxt).fill(&mut filled);
+                    assert_eq!(filled, want, "fill n {n} [{mint}, {maxt}]");
+                    let mut it = ChunksIter::new(&chunks, mint, maxt);
+                    let mut filled: Vec<(i64, f64)> = it.next().into_iter().collect();
+                    it.fill(&mut filled);
+                    assert_eq!(filled, want, "next then fill n {n} [{mint}, {maxt}]");
                     // A seek into the range from an earlier start reads the same.
                     let mut it = ChunksIter::new(&chunks, 0, maxt);
                     let first = it.seek(mint);

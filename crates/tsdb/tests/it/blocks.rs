@@ -135,6 +135,19 @@ proptest! {
                 let mut want = None;
                 while let Some(x) = it2.next() { if x.0 >= mid { want = Some(x); break; } }
                 prop_assert_eq!(got.map(|x| (x.0, x.1.to_bits())), want.map(|x| (x.0, x.1.to_bits())));
+                // The batch read equals the walk, from the start and after a seek.
+                let walk = |it: &mut dyn diamond_model::storage::SampleIter| std::iter::from_fn(|| it.next()).map(|x| (x.0, x.1.to_bits())).collect::<Vec<_>>();
+                let mut filled = Vec::new();
+                s.data.iter(mint, maxt).fill(&mut filled);
+                let filled: Vec<(i64, u64)> = filled.iter().map(|x| (x.0, x.1.to_bits())).collect();
+                prop_assert_eq!(filled, walk(s.data.iter(mint, maxt).as_mut()));
+                let mut it = s.data.iter(mint, maxt);
+                let mut filled: Vec<(i64, f64)> = it.seek(mid).into_iter().collect();
+                it.fill(&mut filled);
+                let mut it2 = s.data.iter(mint, maxt);
+                let mut rest: Vec<(i64, u64)> = it2.seek(mid).map(|x| (x.0, x.1.to_bits())).into_iter().collect();
+                rest.extend(walk(it2.as_mut()));
+                prop_assert_eq!(filled.iter().map(|x| (x.0, x.1.to_bits())).collect::<Vec<_>>(), rest);
             }
             if !m.is_empty() {
                 prop_assert_eq!(q.label_names(&m).unwrap(), mq.label_names(&m).unwrap());
