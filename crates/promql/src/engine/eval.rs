@@ -528,38 +528,64 @@ fn remove_names_one_step(step: &mut [Sample]) -> Result<(), Error> {
     if !step.iter().any(|s| s.drop_name) {
         return Ok(());
     }
-    for s in step.iter_mut() {
+    let clean = |s: &mut Sample| {
         if !std::mem::take(&mut s.drop_name) || !has_name_labels(&s.labels) {
-            continue;
+            return;
         }
         let l = Arc::make_mut(&mut s.labels);
         let mut v = std::mem::take(l).into_vec();
         // Removing labels keeps the rest sorted and unique.
         v.retain(|x| !(x.name == METRIC_NAME || x.name == TYPE_LABEL || x.name == UNIT_LABEL));
         *l = Labels::from_sorted(v);
+    };
+    if step.len() >= PARALLEL_STEP && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        step.par_iter_mut().with_min_len(PARALLEL_STEP / 4).for_each(clean);
+    } else {
+        step.iter_mut().for_each(clean);
     }
-    let mut hashes: Vec<(u64, u32)> = step
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            use std::hash::{Hash, Hasher};
-            let mut h = super::hash::AddrHasher::default();
-            s.labels.hash(&mut h);
-            (h.finish(), i as u32)
-        })
-        .collect();
-    hashes.sort_unstable();
+    if !unique_labelsets(step.len(), |i| &step[i].labels) {
+        return Err(Error::exec(DUPLICATE_LABELSET));
+    }
+    Ok(())
+}
+
+/// From this many samples in one step, removing names and checking for duplicate label sets run on
+/// rayon's pool. Both were serial work on the query's thread: about 8 % of an instant query over 10k
+/// series, with the hashing of the final check on top.
+const PARALLEL_STEP: usize = 2048;
+
+/// Whether the `n` label sets `get(0..n)` are pairwise different: sorted hashes, then the labels of equal
+/// hashes compared. The hashing runs on the pool for large sets.
+fn unique_labelsets<'a>(n: usize, get: impl Fn(usize) -> &'a Labels + Sync) -> bool {
+    use rayon::prelude::*;
+    use std::hash::{Hash, Hasher};
+    let hash = |i: usize| {
+        let mut h = super::hash::AddrHasher::default();
+        get(i).hash(&mut h);
+        (h.finish(), i as u32)
+    };
+    let hashes: Vec<(u64, u32)> = if n >= PARALLEL_STEP && rayon::current_num_threads() > 1 {
+        let mut v: Vec<(u64, u32)> = (0..n)
+            .into_par_iter()
+            .with_min_len(PARALLEL_STEP / 4)
+            .map(hash)
+            .collect();
+        v.par_sort_unstable();
+        v
+    } else {
+        let mut v: Vec<(u64, u32)> = (0..n).map(hash).collect();
+        v.sort_unstable();
+        v
+    };
     for run in hashes.chunk_by(|a, b| a.0 == b.0) {
         for (k, a) in run.iter().enumerate() {
-            if run[k + 1..]
-                .iter()
-                .any(|b| step[a.1 as usize].labels == step[b.1 as usize].labels)
-            {
-                return Err(Error::exec(DUPLICATE_LABELSET));
+            if run[k + 1..].iter().any(|b| get(a.1 as usize) == get(b.1 as usize)) {
+                return false;
             }
         }
     }
-    Ok(())
+    true
 }
 
 fn cleaned(labels: &Arc<Labels>, drop_name: bool) -> Labels {
@@ -615,20 +641,22 @@ fn shape_instant(val: Val, t: i64) -> Result<Value, Error> {
             } else {
                 steps.swap_remove(0)
             };
-            let out: Vec<VectorSample> = step
-                .into_iter()
-                .map(|s| VectorSample {
-                    labels: cleaned_owned(s.labels, s.drop_name),
-                    t,
-                    v: s.v,
-                })
-                .collect();
-            let mut seen: super::hash::AddrSet<&Labels> = super::hash::AddrSet::default();
-            seen.reserve(out.len());
-            for s in &out {
-                if !seen.insert(&s.labels) {
-                    return Err(Error::exec(DUPLICATE_LABELSET));
-                }
+            let shape = |s: Sample| VectorSample {
+                labels: cleaned_owned(s.labels, s.drop_name),
+                t,
+                v: s.v,
+            };
+            let out: Vec<VectorSample> = if step.len() >= PARALLEL_STEP && rayon::current_num_threads() > 1 {
+                use rayon::prelude::*;
+                step.into_par_iter()
+                    .with_min_len(PARALLEL_STEP / 4)
+                    .map(shape)
+                    .collect()
+            } else {
+                step.into_iter().map(shape).collect()
+            };
+            if !unique_labelsets(out.len(), |i| &out[i].labels) {
+                return Err(Error::exec(DUPLICATE_LABELSET));
             }
             Value::Vector(out)
         }

@@ -747,3 +747,47 @@ fn root_functions_by_series_match_the_step_path() {
         assert_eq!(r.is_ok(), ok, "max_samples {max_samples}");
     }
 }
+
+/// Past `eval::PARALLEL_STEP` samples in a step, removing names and the duplicate check run on the pool:
+/// a collision among thousands of series (two names, the same other labels) is still found, in the
+/// inner check (a binary operation) and in the final one (the result), and distinct sets pass.
+#[test]
+fn duplicate_labelsets_are_found_in_large_steps() {
+    let db = MemStorage::new();
+    let n = 5000i64;
+    for i in 0..n {
+        let pts: Vec<(i64, f64)> = (0..30).map(|k| (k * 15_000, (k * (i + 1)) as f64)).collect();
+        db.add(
+            Labels::from_pairs(&[("__name__", "a_total"), ("i", &i.to_string())]),
+            &pts,
+        );
+        // b shares one label set with a (i = 4321 after the name goes), the others are apart.
+        let j = if i == 4321 { i.to_string() } else { format!("b{i}") };
+        db.add(Labels::from_pairs(&[("__name__", "b_total"), ("i", &j)]), &pts);
+    }
+    let c = CancelToken::new();
+    let want = "vector cannot contain metrics with the same labelset";
+    for bad in [
+        "rate({__name__=~\"a_total|b_total\"}[2m])",
+        "rate({__name__=~\"a_total|b_total\"}[2m]) * 2",
+    ] {
+        let err = engine().instant_query(&db, bad, 300_000, &c).unwrap_err();
+        assert_eq!((err.kind, err.message.as_str()), (ErrorKind::Execution, want), "{bad}");
+    }
+    for ok in [
+        "rate(a_total[2m])",
+        "rate(a_total[2m]) * 2",
+        "rate({__name__=~\"a_total|b_total\", i!=\"4321\"}[2m])",
+    ] {
+        let r = engine().instant_query(&db, ok, 300_000, &c).unwrap();
+        let Value::Vector(v) = r.value else {
+            panic!("vector expected")
+        };
+        let want = if ok.contains("b_total") {
+            2 * n as usize - 2
+        } else {
+            n as usize
+        };
+        assert_eq!(v.len(), want, "{ok}");
+    }
+}
