@@ -324,6 +324,21 @@ fn vector_vector(
         one_sigs.insert(sig, i);
     }
 
+    if !cache.remember && many.len() >= PARALLEL_MANY && rayon::current_num_threads() > 1 {
+        return one_step_parallel(
+            op,
+            &matching,
+            cache,
+            &one_sigs,
+            &many,
+            &one,
+            return_bool,
+            one_to_many,
+            one_to_one,
+            include,
+        );
+    }
+
     let mut out: Vec<Sample> = Vec::new();
     // Signature -> the result label sets (interned, so compared by address) produced for it at this step.
     let mut matched: AddrMap<usize, AddrSet<usize>> = AddrMap::default();
@@ -382,6 +397,91 @@ fn vector_vector(
             v,
             drop_name,
         });
+    }
+    Ok(out)
+}
+
+/// From this many samples on the "many" side of a one-step match, each one's signature, value and result
+/// labels are computed on rayon's pool (an instant `group_left` over 10k series spent most of its serial
+/// time there); only the uniqueness checks stay in order.
+const PARALLEL_MANY: usize = 2048;
+
+/// The one-step match of [`vector_vector`] with the per-sample work on the pool; the same result and
+/// the same errors.
+#[allow(clippy::too_many_arguments)]
+fn one_step_parallel(
+    op: Op,
+    matching: &Matching<'_>,
+    cache: &MatchCache,
+    one_sigs: &AddrMap<usize, usize>,
+    many: &[Sample],
+    one: &[Sample],
+    return_bool: bool,
+    one_to_many: bool,
+    one_to_one: bool,
+    include: &[String],
+) -> Result<Vec<Sample>, Error> {
+    use rayon::prelude::*;
+    let (on, labels) = (matching.on, matching.labels);
+    let pre: Vec<Option<(usize, Sample, u64)>> = many
+        .par_iter()
+        .with_min_len(PARALLEL_MANY / 4)
+        .map(|ms| {
+            let id = *cache.sig_ids.get(&matching.signature(&ms.labels))?;
+            let &oi = one_sigs.get(&id)?;
+            let os = &one[oi];
+            let (l, r) = if one_to_many { (os.v, ms.v) } else { (ms.v, os.v) };
+            let (mut v, mut keep) = apply(op, l, r);
+            if return_bool {
+                v = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            // Prometheus drops a filtered comparison before it checks the match's uniqueness.
+            if !keep {
+                return None;
+            }
+            let metric = result_labels(&ms.labels, &os.labels, on, labels, one_to_one, include);
+            let h = if one_to_one { 0 } else { label_hash(&metric) };
+            let drop_name = ms.drop_name || return_bool || !op.is_comparison();
+            Some((
+                oi,
+                Sample {
+                    labels: Arc::new(metric),
+                    v,
+                    drop_name,
+                },
+                h,
+            ))
+        })
+        .collect();
+    // A matched signature has exactly one sample on the "one" side, so its index stands for it.
+    let mut seen_one: Vec<bool> = if one_to_one { vec![false; one.len()] } else { Vec::new() };
+    let mut matched_by_hash: AddrMap<(usize, u64), usize> = AddrMap::default();
+    let mut collided: Vec<((usize, u64), usize)> = Vec::new();
+    let mut out: Vec<Sample> = Vec::with_capacity(pre.len());
+    for (oi, sample, h) in pre.into_iter().flatten() {
+        if one_to_one {
+            if std::mem::replace(&mut seen_one[oi], true) {
+                return Err(Error::exec(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+        } else {
+            let key = (oi, h);
+            let same = |j: &usize| out[*j].labels == sample.labels;
+            match matched_by_hash.get(&key) {
+                None => {
+                    matched_by_hash.insert(key, out.len());
+                }
+                Some(j) => {
+                    if same(j) || collided.iter().any(|(k, j)| *k == key && same(j)) {
+                        return Err(Error::exec(NOT_UNIQUE));
+                    }
+                    collided.push((key, out.len()));
+                }
+            }
+        }
+        out.push(sample);
     }
     Ok(out)
 }

@@ -791,3 +791,86 @@ fn duplicate_labelsets_are_found_in_large_steps() {
         assert_eq!(v.len(), want, "{ok}");
     }
 }
+
+/// A one-step match with more than `binary::PARALLEL_MANY` samples on the "many" side runs on the pool; a
+/// two-step range query takes the serial path (signatures remembered per series). At the last step both
+/// must give the same series, values and errors, for group_left/right, one-to-one, filters and `bool`.
+#[test]
+fn large_one_step_matches_equal_the_serial_path() {
+    let db = MemStorage::new();
+    for i in 0..3000i64 {
+        let pts: Vec<(i64, f64)> = (0..30).map(|k| (k * 15_000, ((k + 1) * (i % 37)) as f64)).collect();
+        let inst = (i % 100).to_string();
+        db.add(
+            Labels::from_pairs(&[("__name__", "a_total"), ("i", &i.to_string()), ("instance", &inst)]),
+            &pts,
+        );
+        db.add(
+            Labels::from_pairs(&[("__name__", "c"), ("i", &i.to_string()), ("k", "x")]),
+            &pts,
+        );
+        // Two series share i = 7 in d: many-to-one on (i) fails.
+        let j = if i == 8 { "7".to_string() } else { i.to_string() };
+        db.add(
+            Labels::from_pairs(&[("__name__", "d"), ("i", &j), ("n", &i.to_string())]),
+            &pts,
+        );
+    }
+    for i in 0..100i64 {
+        let pts: Vec<(i64, f64)> = (0..30).map(|k| (k * 15_000, (i % 7) as f64)).collect();
+        db.add(
+            Labels::from_pairs(&[
+                ("__name__", "info"),
+                ("instance", &i.to_string()),
+                ("version", &format!("v{}", i % 3)),
+            ]),
+            &pts,
+        );
+    }
+    let c = CancelToken::new();
+    let t = 300_000;
+    for q in [
+        "a_total * on (instance) group_left (version) info",
+        "info * on (instance) group_right (version) a_total",
+        "a_total > on (instance) group_left info",
+        "a_total > bool on (instance) group_left (version) info",
+        "a_total - on (i) c",
+        "a_total >= ignoring (instance, k) c",
+        "a_total == bool on (i) c",
+        "a_total / on (instance) group_left (version) (info > 2)",
+        "c * on (i) d",
+        "d * on (i) c",
+        "d - on (i) group_left c",
+        "c * on (i) group_left d",
+        "a_total * on (instance) info",
+    ] {
+        let inst = engine().instant_query(&db, q, t, &c);
+        let range = engine().range_query(&db, q, t - 15_000, t, 15_000, &c);
+        match (inst, range) {
+            (Ok(i), Ok(r)) => {
+                let Value::Vector(mut v) = i.value else {
+                    panic!("vector expected: {q}")
+                };
+                let Value::Matrix(m) = r.value else {
+                    panic!("matrix expected: {q}")
+                };
+                let mut want: Vec<(Labels, u64)> = m
+                    .into_iter()
+                    .filter_map(|s| {
+                        s.samples
+                            .iter()
+                            .find(|p| p.0 == t)
+                            .map(|p| (s.labels.clone(), p.1.to_bits()))
+                    })
+                    .collect();
+                want.sort();
+                v.sort_by(|a, b| a.labels.cmp(&b.labels));
+                let got: Vec<(Labels, u64)> = v.into_iter().map(|s| (s.labels, s.v.to_bits())).collect();
+                assert!(got.len() > 50 || q.contains("> on"), "{q}: {} series", got.len());
+                assert_eq!(got, want, "{q}");
+            }
+            (Err(a), Err(b)) => assert_eq!((a.kind, a.message), (b.kind, b.message), "{q}"),
+            (a, b) => panic!("{q}: instant {:?} against range {:?}", a.map(|_| ()), b.map(|_| ())),
+        }
+    }
+}
