@@ -342,24 +342,16 @@ fn vector_vector(
     let mut out: Vec<Sample> = Vec::new();
     // Signature -> the result label sets (interned, so compared by address) produced for it at this step.
     let mut matched: AddrMap<usize, AddrSet<usize>> = AddrMap::default();
-    // The same for a single step, where results are not interned: (signature, label-set hash) -> index
-    // in `out`, and further indexes whose labels share both (a hash collision: almost never).
-    let mut matched_by_hash: AddrMap<(usize, u64), usize> = AddrMap::default();
-    let mut collided: Vec<((usize, u64), usize)> = Vec::new();
+    // The same for a single step, where results are not interned.
+    let mut unique = UniqueResults::default();
     for ms in &many {
         let sig = cache.sig(&matching, &ms.labels);
         let Some(&oi) = one_sigs.get(&sig) else { continue };
         let os = &one[oi];
-        let (l, r) = if one_to_many { (os.v, ms.v) } else { (ms.v, os.v) };
-        let (mut v, mut keep) = apply(op, l, r);
-        if return_bool {
-            v = if keep { 1.0 } else { 0.0 };
-            keep = true;
-        }
         // Prometheus drops a filtered comparison before it checks the match's uniqueness.
-        if !keep {
+        let Some(v) = matched_value(op, ms.v, os.v, one_to_many, return_bool) else {
             continue;
-        }
+        };
         let metric = cache.result(&ms.labels, &os.labels, || {
             result_labels(&ms.labels, &os.labels, on, labels, one_to_one, include)
         });
@@ -375,20 +367,8 @@ fn vector_vector(
             if !set.insert(Arc::as_ptr(&metric) as usize) {
                 return Err(Error::exec(NOT_UNIQUE));
             }
-        } else {
-            let key = (sig, label_hash(&metric));
-            let same = |j: &usize| out[*j].labels == metric;
-            match matched_by_hash.get(&key) {
-                None => {
-                    matched_by_hash.insert(key, out.len());
-                }
-                Some(j) => {
-                    if same(j) || collided.iter().any(|(k, j)| *k == key && same(j)) {
-                        return Err(Error::exec(NOT_UNIQUE));
-                    }
-                    collided.push((key, out.len()));
-                }
-            }
+        } else if !unique.insert((sig, label_hash(&metric)), out.len(), |j| out[j].labels == metric) {
+            return Err(Error::exec(NOT_UNIQUE));
         }
         // The comparison result keeps the left side's value in a one-to-many match too.
         let drop_name = ms.drop_name || return_bool || !op.is_comparison();
@@ -430,16 +410,7 @@ fn one_step_parallel(
             let id = *cache.sig_ids.get(&matching.signature(&ms.labels))?;
             let &oi = one_sigs.get(&id)?;
             let os = &one[oi];
-            let (l, r) = if one_to_many { (os.v, ms.v) } else { (ms.v, os.v) };
-            let (mut v, mut keep) = apply(op, l, r);
-            if return_bool {
-                v = if keep { 1.0 } else { 0.0 };
-                keep = true;
-            }
-            // Prometheus drops a filtered comparison before it checks the match's uniqueness.
-            if !keep {
-                return None;
-            }
+            let v = matched_value(op, ms.v, os.v, one_to_many, return_bool)?;
             let metric = result_labels(&ms.labels, &os.labels, on, labels, one_to_one, include);
             let h = if one_to_one { 0 } else { label_hash(&metric) };
             let drop_name = ms.drop_name || return_bool || !op.is_comparison();
@@ -456,8 +427,7 @@ fn one_step_parallel(
         .collect();
     // A matched signature has exactly one sample on the "one" side, so its index stands for it.
     let mut seen_one: Vec<bool> = if one_to_one { vec![false; one.len()] } else { Vec::new() };
-    let mut matched_by_hash: AddrMap<(usize, u64), usize> = AddrMap::default();
-    let mut collided: Vec<((usize, u64), usize)> = Vec::new();
+    let mut unique = UniqueResults::default();
     let mut out: Vec<Sample> = Vec::with_capacity(pre.len());
     for (oi, sample, h) in pre.into_iter().flatten() {
         if one_to_one {
@@ -466,24 +436,50 @@ fn one_step_parallel(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
             }
-        } else {
-            let key = (oi, h);
-            let same = |j: &usize| out[*j].labels == sample.labels;
-            match matched_by_hash.get(&key) {
-                None => {
-                    matched_by_hash.insert(key, out.len());
-                }
-                Some(j) => {
-                    if same(j) || collided.iter().any(|(k, j)| *k == key && same(j)) {
-                        return Err(Error::exec(NOT_UNIQUE));
-                    }
-                    collided.push((key, out.len()));
-                }
-            }
+        } else if !unique.insert((oi, h), out.len(), |j| out[j].labels == sample.labels) {
+            return Err(Error::exec(NOT_UNIQUE));
         }
         out.push(sample);
     }
     Ok(out)
+}
+
+/// The value of a matched pair, or `None` when a comparison without `bool` filters it out.
+fn matched_value(op: Op, many_v: f64, one_v: f64, one_to_many: bool, return_bool: bool) -> Option<f64> {
+    let (l, r) = if one_to_many { (one_v, many_v) } else { (many_v, one_v) };
+    let (v, keep) = apply(op, l, r);
+    if return_bool {
+        return Some(if keep { 1.0 } else { 0.0 });
+    }
+    keep.then_some(v)
+}
+
+/// The result label sets of one step by (match group, label-set hash): the index of the first in the
+/// output, and further indexes whose labels share both (a hash collision: almost never).
+#[derive(Default)]
+struct UniqueResults {
+    first: AddrMap<(usize, u64), usize>,
+    collided: Vec<((usize, u64), usize)>,
+}
+
+impl UniqueResults {
+    /// Records output `idx` under `key`; false when an earlier output with that key has equal labels
+    /// (`same(j)` compares output `j` with the new one).
+    fn insert(&mut self, key: (usize, u64), idx: usize, same: impl Fn(usize) -> bool) -> bool {
+        match self.first.get(&key) {
+            None => {
+                self.first.insert(key, idx);
+                true
+            }
+            Some(&j) => {
+                if same(j) || self.collided.iter().any(|&(k, j)| k == key && same(j)) {
+                    return false;
+                }
+                self.collided.push((key, idx));
+                true
+            }
+        }
+    }
 }
 
 const NOT_UNIQUE: &str = "multiple matches for labels: grouping labels must ensure unique matches";
