@@ -8,7 +8,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::Error;
 use super::eval::{Evaluator, Sample, Val};
-use super::hash::{AddrMap, AddrSet};
+use super::hash::{AddrMap, AddrSet, label_hash};
 
 /// The operator kinds we evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,13 +483,6 @@ impl UniqueResults {
 }
 
 const NOT_UNIQUE: &str = "multiple matches for labels: grouping labels must ensure unique matches";
-
-fn label_hash(l: &Labels) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = super::hash::AddrHasher::default();
-    l.hash(&mut h);
-    h.finish()
-}
 
 /// The labels of a vector-vector result: the "many" side's labels, reduced by `on`/`ignoring` for one-to-one
 /// matching, plus the `group_*` labels copied from the "one" side.

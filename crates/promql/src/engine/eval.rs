@@ -559,12 +559,7 @@ const PARALLEL_STEP: usize = 2048;
 /// hashes compared. The hashing runs on the pool for large sets.
 fn unique_labelsets<'a>(n: usize, get: impl Fn(usize) -> &'a Labels + Sync) -> bool {
     use rayon::prelude::*;
-    use std::hash::{Hash, Hasher};
-    let hash = |i: usize| {
-        let mut h = super::hash::AddrHasher::default();
-        get(i).hash(&mut h);
-        (h.finish(), i as u32)
-    };
+    let hash = |i: usize| (super::hash::label_hash(get(i)), i as u32);
     let hashes: Vec<(u64, u32)> = if n >= PARALLEL_STEP && rayon::current_num_threads() > 1 {
         let mut v: Vec<(u64, u32)> = (0..n)
             .into_par_iter()

@@ -147,6 +147,14 @@ pub(crate) type AddrMap<K, V> = std::collections::HashMap<K, V, std::hash::Build
 /// A `HashSet` with [`AddrHasher`].
 pub(crate) type AddrSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<AddrHasher>>;
 
+/// The engine's hash of a whole label set (with [`AddrHasher`]), for duplicate checks.
+pub(crate) fn label_hash(l: &Labels) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = AddrHasher::default();
+    l.hash(&mut h);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -508,15 +508,9 @@ impl SampleIter for BlockIter<'_> {
             return;
         }
         while !self.done {
-            if let Some((it, _)) = &mut self.cur {
-                // As in `next`: an error (already ruled out by the CRC check) ends the chunk.
-                if it.decode_into(self.mint, self.maxt, out).unwrap_or(false) {
-                    self.done = true;
-                }
-                self.cur = None;
-                continue;
-            }
-            if !self.open_next() {
+            if self.cur.is_some() {
+                self.done = crate::chunk::xor::drain_chunk(&mut self.cur, self.mint, self.maxt, out);
+            } else if !self.open_next() {
                 return;
             }
         }

@@ -456,6 +456,22 @@ fn take(r: &mut BitReader<'_>, n: usize, sample: u16) -> Result<(), ChunkError> 
     Ok(())
 }
 
+/// One step of a batch read over a sequence of chunks (the head's and a block's iterators): decodes the
+/// current chunk `cur` into `out` and clears it. Returns whether a sample past `maxt` ended the range. A
+/// decode error ends the chunk, as in the iterators' `next`.
+pub(crate) fn drain_chunk(
+    cur: &mut Option<(XorIter<'_>, i64)>,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> bool {
+    let done = cur
+        .as_mut()
+        .is_some_and(|(it, _)| it.decode_into(mint, maxt, out).unwrap_or(false));
+    *cur = None;
+    done
+}
+
 impl Iterator for XorIter<'_> {
     type Item = Result<(i64, f64), ChunkError>;
 
