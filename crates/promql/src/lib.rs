@@ -25,10 +25,12 @@
 //! assert!((v[0].v - 1.0).abs() < 1e-9);
 //! ```
 
+mod deep;
 pub mod engine;
 mod functions;
 pub mod parser;
 
+pub use deep::spawn as spawn_on_query_thread;
 pub use engine::{
     CancelToken, DELAYED_NAME_REMOVAL, EXPERIMENTAL_FUNCTIONS, Engine, EngineOptions, Error, ErrorKind, QueryResult,
     QueryStats, RangeSeries, Value, VectorSample,

@@ -43,7 +43,7 @@ fn timeout_param(state: &ApiState, p: &Params) -> Result<Duration, ApiError> {
     Ok(Duration::from_millis(ms.max(0) as u64).min(default))
 }
 
-/// Runs a query on the blocking pool, under the concurrency limit and the timeout; returns the result and
+/// Runs a query on a query thread, under the concurrency limit and the timeout; returns the result and
 /// how long it waited for a slot (`execQueueTime`).
 async fn run(
     state: Arc<ApiState>,
@@ -61,9 +61,17 @@ async fn run(
     let guard = CancelOnDrop(cancel.clone());
     let st = Arc::clone(&state);
     let token = cancel.clone();
-    let task = tokio::task::spawn_blocking(move || f(&st, &token));
-    let res = match tokio::time::timeout(timeout, task).await {
-        Ok(joined) => joined.map_err(|e| ApiError::internal(format!("query panicked: {e}")))?,
+    // Straight onto one of the engine's deep-stack query threads (the engine runs in place there), not
+    // through the blocking pool: one thread hand-over per query instead of two.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    diamond_promql::spawn_on_query_thread(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&st, &token)));
+        let _ = tx.send(r);
+    })
+    .map_err(|e| ApiError::internal(format!("cannot start a query thread: {e}")))?;
+    let res = match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(Ok(r))) => r,
+        Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(ApiError::internal("query panicked")),
         Err(_) => {
             cancel.cancel();
             return Err(ApiError {

@@ -256,8 +256,11 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<QueryResult, Error> {
         let began = Instant::now();
-        let parsed = self.prepare(expr)?;
-        on_deep_stack(|| eval::run(q, &self.opts, &parsed, ts_ms, ts_ms, 0, true, cancel, began, expr))
+        // Parsed on the evaluation's thread: one hand-over per query.
+        on_deep_stack(|| {
+            let parsed = self.prepare(expr)?;
+            eval::run(q, &self.opts, &parsed, ts_ms, ts_ms, 0, true, cancel, began, expr)
+        })
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` (inclusive) and returns a matrix.
@@ -279,20 +282,20 @@ impl Engine {
             return Err(Error::bad_data("end timestamp must not be before start time"));
         }
         let began = Instant::now();
-        let parsed = self.prepare(expr)?;
-        use promql_parser::parser::value::ValueType;
-        let vt = parsed.value_type();
-        if vt != ValueType::Scalar && vt != ValueType::Vector {
-            return Err(Error::bad_data(format!(
-                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
-                match vt {
-                    ValueType::Matrix => "range vector",
-                    ValueType::String => "string",
-                    _ => "unknown",
-                }
-            )));
-        }
         on_deep_stack(|| {
+            let parsed = self.prepare(expr)?;
+            use promql_parser::parser::value::ValueType;
+            let vt = parsed.value_type();
+            if vt != ValueType::Scalar && vt != ValueType::Vector {
+                return Err(Error::bad_data(format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    match vt {
+                        ValueType::Matrix => "range vector",
+                        ValueType::String => "string",
+                        _ => "unknown",
+                    }
+                )));
+            }
             eval::run(
                 q, &self.opts, &parsed, start_ms, end_ms, step_ms, false, cancel, began, expr,
             )
@@ -317,34 +320,30 @@ impl Engine {
 }
 
 /// Runs `f` (an evaluation, which recurses once per level of the expression) on a thread with a large,
-/// lazily committed stack, so that a deeply nested query cannot overflow the caller's thread. (Evaluating
-/// shallow queries on the caller's thread instead was tried: it made small instant queries 2-3x slower in
-/// the server, probably because glibc's arenas of the blocking-pool threads hold the ingested data.)
+/// lazily committed stack (`crate::deep`, threads kept for reuse), so that a deeply nested query cannot
+/// overflow the caller's thread. (Evaluating shallow queries on the caller's thread instead was tried: it
+/// made small instant queries 2-3x slower in the server, probably because glibc's arenas of the
+/// blocking-pool threads hold the ingested data.)
 ///
 /// Afterwards the process's free memory is trimmed once queries pause (`diamond_model::mem::trim_when_idle`).
-fn on_deep_stack<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
+fn on_deep_stack<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
     let r = deep_stack(f);
     diamond_model::mem::trim_when_idle();
     r
 }
 
-fn deep_stack<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(crate::parser::DEEP_STACK_BYTES)
-            .spawn_scoped(s, f)
-            .map_err(|e| Error {
-                kind: ErrorKind::Internal,
-                message: format!("cannot start the evaluation thread: {e}"),
-            })?
-            .join()
-            .unwrap_or_else(|_| {
-                Err(Error {
-                    kind: ErrorKind::Internal,
-                    message: "query evaluation panicked".to_owned(),
-                })
-            })
-    })
+fn deep_stack<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
+    match crate::deep::run(f) {
+        Ok(r) => r,
+        Err(crate::deep::DeepError::Spawn(e)) => Err(Error {
+            kind: ErrorKind::Internal,
+            message: format!("cannot start the evaluation thread: {e}"),
+        }),
+        Err(crate::deep::DeepError::Panicked) => Err(Error {
+            kind: ErrorKind::Internal,
+            message: "query evaluation panicked".to_owned(),
+        }),
+    }
 }
 
 /// Functions promql-parser 0.11 accepts that Prometheus 3.5 does not have.

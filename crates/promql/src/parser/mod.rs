@@ -55,37 +55,29 @@ pub fn parse(expr: &str) -> Result<Expr, ParseError> {
     // promql-parser and the AST's Drop recurse once per nesting level; parsing on a thread with a large
     // (lazily committed) stack keeps a hostile query from overflowing the caller's, and the depth check
     // below bounds what the caller later walks and drops.
-    let owned = expr.to_owned();
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(DEEP_STACK_BYTES)
-            .spawn_scoped(s, move || {
-                let e = parse_on_this_thread(&owned)?;
-                let depth = depth(&e);
-                if depth > MAX_DEPTH {
-                    return Err(ParseError {
-                        position: None,
-                        message: format!("query is too deeply nested ({depth} levels, the limit is {MAX_DEPTH})"),
-                    });
-                }
-                Ok(e)
-            })
-            .map_err(|e| ParseError {
+    let r = crate::deep::run(|| {
+        let e = parse_on_this_thread(expr)?;
+        let depth = depth(&e);
+        if depth > MAX_DEPTH {
+            return Err(ParseError {
                 position: None,
-                message: format!("cannot start the parser thread: {e}"),
-            })?
-            .join()
-            .unwrap_or_else(|_| {
-                Err(ParseError {
-                    position: None,
-                    message: "unparsable query".to_owned(),
-                })
-            })
-    })
+                message: format!("query is too deeply nested ({depth} levels, the limit is {MAX_DEPTH})"),
+            });
+        }
+        Ok(e)
+    });
+    match r {
+        Ok(r) => r,
+        Err(crate::deep::DeepError::Spawn(e)) => Err(ParseError {
+            position: None,
+            message: format!("cannot start the parser thread: {e}"),
+        }),
+        Err(crate::deep::DeepError::Panicked) => Err(ParseError {
+            position: None,
+            message: "unparsable query".to_owned(),
+        }),
+    }
 }
-
-/// Stack size of the threads that parse and evaluate queries (reserved, committed only as used).
-pub(crate) const DEEP_STACK_BYTES: usize = 64 << 20;
 
 /// The deepest expression tree accepted. Real queries stay far below; the bound keeps recursion in the
 /// evaluator and in callers walking the AST within ordinary thread stacks.
