@@ -172,7 +172,7 @@ const STEP_UNSAFE_FUNCTIONS: [&str; 11] = [
 /// Whether `e` has the same value at every step, by Prometheus's rules (its `preprocessExprHelper`):
 /// literals; selectors and subqueries pinned by `@`; operators, aggregations and step-safe functions
 /// over such.
-fn step_invariant(e: &Expr) -> bool {
+pub(crate) fn step_invariant(e: &Expr) -> bool {
     match e {
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => true,
         Expr::VectorSelector(vs) => vs.at.is_some(),
@@ -232,6 +232,11 @@ fn window_peak(series: &[(usize, usize, usize)], v: Produced<'_>, out: usize) ->
                 count(Arc::as_ptr(&s.labels) as usize, s.points.len());
             }
         }
+        Produced::Counts(all) => {
+            for &(ptr, n) in all {
+                count(ptr, n);
+            }
+        }
     }
     let mut prefix = unmatched;
     let mut peak = prefix;
@@ -262,6 +267,9 @@ pub(crate) enum Produced<'a> {
     Val(&'a Val),
     /// An instant vector series by series.
     Series(&'a [SeriesOut]),
+    /// An instant vector that was folded into its consumer as it was computed: per input series, its
+    /// labels' address and how many values it had (see [`crate::functions::Fold`]).
+    Counts(&'a [(usize, usize)]),
 }
 
 /// A node's value at every step.
@@ -283,7 +291,7 @@ pub(crate) struct Evaluator<'a> {
     pub opts: &'a EngineOptions,
     /// Prometheus's `promql-delayed-name-removal`: keep `__name__` (marked) until the result leaves the
     /// engine, instead of removing it where a function or operator drops it.
-    delayed_name_removal: bool,
+    pub(crate) delayed_name_removal: bool,
     /// Query start (ms), for `@ start()`.
     pub start: i64,
     /// Query end (ms), for `@ end()`.
@@ -295,7 +303,7 @@ pub(crate) struct Evaluator<'a> {
     infos: Vec<(String, Option<Anchor>)>,
     pub stats: QueryStats,
     /// Samples held by the evaluation so far, counted as Prometheus counts them (see [`Evaluator::account`]).
-    cur_samples: usize,
+    pub(crate) cur_samples: usize,
     /// The windows of the range argument of the function being evaluated, for [`Evaluator::account`].
     pending_windows: Option<PendingWindows>,
     /// The inputs of the node being evaluated at its last step, for [`Evaluator::account`].
@@ -583,7 +591,7 @@ fn unique_labelsets<'a>(n: usize, get: impl Fn(usize) -> &'a Labels + Sync) -> b
     true
 }
 
-fn cleaned(labels: &Arc<Labels>, drop_name: bool) -> Labels {
+pub(crate) fn cleaned(labels: &Arc<Labels>, drop_name: bool) -> Labels {
     if drop_name && has_name_labels(labels) {
         // The type and unit labels (Prometheus's type-and-unit-labels feature) describe the metric name
         // and go with it.
@@ -611,7 +619,7 @@ fn cleaned_owned(labels: Arc<Labels>, drop_name: bool) -> Labels {
 }
 
 /// Whether `l` has `__name__`, `__type__` or `__unit__`, in one pass.
-fn has_name_labels(l: &Labels) -> bool {
+pub(crate) fn has_name_labels(l: &Labels) -> bool {
     l.iter()
         .any(|x| x.name.starts_with("__") && (x.name == METRIC_NAME || x.name == TYPE_LABEL || x.name == UNIT_LABEL))
 }
@@ -1043,12 +1051,13 @@ impl Evaluator<'_> {
     }
 
     /// [`Evaluator::account`] for a value in either form.
-    fn account_produced(&mut self, e: &Expr, p: Produced<'_>, before: usize) -> Result<(), Error> {
+    pub(crate) fn account_produced(&mut self, e: &Expr, p: Produced<'_>, before: usize) -> Result<(), Error> {
         let out = match p {
             Produced::Val(Val::Matrix(m)) if matches!(e, Expr::MatrixSelector(_)) => m.window_points(),
             Produced::Val(Val::Matrix(m)) => m.series.iter().map(|s| s.points.len()).sum(),
             Produced::Val(v) => instant_samples(v),
             Produced::Series(all) => all.iter().map(|s| s.points.len()).sum(),
+            Produced::Counts(all) => all.iter().map(|c| c.1).sum(),
         };
         let gathered = std::mem::take(&mut self.gathered);
         let peak = match e {
@@ -1234,7 +1243,7 @@ impl Evaluator<'_> {
 
 /// Without delayed name removal, names marked for removal go at once, and a step whose vector then holds
 /// the same label set twice is an error, as in Prometheus's default mode.
-fn remove_names_now(v: Val) -> Result<Val, Error> {
+pub(crate) fn remove_names_now(v: Val) -> Result<Val, Error> {
     let Val::Vector(mut steps) = v else { return Ok(v) };
     if steps.len() == 1 {
         remove_names_one_step(&mut steps[0])?;

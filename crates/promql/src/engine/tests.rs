@@ -874,3 +874,127 @@ fn large_one_step_matches_equal_the_serial_path() {
         }
     }
 }
+
+/// An aggregation of a range query folds its function's values as they are computed
+/// (`aggregate::fused`); in parentheses it takes the step-by-step path. Both must give the same bits,
+/// annotations, errors and sample counts, with and without delayed name removal.
+#[test]
+fn folded_aggregations_match_the_step_path() {
+    let db = MemStorage::new();
+    for i in 0..700i64 {
+        let name = if i % 2 == 0 { "y" } else { "x_total" };
+        let g = (i % 7).to_string();
+        let l = Labels::from_pairs(&[("__name__", name), ("g", &g), ("i", &i.to_string())]);
+        let (first, last) = (i % 13, 80 - i % 11);
+        let pts: Vec<(i64, f64)> = (first..last)
+            .filter(|k| i % 5 != 0 || k % 9 != 4)
+            .map(|k| {
+                let v = if i % 17 == 3 && k == 30 {
+                    f64::NAN
+                } else if i % 3 == 0 {
+                    ((k * (i + 1)) % 50) as f64
+                } else {
+                    (k * k + i) as f64 * 0.5
+                };
+                (k * 15_000, v)
+            })
+            .collect();
+        db.add(l, &pts);
+    }
+    // Two names over the same other labels: equal once the names go, overlapping in time for `z_a`/`z_b`,
+    // not for `w_a`/`w_b`.
+    for i in 0..40i64 {
+        for (name, ks) in [("z_a", 0..60), ("z_b", 50..80), ("w_a", 0..30), ("w_b", 45..80)] {
+            let l = Labels::from_pairs(&[("__name__", name), ("i", &i.to_string())]);
+            let pts: Vec<(i64, f64)> = ks.map(|k| (k * 15_000, (k * (i + 2)) as f64)).collect();
+            db.add(l, &pts);
+        }
+    }
+    let c = CancelToken::new();
+    let queries = [
+        "sum(rate(x_total[2m]))",
+        "sum by (g) (rate(x_total[2m]))",
+        "avg by (g) (rate({__name__=~\"x_total|y\"}[2m]))",
+        "count without (i) (rate(x_total[2m]))",
+        "group by (g) (increase(x_total[2m]))",
+        "min by (g) (max_over_time(y[2m]))",
+        "max(min_over_time(x_total[2m]))",
+        "stddev by (g) (deriv(x_total[2m]))",
+        "stdvar(delta(y[3m]))",
+        "quantile by (g) (0.3, rate(x_total[2m]))",
+        "quantile(2, rate(x_total[2m]))",
+        "topk(3, rate(x_total[2m]))",
+        "bottomk by (g) (2, last_over_time(y[2m]))",
+        "limitk(2, rate(x_total[2m]))",
+        "topk(0, rate(x_total[2m]))",
+        "topk(1e19, rate(x_total[2m]))",
+        "sum by (__name__) (rate({__name__=~\"x_total|y\"}[2m]))",
+        "sum by (__name__) (last_over_time({__name__=~\"x_total|y\"}[2m]))",
+        "topk(2, last_over_time({__name__=~\"x_total|y\"}[2m]))",
+        "sum by (i) (rate(x_total[2m]))",
+        "sum(rate({__name__=~\"z_a|z_b\"}[2m]))",
+        "sum(rate({__name__=~\"w_a|w_b\"}[1m]))",
+        "topk(1, rate({__name__=~\"w_a|w_b\"}[1m]))",
+        "sum(rate(y[2m]))",
+        "max(rate(x_total[2m] @ 300))",
+    ];
+    let bits = |v: &Value| match v {
+        Value::Matrix(m) => m
+            .iter()
+            .map(|s| {
+                let pts: Vec<(i64, u64)> = s.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                (s.labels.clone(), pts)
+            })
+            .collect::<Vec<_>>(),
+        other => panic!("matrix expected, got {other:?}"),
+    };
+    let strip = |w: &[String]| {
+        w.iter()
+            .map(|m| m.split(" (1:").next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    for delayed in [false, true] {
+        let mut features = vec![EXPERIMENTAL_FUNCTIONS.to_owned()];
+        if delayed {
+            features.push(DELAYED_NAME_REMOVAL.to_owned());
+        }
+        let e = Engine::new(EngineOptions {
+            enable_features: features.clone(),
+            ..EngineOptions::default()
+        })
+        .counting_queryable_samples();
+        for q in queries {
+            // `op(args)` -> `op((call))`: the call in parentheses is not folded.
+            let open = q.rfind('(').unwrap();
+            let call_start = q[..open].rfind(['(', ' ']).unwrap() + 1;
+            let step_path = format!("{}({})", &q[..call_start], &q[call_start..]);
+            let a = e.range_query(&db, q, 0, 1_200_000, 15_000, &c);
+            let b = e.range_query(&db, &step_path, 0, 1_200_000, 15_000, &c);
+            let (a, b) = match (a, b) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(x), Err(y)) => {
+                    assert_eq!((x.kind, &x.message), (y.kind, &y.message), "{q} (delayed {delayed})");
+                    continue;
+                }
+                (a, b) => panic!("{q} vs {step_path} (delayed {delayed}): {:?} vs {:?}", a.err(), b.err()),
+            };
+            let (va, vb) = (bits(&a.value), bits(&b.value));
+            assert_eq!(va, vb, "{q} (delayed {delayed})");
+            assert_eq!(strip(&a.warnings), strip(&b.warnings), "{q}");
+            assert_eq!(strip(&a.infos), strip(&b.infos), "{q}");
+            assert_eq!(a.stats.peak_samples, b.stats.peak_samples, "{q} (delayed {delayed})");
+            assert_eq!(a.stats.queryable_samples, b.stats.queryable_samples, "{q}");
+            // The sample limit refuses the folded query exactly above the peak it reports.
+            let peak = a.stats.peak_samples;
+            for (max_samples, ok) in [(peak, true), (peak - 1, false)] {
+                let e = Engine::new(EngineOptions {
+                    max_samples,
+                    enable_features: features.clone(),
+                    ..EngineOptions::default()
+                });
+                let r = e.range_query(&db, q, 0, 1_200_000, 15_000, &c);
+                assert_eq!(r.is_ok(), ok, "{q}: max_samples {max_samples}");
+            }
+        }
+    }
+}

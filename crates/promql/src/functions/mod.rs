@@ -169,20 +169,60 @@ pub(crate) fn call_by_series(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Re
     };
     match out {
         Out::Series(s) => Ok(s),
-        Out::Steps(_) => Err(Error {
+        _ => Err(Error {
             kind: crate::engine::ErrorKind::Internal,
-            message: format!("{name} gave its value by step where it was asked for it by series"),
+            message: format!("{name} gave its value in another shape than by series"),
+        }),
+    }
+}
+
+/// Evaluates a call for which [`computes_by_series`] holds, handing each value to `fold` as it is
+/// computed instead of holding them all (an aggregation over the call, see
+/// [`crate::engine::aggregate`]).
+pub(crate) fn call_folded(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64], fold: &mut dyn Fold) -> Result<Folded, Error> {
+    let name = c.func.name;
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    let vals = eval_args(ev, &args, ts)?;
+    let out = if RATE_FAMILY.contains(&name) {
+        rate::call(ev, name, vals, ts, Shape::Fold(fold))?
+    } else {
+        over_time::call(ev, name, vals, ts, Shape::Fold(fold))?
+    };
+    match out {
+        Out::Folded(f) => Ok(f),
+        _ => Err(Error {
+            kind: crate::engine::ErrorKind::Internal,
+            message: format!("{name} did not fold its value where it was asked to"),
         }),
     }
 }
 
 /// The shape a function computed series by series gives its value in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
+pub(crate) enum Shape<'f> {
     /// One vector per step, as every node of the evaluator gives and takes.
     Steps,
     /// One [`SeriesOut`] per series that has values: for a range query's root only.
     Series,
+    /// Each value handed to a [`Fold`] as soon as it is computed, none held.
+    Fold(&'f mut dyn Fold),
+}
+
+/// What consumes a function's values one by one, in the order a step vector would hold them (series in
+/// input order): an aggregation over the function, which then never holds the function's whole value.
+pub(crate) trait Fold {
+    /// Called once before any value: the input series and, per series, whether its values have their
+    /// name removed.
+    fn begin(&mut self, series: &[RangeBuf], drop_name: &[bool]);
+    /// The value of input series `series` at step `step`; the series of one step arrive in input order.
+    fn push(&mut self, series: usize, step: usize, s: Sample);
+}
+
+/// What a folded evaluation tells the evaluator about the value it did not hold.
+pub(crate) struct Folded {
+    /// Per input series that had values: its labels' address and how many values it had.
+    pub counts: Vec<(usize, usize)>,
+    /// Per step, whether any series had a value there.
+    pub nonempty: Vec<bool>,
 }
 
 /// A value in the [`Shape`] asked for.
@@ -191,6 +231,8 @@ pub(crate) enum Out {
     Steps(Vec<Vec<Sample>>),
     /// See [`Shape::Series`].
     Series(Vec<SeriesOut>),
+    /// See [`Shape::Fold`].
+    Folded(Folded),
 }
 
 impl Out {
@@ -198,9 +240,9 @@ impl Out {
     fn into_steps(self) -> Result<Val, Error> {
         match self {
             Out::Steps(steps) => Ok(Val::Vector(steps)),
-            Out::Series(_) => Err(Error {
+            Out::Series(_) | Out::Folded(_) => Err(Error {
                 kind: crate::engine::ErrorKind::Internal,
-                message: "a function gave its value by series where it was asked for it by step".to_owned(),
+                message: "a function gave its value in another shape than by step".to_owned(),
             }),
         }
     }
@@ -209,6 +251,7 @@ impl Out {
     pub(crate) fn nonempty_steps(&self, ts: &[i64]) -> Vec<bool> {
         match self {
             Out::Steps(steps) => steps.iter().map(|s| !s.is_empty()).collect(),
+            Out::Folded(f) => f.nonempty.clone(),
             Out::Series(all) => {
                 let mut any = vec![false; ts.len()];
                 for s in all {
@@ -243,7 +286,7 @@ pub(crate) fn over_windows<F>(
     series: Vec<RangeBuf>,
     windows: &[(i64, i64)],
     ts: &[i64],
-    shape: Shape,
+    shape: Shape<'_>,
     step_capacity: impl FnOnce(usize) -> Vec<Vec<Sample>>,
     drop_name: impl Fn(&RangeBuf) -> bool,
     f: F,
@@ -271,15 +314,32 @@ where
         (pts, flagged)
     };
     let total = series.len();
+    let mut shape = shape;
     let mut steps = match shape {
         Shape::Steps => step_capacity(total),
-        Shape::Series => Vec::new(),
+        Shape::Series | Shape::Fold(_) => Vec::new(),
     };
-    let mut by_series = Vec::with_capacity(if shape == Shape::Series { total } else { 0 });
-    // About four million points per batch at most, however many steps.
-    let batch = (4_000_000 / ts.len().max(1)).clamp(64, 8192);
+    let mut by_series = Vec::with_capacity(if matches!(shape, Shape::Series) { total } else { 0 });
+    let mut folded = Folded {
+        counts: Vec::new(),
+        nonempty: Vec::new(),
+    };
+    if let Shape::Fold(fold) = &mut shape {
+        let drops: Vec<bool> = series.iter().map(&drop_name).collect();
+        fold.begin(&series, &drops);
+        folded.nonempty = vec![false; ts.len()];
+    }
+    // About four million points per batch at most, however many steps; a fold holds no values, so its
+    // batches are smaller, to hold fewer at once.
+    let points = if matches!(shape, Shape::Fold(_)) {
+        1_000_000
+    } else {
+        4_000_000
+    };
+    let batch = (points / ts.len().max(1)).clamp(64, 8192);
     let parallel = total >= PARALLEL_MIN && rayon::current_num_threads() > 1;
     let mut rest = series.into_iter();
+    let mut first = 0usize;
     loop {
         check.check()?;
         let mut bufs: Vec<RangeBuf> = rest.by_ref().take(batch).collect();
@@ -291,7 +351,9 @@ where
         } else {
             bufs.iter_mut().map(one).collect()
         };
-        for (buf, (mut pts, is_flagged)) in bufs.into_iter().zip(values) {
+        let base = first;
+        first += bufs.len();
+        for (k, (buf, (mut pts, is_flagged))) in bufs.into_iter().zip(values).enumerate() {
             if pts.is_empty() {
                 continue;
             }
@@ -299,7 +361,27 @@ where
                 flagged(&buf);
             }
             let drop = drop_name(&buf);
-            match shape {
+            match &mut shape {
+                Shape::Fold(fold) => {
+                    folded.counts.push((Arc::as_ptr(&buf.labels) as usize, pts.len()));
+                    let mut j = 0;
+                    for (t, v) in pts {
+                        let Some(d) = ts[j..].iter().position(|&x| x == t) else {
+                            continue;
+                        };
+                        j += d;
+                        folded.nonempty[j] = true;
+                        fold.push(
+                            base + k,
+                            j,
+                            Sample {
+                                labels: Arc::clone(&buf.labels),
+                                v,
+                                drop_name: drop,
+                            },
+                        );
+                    }
+                }
                 Shape::Steps => {
                     let mut j = 0;
                     for (t, v) in pts {
@@ -331,6 +413,7 @@ where
     Ok(match shape {
         Shape::Steps => Out::Steps(steps),
         Shape::Series => Out::Series(by_series),
+        Shape::Fold(_) => Out::Folded(folded),
     })
 }
 

@@ -17,7 +17,7 @@ pub(crate) fn call(
     name: &str,
     mut vals: Vec<Val>,
     ts: &[i64],
-    shape: Shape,
+    shape: Shape<'_>,
 ) -> Result<Out, Error> {
     // quantile_over_time takes the scalar first; the others the range first.
     let at = usize::from(name == "quantile_over_time");

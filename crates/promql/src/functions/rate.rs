@@ -14,7 +14,7 @@ pub(crate) fn call(
     name: &str,
     mut vals: Vec<Val>,
     ts: &[i64],
-    shape: Shape,
+    shape: Shape<'_>,
 ) -> Result<Out, Error> {
     let func_name = name;
     let Matrix { series: all, windows } = take_matrix_arg(&mut vals, 0)?;
