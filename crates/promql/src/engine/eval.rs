@@ -38,6 +38,27 @@ pub(crate) enum Points {
     Owned(Vec<(i64, f64)>),
     /// `buf[range]` of a cached series.
     Shared(Arc<Vec<(i64, f64)>>, std::ops::Range<usize>),
+    /// Not decoded yet: a range selector under a function that decodes each series when it reaches it
+    /// (see [`crate::engine::selector::matrix_lazy`]). Reads as no points until then; only
+    /// [`crate::functions::over_windows`] is given such points, and it decodes them first.
+    Pending(PendingPoints),
+}
+
+/// A series' samples in `[mint, maxt]`, to be decoded (staleness markers dropped).
+#[derive(Clone)]
+pub(crate) struct PendingPoints {
+    pub data: Arc<dyn diamond_model::storage::SeriesData>,
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+impl std::fmt::Debug for PendingPoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingPoints")
+            .field("mint", &self.mint)
+            .field("maxt", &self.maxt)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::ops::Deref for Points {
@@ -47,6 +68,7 @@ impl std::ops::Deref for Points {
         match self {
             Points::Owned(v) => v,
             Points::Shared(b, r) => &b[r.clone()],
+            Points::Pending(_) => &[],
         }
     }
 }
@@ -198,6 +220,21 @@ fn is_vector_selector(e: Option<&Expr>) -> bool {
 
 /// The windows of a function's range argument: a bound on any one window's size and, when worked out, per
 /// series (in order) its labels' address, largest window and last window.
+/// What a function that decoded its range argument itself saw of it (see
+/// [`Evaluator::note_lazy_windows`]).
+#[derive(Default)]
+pub(crate) struct WindowNotes {
+    /// Series decoded, and their samples.
+    pub series_loaded: usize,
+    pub samples_loaded: usize,
+    /// Points in all windows of all series (each counted once per window it is in).
+    pub window_points: usize,
+    /// The most points of any one series.
+    pub bound: usize,
+    /// Per series in input order: its labels' address, largest window and last window.
+    pub series: Vec<(usize, usize, usize)>,
+}
+
 pub(crate) struct PendingWindows {
     bound: usize,
     series: Option<Vec<(usize, usize, usize)>>,
@@ -993,7 +1030,11 @@ impl Evaluator<'_> {
     /// Evaluates `e`, the range argument of a function: as [`Evaluator::eval`], except that a subquery's
     /// samples are counted as Prometheus counts them there (the points of each step's window, not the
     /// inner evaluation's).
-    pub(crate) fn eval_range_arg(&mut self, e: &Expr, ts: &[i64]) -> Result<Val, Error> {
+    ///
+    /// `lazy`: the function decodes its range argument's series itself, batch by batch
+    /// ([`crate::functions::over_windows`]), so a selector's series may be left undecoded; the function
+    /// then notes the windows once it has seen them ([`Evaluator::note_lazy_windows`]).
+    pub(crate) fn eval_range_arg(&mut self, e: &Expr, ts: &[i64], lazy: bool) -> Result<Val, Error> {
         let mut inner = e;
         while let Expr::Paren(p) = inner {
             inner = &p.expr;
@@ -1009,6 +1050,13 @@ impl Evaluator<'_> {
                 Ok(v)
             }
             Expr::MatrixSelector(ms) => {
+                if lazy && let Some(v) = super::selector::matrix_lazy(self, ms, ts)? {
+                    // With no series there is nothing to decode, and the function has nothing to note.
+                    if matches!(&v, Val::Matrix(m) if m.series.is_empty()) {
+                        self.note_windows(&v, ts.len());
+                    }
+                    return Ok(v);
+                }
                 // Not held as a whole: Prometheus holds one window of one series at a time.
                 let v = super::selector::matrix(self, ms, ts)?;
                 self.note_windows(&v, ts.len());
@@ -1056,6 +1104,22 @@ impl Evaluator<'_> {
                 .collect()
         });
         self.pending_windows = Some(PendingWindows { bound, series });
+    }
+
+    /// [`Evaluator::note_windows`] for a range argument whose series the function decoded itself: what
+    /// the selector would have counted and the windows, as the function saw them.
+    pub(crate) fn note_lazy_windows(&mut self, n: WindowNotes, steps: usize) {
+        self.stats.series_loaded += n.series_loaded;
+        self.stats.samples_loaded += n.samples_loaded;
+        if self.opts.count_queryable_samples {
+            self.stats.queryable_samples += n.window_points;
+        }
+        let worst = self
+            .cur_samples
+            .saturating_add(steps.saturating_mul(n.series.len()))
+            .saturating_add(n.bound);
+        let series = (self.opts.count_queryable_samples || worst > self.opts.max_samples).then_some(n.series);
+        self.pending_windows = Some(PendingWindows { bound: n.bound, series });
     }
 
     /// Accounts for the value `v` of node `e`, evaluated from `before` samples held, the way Prometheus's

@@ -18,7 +18,9 @@ use diamond_model::{Labels, METRIC_NAME, MatchOp};
 use promql_parser::parser::{Call, Expr};
 
 use crate::engine::Error;
-use crate::engine::eval::{Checker, Evaluator, Matrix, Points, RangeBuf, Sample, SeriesOut, Val, WindowCursor};
+use crate::engine::eval::{
+    Checker, Evaluator, Matrix, Points, RangeBuf, Sample, SeriesOut, Val, WindowCursor, WindowNotes,
+};
 
 /// Evaluates a function call at every step.
 pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, Error> {
@@ -37,7 +39,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Val, 
         let v = ev.eval(first, ts)?;
         return info::call(ev, &args, vector_arg(vec![v], 0)?, ts);
     }
-    let vals = eval_args(ev, &args, ts)?;
+    let vals = eval_args(ev, &args, ts, computes_by_series(c))?;
     match name {
         _ if RATE_FAMILY.contains(&name) => rate::call(ev, name, vals, ts, Shape::Steps)?.into_steps(),
         _ if OVER_TIME_FAMILY.contains(&name) => over_time::call(ev, name, vals, ts, Shape::Steps)?.into_steps(),
@@ -141,11 +143,12 @@ const OVER_TIME_FAMILY: [&str; 20] = [
     "ts_of_first_over_time",
 ];
 
-/// Evaluates a call's arguments (range arguments as such) and notes them as gathered.
-fn eval_args(ev: &mut Evaluator<'_>, args: &[&Expr], ts: &[i64]) -> Result<Vec<Val>, Error> {
+/// Evaluates a call's arguments (range arguments as such) and notes them as gathered. `lazy`: the call
+/// reads its range argument through [`over_windows`], which decodes undecoded series itself.
+fn eval_args(ev: &mut Evaluator<'_>, args: &[&Expr], ts: &[i64], lazy: bool) -> Result<Vec<Val>, Error> {
     let mut vals = Vec::with_capacity(args.len());
     for a in args {
-        vals.push(ev.eval_range_arg(a, ts)?);
+        vals.push(ev.eval_range_arg(a, ts, lazy)?);
     }
     ev.note_gathered(&vals.iter().collect::<Vec<_>>());
     Ok(vals)
@@ -161,7 +164,7 @@ pub(crate) fn computes_by_series(c: &Call) -> bool {
 pub(crate) fn call_by_series(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Result<Vec<SeriesOut>, Error> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
-    let vals = eval_args(ev, &args, ts)?;
+    let vals = eval_args(ev, &args, ts, true)?;
     let out = if RATE_FAMILY.contains(&name) {
         rate::call(ev, name, vals, ts, Shape::Series)?
     } else {
@@ -182,7 +185,7 @@ pub(crate) fn call_by_series(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64]) -> Re
 pub(crate) fn call_folded(ev: &mut Evaluator<'_>, c: &Call, ts: &[i64], fold: &mut dyn Fold) -> Result<Folded, Error> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
-    let vals = eval_args(ev, &args, ts)?;
+    let vals = eval_args(ev, &args, ts, true)?;
     let out = if RATE_FAMILY.contains(&name) {
         rate::call(ev, name, vals, ts, Shape::Fold(fold))?
     } else {
@@ -292,16 +295,31 @@ pub(crate) fn over_windows<F>(
     f: F,
     flag: impl Fn(&RangeBuf) -> bool + Sync,
     mut flagged: impl FnMut(&RangeBuf),
-) -> Result<Out, Error>
+) -> Result<(Out, Option<WindowNotes>), Error>
 where
     F: Fn(&[(i64, f64)], usize) -> Option<f64> + Sync,
 {
     use rayon::prelude::*;
-    let one = |buf: &mut RangeBuf| -> (Vec<(i64, f64)>, bool) {
+    // Series left undecoded by the selector are decoded here, each just before its windows are read and
+    // freed right after (`hint`: the previous series' length, to size the buffer).
+    let one = |hint: &mut usize, buf: &mut RangeBuf| -> (Vec<(i64, f64)>, bool, SeriesNote) {
+        let mut note = SeriesNote::default();
+        if let Points::Pending(p) = &buf.points {
+            let pts = crate::engine::selector::decode_pending(p, *hint);
+            *hint = pts.len();
+            note.decoded = true;
+            buf.points = Points::Owned(pts);
+        }
+        note.points = buf.points.len();
         let mut cursor = WindowCursor::new(&buf.points, windows);
         let mut pts = Vec::with_capacity(ts.len().min(buf.points.len().saturating_mul(4).max(16)));
         for (i, &t) in ts.iter().enumerate() {
             let w = cursor.window(i);
+            if note.decoded {
+                note.last = w.len();
+                note.max = note.max.max(w.len());
+                note.window_points = note.window_points.saturating_add(w.len());
+            }
             if w.is_empty() {
                 continue;
             }
@@ -311,8 +329,10 @@ where
         }
         let flagged = !pts.is_empty() && flag(buf);
         buf.points = Points::Owned(Vec::new());
-        (pts, flagged)
+        (pts, flagged, note)
     };
+    let lazy = series.iter().any(|s| matches!(s.points, Points::Pending(_)));
+    let mut notes = WindowNotes::default();
     let total = series.len();
     let mut shape = shape;
     let mut steps = match shape {
@@ -346,14 +366,26 @@ where
         if bufs.is_empty() {
             break;
         }
-        let values: Vec<(Vec<(i64, f64)>, bool)> = if parallel {
-            bufs.par_iter_mut().map(one).collect()
+        let values: Vec<SeriesValues> = if parallel {
+            bufs.par_iter_mut().map_init(|| 0usize, one).collect()
         } else {
-            bufs.iter_mut().map(one).collect()
+            let mut hint = 0;
+            bufs.iter_mut().map(|b| one(&mut hint, b)).collect()
         };
         let base = first;
         first += bufs.len();
-        for (k, (buf, (mut pts, is_flagged))) in bufs.into_iter().zip(values).enumerate() {
+        for (k, (buf, (mut pts, is_flagged, note))) in bufs.into_iter().zip(values).enumerate() {
+            if lazy {
+                notes
+                    .series
+                    .push((Arc::as_ptr(&buf.labels) as usize, note.max, note.last));
+                notes.bound = notes.bound.max(note.points);
+                notes.window_points = notes.window_points.saturating_add(note.window_points);
+                if note.decoded {
+                    notes.series_loaded += 1;
+                    notes.samples_loaded += note.points;
+                }
+            }
             if pts.is_empty() {
                 continue;
             }
@@ -410,11 +442,27 @@ where
             }
         }
     }
-    Ok(match shape {
+    let out = match shape {
         Shape::Steps => Out::Steps(steps),
         Shape::Series => Out::Series(by_series),
         Shape::Fold(_) => Out::Folded(folded),
-    })
+    };
+    Ok((out, lazy.then_some(notes)))
+}
+
+/// One series' values from [`over_windows`]'s worker: (step time, value), whether it is flagged, and
+/// what was seen of its windows.
+type SeriesValues = (Vec<(i64, f64)>, bool, SeriesNote);
+
+/// What [`over_windows`] saw of one series' windows, for [`WindowNotes`].
+#[derive(Default)]
+struct SeriesNote {
+    /// Whether it decoded the series itself.
+    decoded: bool,
+    points: usize,
+    max: usize,
+    last: usize,
+    window_points: usize,
 }
 
 /// The labels `absent`/`absent_over_time` give their output: the selector's `=` matchers, except names

@@ -99,7 +99,7 @@ pub(crate) fn call(
         _ => Box::new(|w: &[(i64, f64)], i: usize| smoothing(w, params[0][i], params[1][i])),
     };
     let Matrix { series, windows } = m;
-    let out = over_windows(
+    let (out, notes) = over_windows(
         ev.checker(),
         series,
         &windows,
@@ -111,6 +111,9 @@ pub(crate) fn call(
         |_| false,
         |_| {},
     )?;
+    if let Some(n) = notes {
+        ev.note_lazy_windows(n, ts.len());
+    }
     if name == "quantile_over_time" {
         // Prometheus warns about the quantile only where some series has samples in its window.
         for (&q, any) in params[0].iter().zip(out.nonempty_steps(ts)) {

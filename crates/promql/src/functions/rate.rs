@@ -71,7 +71,7 @@ pub(crate) fn call(
     // Prometheus checks the name of every series a rate/increase reads, from a selector or a subquery.
     let counter_check = matches!(f, F::Rate | F::Increase);
     let mut not_counters: Vec<String> = Vec::new();
-    let out = over_windows(
+    let (out, notes) = over_windows(
         ev.checker(),
         all,
         &windows,
@@ -88,6 +88,9 @@ pub(crate) fn call(
             }
         },
     )?;
+    if let Some(n) = notes {
+        ev.note_lazy_windows(n, ts.len());
+    }
     for name in not_counters {
         ev.info(
             format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"),
