@@ -22,6 +22,10 @@ shared machine hit both alike) until --reps or the time budget, at least --min-r
 Each answer pair is compared (byte-identical bodies, or equal series and values within 1e-9 relative).
 
 Usage: scripts/bench-promql-vs-prometheus.py [--target-dir target] [--sets 1000,10000] [--reps 15]
+       [--only NAME,...] [--shapes instant,range 1h,range 6h] [--end-minute M]
+--end-minute pins where the data ends in Prometheus's head chunks (its instant queries decode from a chunk's
+start: minutes 5-9 of a half hour are its cheapest ends, 0-4 its dearest); by default END is the current
+minute, so successive runs land on different phases.
 Build first: cargo build --release -p diamond-server -p diamond-bench
 Prints a Markdown table (ratios Diamond/Prometheus) and writes bench-out/promql.json.
 """
@@ -183,6 +187,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--budget-s", type=float, default=60.0, help="time budget per case (both systems)")
     ap.add_argument("--only", default="", help="comma-separated substrings of query names to run")
+    ap.add_argument("--shapes", default="instant,range 1h,range 6h", help="comma-separated shapes to run")
+    ap.add_argument("--end-minute", type=int, default=-1,
+                    help="end the data at this minute of the half hour (0-29) instead of the current minute: "
+                         "it sets where the data ends in Prometheus's 120-sample (30 min) head chunks, "
+                         "which decides how much an instant query of it decodes (minute m = 4m samples in)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out/promql.json"))
     ap.add_argument("--table-from", default="", help="only print the table of an earlier run's JSON")
     a = ap.parse_args()
@@ -204,6 +213,12 @@ def main():
                                          a.diamond or os.path.join(a.target_dir, "release/diamond"), a.prometheus)
             bvp.wait_ready(ports[system], procs[system])
         end_ms = int(time.time() // 60) * 60 * 1000
+        if a.end_minute >= 0:
+            # The latest past time at that minute of a half hour (data in the future would be refused).
+            half = 1800 * 1000
+            end_ms = end_ms // half * half + a.end_minute * 60_000
+            if end_ms > time.time() * 1000:
+                end_ms -= half
         # One loader thread: both servers then create the series in the same order, which is what decides
         # between tied series (topk, bottomk) as Prometheus selects them unsorted from its head.
         gen = [os.path.join(a.target_dir, "release/promql-data"), f"--end-ms={end_ms}", f"--sets={a.sets}",
@@ -239,6 +254,8 @@ def main():
                     continue
                 expr = qt.format(s=sname)
                 for shape in ("instant", "range 1h", "range 6h"):
+                    if shape not in a.shapes.split(","):
+                        continue
                     if shape == "instant":
                         path, params = "/api/v1/query", {"query": expr, "time": f"{end_ms / 1000:.3f}"}
                     else:

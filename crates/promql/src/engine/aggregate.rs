@@ -170,21 +170,26 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, ts: &[i6
             }
             _ => {
                 let q = scalar_param(i);
-                if op == "quantile" && !(0.0..=1.0).contains(&q) {
-                    ev.warn(
-                        format!("quantile value should be between 0 and 1, got {}", go_float(q)),
-                        Anchor::AggParam {
-                            op: "quantile",
-                            number: Some(q),
-                        },
-                    );
-                }
+                warn_quantile(ev, &op, q);
                 simple(&op, step, &mut keys, q)?
             }
         };
         out.push(res);
     }
     Ok(Val::Vector(out))
+}
+
+/// Prometheus's warning for a `quantile` parameter outside [0, 1], given at every step it applies to.
+fn warn_quantile(ev: &mut Evaluator<'_>, op: &str, q: f64) {
+    if op == "quantile" && !(0.0..=1.0).contains(&q) {
+        ev.warn(
+            format!("quantile value should be between 0 and 1, got {}", go_float(q)),
+            Anchor::AggParam {
+                op: "quantile",
+                number: Some(q),
+            },
+        );
+    }
 }
 
 /// The aggregations [`fused`] can compute as their input arrives.
@@ -293,15 +298,7 @@ fn fused(
             out.push(step);
         } else {
             let q = scalar_param(i);
-            if op == "quantile" && !(0.0..=1.0).contains(&q) {
-                ev.warn(
-                    format!("quantile value should be between 0 and 1, got {}", go_float(q)),
-                    Anchor::AggParam {
-                        op: "quantile",
-                        number: Some(q),
-                    },
-                );
-            }
+            warn_quantile(ev, op, q);
             out.push(groups.into_iter().map(|g| finish_simple(op, g, q)).collect());
         }
     }

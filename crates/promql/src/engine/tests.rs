@@ -645,29 +645,32 @@ fn group_left_duplicate_results_are_refused_at_one_step_and_many() {
 /// and in parallel past `functions::PARALLEL_MIN` series); the same function under `label_replace` (a
 /// no-op here) goes through the step-by-step path. Both must give the same matrix, bit for bit, over
 /// series with gaps, resets, NaN, a non-counter name, and the sample limit.
+/// Series `i` of the by-series and fold tests: series start and stop at different times, some reset,
+/// some have gaps, some hold a NaN.
+fn varied_points(i: i64) -> Vec<(i64, f64)> {
+    let (first, last) = (i % 13, 80 - i % 11);
+    (first..last)
+        .filter(|k| i % 5 != 0 || k % 9 != 4)
+        .map(|k| {
+            let v = if i % 17 == 3 && k == 30 {
+                f64::NAN
+            } else if i % 3 == 0 {
+                ((k * (i + 1)) % 50) as f64
+            } else {
+                (k * k + i) as f64 * 0.5
+            };
+            (k * 15_000, v)
+        })
+        .collect()
+}
+
 #[test]
 fn root_functions_by_series_match_the_step_path() {
     let db = MemStorage::new();
     for i in 0..700i64 {
         let name = if i % 2 == 0 { "y" } else { "x_total" };
         let l = Labels::from_pairs(&[("__name__", name), ("i", &i.to_string())]);
-        // Series start and stop at different times; some reset, some hold a NaN.
-        let first = i % 13;
-        let last = 80 - i % 11;
-        let pts: Vec<(i64, f64)> = (first..last)
-            .filter(|k| i % 5 != 0 || k % 9 != 4)
-            .map(|k| {
-                let v = if i % 17 == 3 && k == 30 {
-                    f64::NAN
-                } else if i % 3 == 0 {
-                    ((k * (i + 1)) % 50) as f64
-                } else {
-                    (k * k + i) as f64 * 0.5
-                };
-                (k * 15_000, v)
-            })
-            .collect();
-        db.add(l, &pts);
+        db.add(l, &varied_points(i));
     }
     let e = Engine::new(EngineOptions {
         enable_features: vec![EXPERIMENTAL_FUNCTIONS.to_owned()],
@@ -885,21 +888,7 @@ fn folded_aggregations_match_the_step_path() {
         let name = if i % 2 == 0 { "y" } else { "x_total" };
         let g = (i % 7).to_string();
         let l = Labels::from_pairs(&[("__name__", name), ("g", &g), ("i", &i.to_string())]);
-        let (first, last) = (i % 13, 80 - i % 11);
-        let pts: Vec<(i64, f64)> = (first..last)
-            .filter(|k| i % 5 != 0 || k % 9 != 4)
-            .map(|k| {
-                let v = if i % 17 == 3 && k == 30 {
-                    f64::NAN
-                } else if i % 3 == 0 {
-                    ((k * (i + 1)) % 50) as f64
-                } else {
-                    (k * k + i) as f64 * 0.5
-                };
-                (k * 15_000, v)
-            })
-            .collect();
-        db.add(l, &pts);
+        db.add(l, &varied_points(i));
     }
     // Two names over the same other labels: equal once the names go, overlapping in time for `z_a`/`z_b`,
     // not for `w_a`/`w_b`.
