@@ -14,6 +14,8 @@ pub(crate) mod time;
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use diamond_model::{Labels, METRIC_NAME, MatchOp};
 use promql_parser::parser::{Call, Expr};
 
@@ -302,7 +304,7 @@ where
     use rayon::prelude::*;
     // Series left undecoded by the selector are decoded here, each just before its windows are read and
     // freed right after (`hint`: the previous series' length, to size the buffer).
-    let one = |hint: &mut usize, buf: &mut RangeBuf| -> (Vec<(i64, f64)>, bool, SeriesNote) {
+    let one = |hint: &mut usize, buf: &mut RangeBuf| -> SeriesValues {
         let mut note = SeriesNote::default();
         if let Points::Pending(p) = &buf.points {
             let pts = crate::engine::selector::decode_pending(p, *hint);
@@ -312,7 +314,11 @@ where
         }
         note.points = buf.points.len();
         let mut cursor = WindowCursor::new(&buf.points, windows);
-        let mut pts = Vec::with_capacity(ts.len().min(buf.points.len().saturating_mul(4).max(16)));
+        // One step's value stays inline: an instant query's workers then allocate nothing per series that
+        // the query's thread must free (a free into another thread's glibc arena takes that arena's lock,
+        // which the worker is holding as it allocates).
+        let mut pts: SmallVec<[(i64, f64); 1]> =
+            SmallVec::with_capacity(ts.len().min(buf.points.len().saturating_mul(4).max(16)));
         for (i, &t) in ts.iter().enumerate() {
             let w = cursor.window(i);
             if note.decoded {
@@ -436,7 +442,7 @@ where
                     by_series.push(SeriesOut {
                         labels: buf.labels,
                         drop_name: drop,
-                        points: pts,
+                        points: pts.into_vec(),
                     });
                 }
             }
@@ -452,7 +458,7 @@ where
 
 /// One series' values from [`over_windows`]'s worker: (step time, value), whether it is flagged, and
 /// what was seen of its windows.
-type SeriesValues = (Vec<(i64, f64)>, bool, SeriesNote);
+type SeriesValues = (SmallVec<[(i64, f64); 1]>, bool, SeriesNote);
 
 /// What [`over_windows`] saw of one series' windows, for [`WindowNotes`].
 #[derive(Default)]
