@@ -18,7 +18,7 @@ shared machine hit both alike) until --reps or the time budget, at least --min-r
            dropped (the answers are compared from the warm-up requests), median and p90;
   memory:  before each request the peak-RSS counter is reset (echo 5 > /proc/PID/clear_refs) and VmRSS
            read; after it, VmHWM - VmRSS(before) is the RSS growth the query caused; the median over the
-           repetitions is reported (see the method notes in docs/bench-promql.md).
+           repetitions is reported (see the method notes under "PromQL (issue 3)" in BENCHMARKS.md).
 Each answer pair is compared (byte-identical bodies, or equal series and values within 1e-9 relative).
 
 Usage: scripts/bench-promql-vs-prometheus.py [--target-dir target] [--sets 1000,10000] [--reps 15]
