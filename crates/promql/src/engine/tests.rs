@@ -645,6 +645,20 @@ fn group_left_duplicate_results_are_refused_at_one_step_and_many() {
 /// and in parallel past `functions::PARALLEL_MIN` series); the same function under `label_replace` (a
 /// no-op here) goes through the step-by-step path. Both must give the same matrix, bit for bit, over
 /// series with gaps, resets, NaN, a non-counter name, and the sample limit.
+/// A range query's matrix with each value as its bits, for exact comparison.
+fn matrix_bits(v: &Value) -> Vec<(Labels, Vec<(i64, u64)>)> {
+    match v {
+        Value::Matrix(m) => m
+            .iter()
+            .map(|s| {
+                let pts: Vec<(i64, u64)> = s.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                (s.labels.clone(), pts)
+            })
+            .collect(),
+        other => panic!("matrix expected, got {other:?}"),
+    }
+}
+
 /// Series `i` of the by-series and fold tests: series start and stop at different times, some reset,
 /// some have gaps, some hold a NaN.
 fn varied_points(i: i64) -> Vec<(i64, f64)> {
@@ -706,16 +720,7 @@ fn root_functions_by_series_match_the_step_path() {
         "rate(x_total[2m] offset 1m)",
         "max_over_time(rate(x_total[1m])[3m:30s])",
     ];
-    let bits = |v: &Value| match v {
-        Value::Matrix(m) => m
-            .iter()
-            .map(|s| {
-                let pts: Vec<(i64, u64)> = s.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
-                (s.labels.clone(), pts)
-            })
-            .collect::<Vec<_>>(),
-        other => panic!("matrix expected, got {other:?}"),
-    };
+    let bits = matrix_bits;
     for f in funcs {
         let by_step = format!(r#"label_replace({f}, "zz", "", "nope", "")"#);
         let a = e.range_query(&db, f, 0, 1_200_000, 15_000, &c).unwrap();
@@ -927,16 +932,7 @@ fn folded_aggregations_match_the_step_path() {
         "sum(rate(y[2m]))",
         "max(rate(x_total[2m] @ 300))",
     ];
-    let bits = |v: &Value| match v {
-        Value::Matrix(m) => m
-            .iter()
-            .map(|s| {
-                let pts: Vec<(i64, u64)> = s.samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
-                (s.labels.clone(), pts)
-            })
-            .collect::<Vec<_>>(),
-        other => panic!("matrix expected, got {other:?}"),
-    };
+    let bits = matrix_bits;
     let strip = |w: &[String]| {
         w.iter()
             .map(|m| m.split(" (1:").next().unwrap().to_owned())
