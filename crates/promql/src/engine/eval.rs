@@ -68,7 +68,12 @@ impl std::ops::Deref for Points {
         match self {
             Points::Owned(v) => v,
             Points::Shared(b, r) => &b[r.clone()],
-            Points::Pending(_) => &[],
+            Points::Pending(_) => {
+                // Only `over_windows` is handed undecoded points, and it decodes them before reading
+                // them; a read here is a bug that would see empty windows (caught by the debug-build tests).
+                debug_assert!(false, "undecoded range-selector points read before decoding");
+                &[]
+            }
         }
     }
 }
