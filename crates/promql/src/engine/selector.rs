@@ -36,16 +36,9 @@ pub(crate) fn load(
     }
     // The pre-computed read range covers every selector; should it not (a bug), read this selector on its
     // own rather than return partial data.
-    let (lo, hi) = match ev.read_range {
-        Some((lo, hi)) if lo <= mint && maxt <= hi => (lo, hi),
-        _ => return load_uncached(ev, &sets, mint, maxt, keep_stale),
+    let Some((lo, hi)) = open_querier(ev, mint, maxt)? else {
+        return load_uncached(ev, &sets, mint, maxt, keep_stale);
     };
-    if ev.querier.is_none() {
-        ev.querier = Some(
-            ev.q.querier(lo, hi)
-                .map_err(|e| Error::exec(format!("error querying storage: {e}")))?,
-        );
-    }
     let mut all = select_all(ev.querier.as_deref(), &sets)?;
     // Series another selector of this query already decoded come from the cache; the rest are decoded
     // here, in batches so that a cancelled or timed-out query stops between them.
@@ -91,6 +84,38 @@ pub(crate) fn load(
         out.push((labels, pts));
     }
     Ok(out)
+}
+
+/// Opens the query's one querier over its read range, if that range covers `[mint, maxt]`; the range.
+fn open_querier(ev: &mut Evaluator<'_>, mint: i64, maxt: i64) -> Result<Option<(i64, i64)>, Error> {
+    let (lo, hi) = match ev.read_range {
+        Some((lo, hi)) if lo <= mint && maxt <= hi => (lo, hi),
+        _ => return Ok(None),
+    };
+    if ev.querier.is_none() {
+        ev.querier = Some(
+            ev.q.querier(lo, hi)
+                .map_err(|e| Error::exec(format!("error querying storage: {e}")))?,
+        );
+    }
+    Ok(Some((lo, hi)))
+}
+
+/// Per step, a window's exclusive start and inclusive end (ms).
+type Windows = Vec<(i64, i64)>;
+
+/// A range selector's window at each step, `(start, end]`, and the span `[mint, maxt]` it reads (`None`
+/// without steps).
+fn range_windows(ev: &Evaluator<'_>, ms: &MatrixSelector, ts: &[i64]) -> (Windows, Option<(i64, i64)>) {
+    let offset = offset_ms(&ms.vs.offset);
+    let range = dur_ms(&ms.range);
+    let ends: Vec<i64> = ts.iter().map(|&t| ev.effective_time(&ms.vs.at, offset, t)).collect();
+    let windows: Vec<(i64, i64)> = ends.iter().map(|&e| (e.saturating_sub(range), e)).collect();
+    let span = match (ends.iter().min(), ends.iter().max()) {
+        (Some(&lo), Some(&hi)) => Some((lo.saturating_sub(range).saturating_add(1), hi)),
+        _ => None,
+    };
+    (windows, span)
 }
 
 /// Series decoded between two cancellation checks.
@@ -260,27 +285,12 @@ pub(crate) fn matrix_lazy(ev: &mut Evaluator<'_>, ms: &MatrixSelector, ts: &[i64
     if ev.cache_series {
         return Ok(None);
     }
-    let offset = offset_ms(&ms.vs.offset);
-    let range = dur_ms(&ms.range);
-    let ends: Vec<i64> = ts.iter().map(|&t| ev.effective_time(&ms.vs.at, offset, t)).collect();
-    let windows: Vec<(i64, i64)> = ends.iter().map(|&e| (e.saturating_sub(range), e)).collect();
-    let (Some(&lo), Some(&hi)) = (ends.iter().min(), ends.iter().max()) else {
+    let (windows, Some((mint, maxt))) = range_windows(ev, ms, ts) else {
         return Ok(None);
     };
-    let (mint, maxt) = (lo.saturating_sub(range).saturating_add(1), hi);
     let sets = crate::parser::selector_matcher_sets(&ms.vs).map_err(|e| Error::bad_data(e.to_string()))?;
-    let (rlo, rhi) = match ev.read_range {
-        Some((a, b)) if a <= mint && maxt <= b => (a, b),
-        _ => return Ok(None),
-    };
-    if mint > maxt {
+    if mint > maxt || open_querier(ev, mint, maxt)?.is_none() {
         return Ok(None);
-    }
-    if ev.querier.is_none() {
-        ev.querier = Some(
-            ev.q.querier(rlo, rhi)
-                .map_err(|e| Error::exec(format!("error querying storage: {e}")))?,
-        );
     }
     let series = select_all(ev.querier.as_deref(), &sets)?
         .into_iter()
@@ -299,17 +309,13 @@ pub(crate) fn matrix_lazy(ev: &mut Evaluator<'_>, ms: &MatrixSelector, ts: &[i64
 
 /// A range selector: buffers plus the window of each step.
 pub(crate) fn matrix(ev: &mut Evaluator<'_>, ms: &MatrixSelector, ts: &[i64]) -> Result<Val, Error> {
-    let offset = offset_ms(&ms.vs.offset);
-    let range = dur_ms(&ms.range);
-    let ends: Vec<i64> = ts.iter().map(|&t| ev.effective_time(&ms.vs.at, offset, t)).collect();
-    let windows: Vec<(i64, i64)> = ends.iter().map(|&e| (e.saturating_sub(range), e)).collect();
-    let (Some(&lo), Some(&hi)) = (ends.iter().min(), ends.iter().max()) else {
+    let (windows, Some((mint, maxt))) = range_windows(ev, ms, ts) else {
         return Ok(Val::Matrix(Matrix {
             series: Vec::new(),
-            windows,
+            windows: Vec::new(),
         }));
     };
-    let loaded = load(ev, &ms.vs, lo.saturating_sub(range).saturating_add(1), hi, false)?;
+    let loaded = load(ev, &ms.vs, mint, maxt, false)?;
     let series = loaded
         .into_iter()
         .map(|(labels, points)| RangeBuf {
