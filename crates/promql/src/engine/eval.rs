@@ -1090,11 +1090,7 @@ impl Evaluator<'_> {
     fn note_windows(&mut self, v: &Val, steps: usize) {
         let Val::Matrix(m) = v else { return };
         let bound = m.series.iter().map(|s| s.points.len()).max().unwrap_or(0);
-        let worst = self
-            .cur_samples
-            .saturating_add(steps.saturating_mul(m.series.len()))
-            .saturating_add(bound);
-        let series = (self.opts.count_queryable_samples || worst > self.opts.max_samples).then(|| {
+        let series = self.windows_matter(steps, m.series.len(), bound).then(|| {
             (0..m.series.len())
                 .map(|s| {
                     let mut c = m.cursor(s);
@@ -1119,12 +1115,18 @@ impl Evaluator<'_> {
         if self.opts.count_queryable_samples {
             self.stats.queryable_samples += n.window_points;
         }
+        let series = self.windows_matter(steps, n.series.len(), n.bound).then_some(n.series);
+        self.pending_windows = Some(PendingWindows { bound: n.bound, series });
+    }
+
+    /// Whether the per-series windows of a range argument can matter to the accounting: stats were asked
+    /// for, or the cheap bound (`series` per step plus the largest series, `bound`) could pass the limit.
+    fn windows_matter(&self, steps: usize, series: usize, bound: usize) -> bool {
         let worst = self
             .cur_samples
-            .saturating_add(steps.saturating_mul(n.series.len()))
-            .saturating_add(n.bound);
-        let series = (self.opts.count_queryable_samples || worst > self.opts.max_samples).then_some(n.series);
-        self.pending_windows = Some(PendingWindows { bound: n.bound, series });
+            .saturating_add(steps.saturating_mul(series))
+            .saturating_add(bound);
+        self.opts.count_queryable_samples || worst > self.opts.max_samples
     }
 
     /// Accounts for the value `v` of node `e`, evaluated from `before` samples held, the way Prometheus's
