@@ -223,8 +223,6 @@ fn is_vector_selector(e: Option<&Expr>) -> bool {
     matches!(e, Expr::VectorSelector(_))
 }
 
-/// The windows of a function's range argument: a bound on any one window's size and, when worked out, per
-/// series (in order) its labels' address, largest window and last window.
 /// What a function that decoded its range argument itself saw of it (see
 /// [`Evaluator::note_lazy_windows`]).
 #[derive(Default)]
@@ -240,6 +238,8 @@ pub(crate) struct WindowNotes {
     pub series: Vec<(usize, usize, usize)>,
 }
 
+/// The windows of a function's range argument: a bound on any one window's size and, when worked out, per
+/// series (in order) its labels' address, largest window and last window.
 pub(crate) struct PendingWindows {
     bound: usize,
     series: Option<Vec<(usize, usize, usize)>>,
